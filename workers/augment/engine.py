@@ -1,0 +1,251 @@
+"""The augmentation engine: TinyBERT's method over a whole table, batched and deterministic.
+
+Per chunk of rows: every text is split into words once, the masked copies of all single-piece words
+of the chunk go through the MLM in length-sorted batches, all multi-piece words of the chunk are
+answered by one GloVe call, then each row's N samples per text column are drawn from a generator
+seeded by (seed, global row index, column). Output is therefore byte-identical whatever the chunk
+size, the batch size, the shard boundaries (``row_offset``) or the number of processes.
+
+Defects of the reference fixed here: for sentence pairs each text column is augmented on its own
+while the other keeps its original text; words are replaced in place (no lower-casing or re-joining).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from shared.dataset_io import DatasetSpec, Table
+from shared.settings import Settings, get_settings
+from workers.augment.glove import GloveIndex, load_glove
+from workers.augment.mlm import MaskedLM, resolve_device
+from workers.augment.sampler import Replaceable, draw_samples, restore_case, seed_rng
+from workers.augment.stopwords import load_stop_words
+from workers.augment.words import is_eligible, split_words
+
+
+class AugmentCancelled(Exception):
+    """Raised between batches when the caller's should_stop() says the job was cancelled."""
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """Everything that decides the output of an augmentation run."""
+
+    n: int
+    k: int
+    p: float
+    seed: int
+    batch_size: int
+    pair_input: bool
+    mlm_model: str
+    glove: str
+    device: str
+    stop_words: str | None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.n < 0:
+            problems.append(f"n must be >= 0, got {self.n}")
+        if self.k < 1:
+            problems.append(f"k must be >= 1, got {self.k}")
+        if not 0.0 <= self.p <= 1.0:
+            problems.append(f"p must be between 0 and 1, got {self.p}")
+        if self.seed < 0:
+            problems.append(f"seed must be >= 0, got {self.seed}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> AugmentParams:
+        """Defaults from settings (aug_*, mlm_model, glove, device); ``None`` overrides are ignored."""
+        s = settings or get_settings()
+        values: dict[str, Any] = {
+            "n": s.aug_n,
+            "k": s.aug_k,
+            "p": s.aug_p,
+            "seed": s.aug_seed,
+            "batch_size": s.aug_batch_size,
+            "pair_input": s.aug_pair_input,
+            "mlm_model": s.mlm_model,
+            "glove": s.glove,
+            "device": s.device,
+            "stop_words": s.aug_stop_words,
+        }
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown augmentation parameters: {sorted(unknown)}")
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+@dataclass
+class WordSlot:
+    """One word of a text and what it may become."""
+
+    start: int  # character span of the word in the original text
+    end: int
+    word: str  # its exact surface
+    kind: Literal["mlm", "glove", "none"]  # none = not eligible / no candidates
+    candidates: list[str]
+
+
+class Augmenter:
+    """Augments tables with one set of parameters; the heavy MLM and GloVe objects are shared."""
+
+    def __init__(
+        self,
+        params: AugmentParams,
+        mlm: MaskedLM,
+        glove: GloveIndex,
+        stop_words: frozenset[str],
+        *,
+        chunk_rows: int | None = None,
+    ) -> None:
+        self.params = params
+        self.mlm = mlm
+        self.glove = glove
+        self.stop_words = stop_words
+        self.chunk_rows = max(1, chunk_rows or get_settings().aug_chunk_rows)
+        self.stats: dict[str, int] = {"rows_in": 0, "rows_out": 0, "replaced_mlm": 0, "replaced_glove": 0}
+
+    # --- candidates --------------------------------------------------------------------------------------
+    def candidates_for_texts(
+        self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None
+    ) -> list[list[WordSlot]]:
+        """Every word of every text with its candidate set; MLM masked copies batched across texts."""
+        encodings = self.mlm.encode(texts)
+        jobs: dict[tuple[tuple[int, ...], int], int] = {}  # identical (sentence, position) asked once
+        plan: list[list[tuple[Any, str, Any]]] = []  # per text: (word, kind, job index or glove key)
+        glove_words: set[str] = set()
+        for text, encoding in zip(texts, encodings):
+            ids = tuple(encoding.ids)
+            entries = []
+            for word in split_words(text, encoding):
+                if not is_eligible(word.text, self.stop_words):
+                    entries.append((word, "none", None))
+                elif word.num_pieces == 1:
+                    key = (ids, word.token_start)
+                    entries.append((word, "mlm", jobs.setdefault(key, len(jobs))))
+                else:
+                    lower = word.text.lower()
+                    glove_words.add(lower)
+                    entries.append((word, "glove", lower))
+            plan.append(entries)
+
+        predictions = self.mlm.top_candidates(
+            list(jobs),
+            k=self.params.k,
+            batch_size=self.params.batch_size,
+            pair_input=self.params.pair_input,
+            check_cancel=_canceller(should_stop),
+        )
+        neighbours = self.glove.neighbours(sorted(glove_words), self.params.k) if glove_words else {}
+
+        result: list[list[WordSlot]] = []
+        for entries in plan:
+            slots = []
+            for word, kind, ref in entries:
+                if kind == "mlm":
+                    candidates = list(predictions[ref])
+                elif kind == "glove":
+                    candidates = [restore_case(word.text, c) for c in neighbours.get(ref, [])]
+                else:
+                    candidates = []
+                slots.append(
+                    WordSlot(word.start, word.end, word.text, kind if candidates else "none", candidates)
+                )
+            result.append(slots)
+        return result
+
+    # --- rows ---------------------------------------------------------------------------------------------
+    def augment_rows(
+        self,
+        table: Table,
+        spec: DatasetSpec,
+        *,
+        row_offset: int = 0,
+        on_progress: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[list[Any]]:
+        """Output rows for all of table.rows: each input row's original first, then its augmented rows
+        (each changes exactly one text column), grouped per input row in input order, duplicates dropped.
+        Row i's draws are seeded from (params.seed, row_offset + i, column), so any split into shards or
+        batches gives byte-identical concatenated output."""
+        text_idx = [table.column_index(c) for c in spec.text_columns]
+        check = _canceller(should_stop)
+        out: list[list[Any]] = []
+        for start in range(0, len(table.rows), self.chunk_rows):
+            check()
+            chunk = table.rows[start : start + self.chunk_rows]
+            texts = [str(row[i]) for row in chunk for i in text_idx]
+            slots = self.candidates_for_texts(texts, should_stop=should_stop)
+            for r, row in enumerate(chunk):
+                row_slots = slots[r * len(text_idx) : (r + 1) * len(text_idx)]
+                out.extend(self._augment_row(row, text_idx, row_slots, row_offset + start + r))
+            self.stats["rows_in"] += len(chunk)
+            if on_progress is not None:
+                on_progress(len(chunk))
+        return out
+
+    def _augment_row(
+        self, row: list[Any], text_idx: list[int], row_slots: list[list[WordSlot]], global_row: int
+    ) -> list[list[Any]]:
+        rows = [list(row)]
+        seen = {tuple(str(row[i]) for i in text_idx)}
+        for column, (cell, slots) in enumerate(zip(text_idx, row_slots)):
+            text = str(row[cell])
+            words = [
+                Replaceable(s.start, s.end, s.word, tuple(s.candidates), s.kind) for s in slots if s.kind != "none"
+            ]
+            rng = seed_rng(self.params.seed, global_row, column)
+            for sample in draw_samples(text, words, n=self.params.n, p=self.params.p, rng=rng):
+                new_row = list(row)
+                new_row[cell] = sample.text
+                key = tuple(str(new_row[i]) for i in text_idx)
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows.append(new_row)
+                self.stats["replaced_mlm"] += sample.replaced["mlm"]
+                self.stats["replaced_glove"] += sample.replaced["glove"]
+        self.stats["rows_out"] += len(rows)
+        return rows
+
+
+def _canceller(should_stop: Callable[[], bool] | None) -> Callable[[], None]:
+    def check() -> None:
+        if should_stop is not None and should_stop():
+            raise AugmentCancelled("augmentation cancelled")
+
+    return check
+
+
+_lock = threading.Lock()
+_mlms: dict[tuple[str, str, int], MaskedLM] = {}
+
+
+def get_mlm(source: str, device: str = "auto", max_seq_len: int | None = None) -> MaskedLM:
+    """The masked LM for (source, device), loaded once per process."""
+    length = max_seq_len or get_settings().mlm_max_seq_len
+    key = (source, resolve_device(device), length)
+    with _lock:
+        if key not in _mlms:
+            _mlms[key] = MaskedLM(source, key[1], length)
+        return _mlms[key]
+
+
+def get_augmenter(params: AugmentParams) -> Augmenter:
+    """Per-process cache: the MLM (by mlm_model, device) and GloVe index (by source) are loaded once and
+    reused by later calls/shards with other n/k/p/seed. Each call returns a fresh Augmenter (own stats)."""
+    mlm = get_mlm(params.mlm_model, params.device)
+    glove = load_glove(params.glove)
+    return Augmenter(params, mlm, glove, load_stop_words(params.stop_words))
+
+
+__all__ = ["AugmentCancelled", "AugmentParams", "Augmenter", "WordSlot", "get_augmenter", "get_mlm"]

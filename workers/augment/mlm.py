@@ -1,0 +1,213 @@
+"""Masked-LM candidates for single-piece words, batched across many sentences.
+
+The reference ran one forward pass per word at batch size 1 and computed vocabulary logits at every
+position. Here all masked copies of a chunk of sentences are sorted by length, padded per batch only,
+run under ``torch.inference_mode`` and, where the model's MLM head can be split off, the vocabulary
+projection is applied only at the mask positions (one row per copy instead of one per token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from tokenizers import Encoding
+from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
+from transformers.utils import logging as hf_logging
+
+#: Attribute names under which Hugging Face masked-LM classes keep a position-wise MLM head.
+_HEAD_NAMES = ("cls", "lm_head", "predictions")
+
+
+class ModelLoadError(ValueError):
+    """The masked LM (folder or hub id) could not be loaded; the message says which and why."""
+
+
+def resolve_device(device: str) -> str:
+    """'auto' means CUDA when present, else CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+@dataclass(frozen=True)
+class _Template:
+    """Where the special tokens go: prefix A mid B suffix (pair) or prefix A suffix_single."""
+
+    prefix: list[int]
+    mid: list[int]
+    suffix: list[int]
+    suffix_single: list[int]
+    type_a: int
+    type_b: int
+
+
+class MaskedLM:
+    """A Hugging Face masked LM and its fast tokenizer, answering top-K queries for masked positions."""
+
+    def __init__(self, source: str, device: str = "auto", max_seq_len: int = 512) -> None:
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # our own progress bar is the one the user should see
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForMaskedLM.from_pretrained(source)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelLoadError(f"cannot load masked LM {source!r}: {exc}") from None
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        if not getattr(self.tokenizer, "is_fast", False) or self.tokenizer.mask_token_id is None:
+            raise ModelLoadError(f"masked LM {source!r} needs a fast tokenizer with a mask token")
+        self.source = source
+        self.device = torch.device(resolve_device(device))
+        self.model: PreTrainedModel = model.to(self.device).eval()
+        self.backend = self.tokenizer.backend_tokenizer
+        self.backend.no_truncation()
+        self.backend.no_padding()
+        self.mask_id = int(self.tokenizer.mask_token_id)
+        self.pad_id = int(self.tokenizer.pad_token_id or 0)
+        self.max_len = self._max_len(max_seq_len)
+        self.use_types = "token_type_ids" in self.tokenizer.model_input_names and (
+            getattr(model.config, "type_vocab_size", 0) or 0
+        ) >= 2
+        self.template = self._template()
+        self.base, self.head = _split_head(self.model)
+        self.words = self._vocab_words()
+
+    # --- set-up --------------------------------------------------------------------------------------
+    def _max_len(self, max_seq_len: int) -> int:
+        limits = [max_seq_len]
+        model_max = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(model_max, int) and model_max < 100_000:
+            limits.append(model_max)
+        return min(limits)
+
+    def _template(self) -> _Template:
+        """Learn the special-token layout from the tokenizer itself, so any MLM family works."""
+        mask = self.tokenizer.mask_token
+        pair = self.tokenizer(mask, mask)
+        single = self.tokenizer(mask)
+        ids, types = pair["input_ids"], pair.get("token_type_ids") or [0] * len(pair["input_ids"])
+        first, second = [i for i, t in enumerate(ids) if t == self.mask_id][:2]
+        s_ids = single["input_ids"]
+        s_mask = s_ids.index(self.mask_id)
+        return _Template(
+            prefix=ids[:first],
+            mid=ids[first + 1 : second],
+            suffix=ids[second + 1 :],
+            suffix_single=s_ids[s_mask + 1 :],
+            type_a=types[first],
+            type_b=types[second],
+        )
+
+    def _vocab_words(self) -> list[str | None]:
+        """Candidate surface of every output id; None for continuation pieces, specials, non-letters."""
+        size = self.model.get_output_embeddings().weight.shape[0]
+        vocab = len(self.tokenizer)
+        tokens = self.tokenizer.convert_ids_to_tokens(list(range(min(size, vocab))))
+        special = set(self.tokenizer.all_special_ids)
+        words: list[str | None] = []
+        for i, tok in enumerate(tokens):
+            word = None
+            if tok and i not in special and not tok.startswith("##"):
+                bare = tok.lstrip("Ġ▁")  # byte-level / sentencepiece word-start markers
+                if bare.isalpha():
+                    word = bare
+            words.append(word)
+        words.extend([None] * (size - len(words)))
+        return words
+
+    # --- queries ----------------------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str]) -> list[Encoding]:
+        """WordPieces of each text, without special tokens, with offsets into the original text."""
+        return self.backend.encode_batch(list(texts), add_special_tokens=False)
+
+    def build_input(self, ids: Sequence[int], position: int, pair_input: bool) -> tuple[list[int], list[int], int] | None:
+        """Model input for ``ids`` with ``ids[position]`` masked; None when truncation would cut the mask.
+
+        Pair form ``[CLS] masked [SEP] original [SEP]``; too long: the original half is cut first, then
+        the masked half (the reference cut the concatenation at 512, losing the last [SEP]).
+        """
+        t = self.template
+        masked = list(ids)
+        masked[position] = self.mask_id
+        if pair_input:
+            room = self.max_len - len(t.prefix) - len(masked) - len(t.mid) - len(t.suffix)
+            if room > 0:
+                original = list(ids[:room])
+                seq = t.prefix + masked + t.mid + original + t.suffix
+                types = (
+                    [t.type_a] * (len(t.prefix) + len(masked) + len(t.mid))
+                    + [t.type_b] * (len(original) + len(t.suffix))
+                )
+                return seq, types, len(t.prefix) + position
+        cap = self.max_len - len(t.prefix) - len(t.suffix_single)
+        if position >= cap:
+            return None
+        seq = t.prefix + masked[:cap] + t.suffix_single
+        return seq, [t.type_a] * len(seq), len(t.prefix) + position
+
+    def top_candidates(
+        self,
+        jobs: Sequence[tuple[Sequence[int], int]],
+        *,
+        k: int,
+        batch_size: int,
+        pair_input: bool = True,
+        check_cancel: Callable[[], None] | None = None,
+    ) -> list[list[str]]:
+        """For each (WordPiece ids, position) job: the top-K predictions, non-words dropped, best first."""
+        results: list[list[str]] = [[] for _ in jobs]
+        inputs = [self.build_input(ids, pos, pair_input) for ids, pos in jobs]
+        order = sorted((i for i, x in enumerate(inputs) if x is not None), key=lambda i: len(inputs[i][0]))  # type: ignore[index]
+        k = min(k, len(self.words))
+        with torch.inference_mode():
+            for b in range(0, len(order), batch_size):
+                if check_cancel is not None:
+                    check_cancel()
+                batch = order[b : b + batch_size]
+                top = self._forward_topk([inputs[i] for i in batch], k)  # type: ignore[misc]
+                for i, ids in zip(batch, top):
+                    seen: list[str] = []
+                    for token_id in ids:
+                        word = self.words[token_id]
+                        if word is not None and word not in seen:
+                            seen.append(word)
+                    results[i] = seen
+        return results
+
+    def _forward_topk(self, batch: list[tuple[list[int], list[int], int]], k: int) -> list[list[int]]:
+        length = max(len(seq) for seq, _, _ in batch)
+        ids = torch.full((len(batch), length), self.pad_id, dtype=torch.long)
+        types = torch.zeros((len(batch), length), dtype=torch.long)
+        attention = torch.zeros((len(batch), length), dtype=torch.long)
+        for row, (seq, typ, _) in enumerate(batch):
+            ids[row, : len(seq)] = torch.tensor(seq)
+            types[row, : len(seq)] = torch.tensor(typ)
+            attention[row, : len(seq)] = 1
+        positions = torch.tensor([pos for _, _, pos in batch], device=self.device)
+        rows = torch.arange(len(batch), device=self.device)
+        kwargs = {"input_ids": ids.to(self.device), "attention_mask": attention.to(self.device)}
+        if self.use_types:
+            kwargs["token_type_ids"] = types.to(self.device)
+        if self.head is not None:
+            hidden = self.base(**kwargs)[0]
+            logits = self.head(hidden[rows, positions])
+        else:  # no separable head: full logits, then pick the mask rows
+            logits = self.model(**kwargs).logits[rows, positions]
+        return logits.float().topk(k, dim=-1).indices.cpu().tolist()
+
+
+def _split_head(model: PreTrainedModel) -> tuple[torch.nn.Module | None, torch.nn.Module | None]:
+    """(encoder, position-wise MLM head) when the model has both as attributes, else (None, None)."""
+    base = getattr(model, model.base_model_prefix, None)
+    if not isinstance(base, torch.nn.Module) or base is model:
+        return None, None
+    for name in _HEAD_NAMES:
+        head = getattr(model, name, None)
+        if isinstance(head, torch.nn.Module):
+            return base, head
+    return None, None
