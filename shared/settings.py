@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     page_size: int = Field(50, description="Default page size of list endpoints.")
     max_page_size: int = Field(500, description="Largest page size a client may ask for.")
     job_events_max: int = Field(10_000, description="Events kept per job (oldest dropped).")
+    api_host: str = Field("127.0.0.1", description="Where `distillery up` serves the API.")
+    api_port: int = Field(8000, description="Port of the API started by `distillery up`.")
+    workers: int | None = Field(None, description="Augmentation workers `distillery up` starts; None = CPU cores.")
+    shard_timeout_s: int = Field(6 * 3600, description="Longest a shard (or merge) job may run on a worker.")
+    rq_result_ttl_s: int = Field(3600, description="How long RQ keeps a finished shard's return value.")
 
     # --- augmentation (TinyBERT paper defaults) ------------------------------------------------------
     aug_n: int = Field(20, description="Augmented samples drawn per input text (N).")

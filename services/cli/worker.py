@@ -1,10 +1,73 @@
-"""`distillery worker` (not built yet)."""
+"""`distillery worker --queue augment|distill`: one RQ worker against DISTILLERY_REDIS_URL.
+
+Start as many as you like, on as many machines as share the Redis and the data dir. Jobs run inside
+the worker process (RQ's SimpleWorker, no fork per job) so the MLM and GloVe index loaded by the first
+shard stay in memory for every later shard.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import os
+import socket
+import sys
+
+#: Queue name -> module holding its RQ entry points (imported before work starts, so a broken install
+#: fails at start-up, not on the first job). Issue 5 hook: the distill worker's entry points go in
+#: ``workers/distill/jobs.py``; the queue becomes available (here and in `distillery up`) once it exists.
+QUEUE_ENTRY_MODULES: dict[str, str] = {
+    "augment": "workers.augment.jobs",
+    "distill": "workers.distill.jobs",
+}
+
+
+def queue_available(queue: str) -> bool:
+    """True when the queue's entry-point module is installed."""
+    module = QUEUE_ENTRY_MODULES.get(queue)
+    try:
+        return module is not None and importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("worker", help="(not built yet)")
-    parser.set_defaults(func=lambda args: parser.error("not built yet"))
+    parser = subparsers.add_parser(
+        "worker",
+        help="run one queue worker against DISTILLERY_REDIS_URL",
+        description="Run one RQ worker. Scale out by starting more, on any machine sharing Redis and the data dir.",
+    )
+    parser.add_argument("--queue", choices=sorted(QUEUE_ENTRY_MODULES), default="augment", help="queue to serve")
+    parser.add_argument("--redis-url", help="default: DISTILLERY_REDIS_URL")
+    parser.add_argument("--name", help="worker name (default: host.pid.queue)")
+    parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rq import Queue, SimpleWorker
+
+    from shared.redis_conn import connect
+    from shared.settings import get_settings
+
+    if not queue_available(args.queue):
+        print(
+            f"distillery worker: queue {args.queue!r} has no entry points yet "
+            f"({QUEUE_ENTRY_MODULES[args.queue]} is not installed)",
+            file=sys.stderr,
+        )
+        return 2
+    settings = get_settings()
+    try:
+        conn = connect(args.redis_url, settings)
+        conn.ping()
+    except Exception as exc:
+        print(f"distillery worker: cannot reach Redis: {exc}", file=sys.stderr)
+        return 2
+    importlib.import_module(QUEUE_ENTRY_MODULES[args.queue])
+    name = args.name or f"{socket.gethostname()}.{os.getpid()}.{args.queue}"
+    worker = SimpleWorker([Queue(args.queue, connection=conn)], connection=conn, name=name)
+    print(f"distillery worker {name}: serving queue {args.queue!r}", file=sys.stderr, flush=True)
+    worker.work(burst=args.burst, logging_level="INFO", with_scheduler=False)
+    return 0

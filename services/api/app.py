@@ -1,0 +1,55 @@
+"""The FastAPI application factory: one router per resource, state built once from settings."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from services.api.auth import parse_api_keys
+from services.api.routes import augmentations, datasets, health, jobs
+from shared.dataset_store import DatasetStore
+from shared.job_store import JobStore
+from shared.redis_conn import connect
+from shared.settings import Settings, get_settings
+from shared.storage import Storage
+
+
+def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> FastAPI:
+    """Build the app; ``connection`` defaults to DISTILLERY_REDIS_URL."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.redis.close()
+
+    app = FastAPI(
+        title="Distillery",
+        version="1",
+        summary="TinyBERT data augmentation (and distillation) as HTTP jobs.",
+        lifespan=lifespan,
+    )
+    conn = connection or connect(settings=settings)
+    app.state.settings = settings
+    app.state.redis = conn
+    app.state.api_keys = parse_api_keys(settings.api_keys)
+    app.state.job_store = JobStore(conn, events_max=settings.job_events_max)
+    app.state.dataset_store = DatasetStore(conn)
+    app.state.storage = Storage(settings.data_dir)
+
+    @app.exception_handler(redis.ConnectionError)
+    async def redis_down(request: Request, exc: redis.ConnectionError) -> JSONResponse:
+        return JSONResponse({"detail": f"Redis unreachable: {exc}"}, status_code=503)
+
+    for module in (health, datasets, augmentations, jobs):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory target: ``uvicorn --factory services.api.app:app_from_env``."""
+    return create_app()

@@ -1,0 +1,165 @@
+"""/v1/datasets: upload (validated by the CLI's own reader), list, show with preview, delete."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from services.api.deps import DatasetStoreDep, JobStoreDep, SettingsDep, StorageDep, TeamDep, page_bounds
+from services.api.uploads import ReceivedUpload, UploadError, receive_upload
+from shared.dataset_io import DatasetError, detect_format, read_table, resolve_spec
+from shared.schemas import Dataset, DatasetPreview, Page
+from shared.storage import Storage
+from shared.tasks import UnknownTaskError
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+_UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".tsv, .csv or .jsonl"},
+                        "task": {"type": "string", "description": "GLUE preset (sst-2, mrpc, rte, sts-b...)"},
+                        "text_columns": {"type": "string", "description": "comma-separated, at most two"},
+                        "label_column": {"type": "string"},
+                        "name": {"type": "string", "description": "display name (default: the file name)"},
+                        "format": {"type": "string", "description": "tsv, csv or jsonl (default: from suffix)"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _dataset_error(exc: DatasetError, filename: str) -> HTTPException:
+    """422 whose detail names the file, line, row and column, like the CLI's message."""
+    exc.path = filename
+    return HTTPException(422, exc.to_dict())
+
+
+def _validate(upload: ReceivedUpload, fields: dict[str, str], storage: Storage, dataset_id: str) -> dict[str, Any]:
+    """Parse and check the whole file exactly as `distillery augment` would, then move it into place."""
+    filename = upload.filename or "upload"
+    assert upload.path is not None
+    fmt = detect_format(filename, fields.get("format") or None)
+    task = fields.get("task") or None
+    text_columns = [c.strip() for c in fields.get("text_columns", "").split(",") if c.strip()] or None
+    label_column = fields.get("label_column") or None
+    typed = upload.path.with_name(upload.path.name + f".{fmt}")
+    os.replace(upload.path, typed)
+    upload.path = typed
+    table = read_table(typed, fmt, task=task)
+    spec = resolve_spec(table, task=task, text_columns=text_columns, label_column=label_column, name=filename)
+    target = storage.dataset_file(dataset_id, fmt)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(typed, target)
+    doc = {
+        "id": dataset_id,
+        "name": fields.get("name") or filename,
+        "filename": filename,
+        "rows": len(table.rows),
+        "columns": table.columns,
+        "format": fmt,
+        "task": spec.task,
+        "text_columns": list(spec.text_columns),
+        "label_column": spec.label_column,
+        "sha256": upload.sha256,
+        "size_bytes": upload.size,
+    }
+    return doc
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Dataset,
+    openapi_extra=_UPLOAD_FORM,
+    responses={413: {"description": "over DISTILLERY_MAX_UPLOAD_MB"}, 422: {"description": "invalid file"}},
+)
+async def upload_dataset(
+    request: Request, team: TeamDep, settings: SettingsDep, storage: StorageDep, datasets: DatasetStoreDep
+) -> dict[str, Any]:
+    """Upload a dataset (multipart field ``file``); the whole file is validated before it is accepted."""
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise HTTPException(413, f"field 'file': the upload exceeds the limit of {settings.max_upload_mb} MiB")
+    try:
+        upload = await receive_upload(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            file_field="file",
+            max_bytes=limit,
+            scratch_dir=storage.uploads_dir(),
+        )
+    except UploadError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    dataset_id = datasets.new_id()
+    try:
+        doc = await run_in_threadpool(_validate, upload, upload.fields, storage, dataset_id)
+    except DatasetError as exc:
+        raise _dataset_error(exc, upload.filename or "upload") from None
+    except UnknownTaskError as exc:
+        raise HTTPException(422, f"field 'task': {exc}") from None
+    finally:
+        upload.discard()
+    storage.dataset_meta(dataset_id).write_text(json.dumps(doc, indent=2))
+    return datasets.add(team, doc)
+
+
+#: Room for multipart boundaries and small form fields around the file itself.
+MULTIPART_OVERHEAD = 256 * 1024
+
+
+@router.get("", response_model=Page[Dataset])
+def list_datasets(
+    team: TeamDep, settings: SettingsDep, datasets: DatasetStoreDep, offset: int = 0, limit: int | None = None
+) -> dict[str, Any]:
+    offset, limit = page_bounds(settings, offset, limit)
+    items, total = datasets.list(team, offset=offset, limit=limit)
+    return {"items": items, "total": total, "offset": offset, "limit": limit}
+
+
+def _owned(datasets: DatasetStoreDep, dataset_id: str, team: str) -> dict[str, Any]:
+    doc = datasets.get(dataset_id, team)
+    if doc is None:
+        raise HTTPException(404, f"dataset {dataset_id!r} not found")
+    return doc
+
+
+@router.get("/{dataset_id}", response_model=DatasetPreview)
+def get_dataset(
+    dataset_id: str,
+    team: TeamDep,
+    datasets: DatasetStoreDep,
+    storage: StorageDep,
+    preview: int = Query(0, ge=0, le=1000, description="Also return the first N rows"),
+) -> dict[str, Any]:
+    doc = _owned(datasets, dataset_id, team)
+    if preview:
+        table = read_table(storage.dataset_file(dataset_id, doc["format"]), doc["format"], task=doc["task"])
+        doc["preview"] = [dict(zip(table.columns, row)) for row in table.rows[:preview]]
+    return doc
+
+
+@router.delete("/{dataset_id}", status_code=204, responses={409: {"description": "a queued/running job uses it"}})
+def delete_dataset(
+    dataset_id: str, team: TeamDep, datasets: DatasetStoreDep, jobs: JobStoreDep, storage: StorageDep
+) -> Response:
+    _owned(datasets, dataset_id, team)
+    active = jobs.active_jobs_using(dataset_id)
+    if active:
+        raise HTTPException(409, f"dataset {dataset_id!r} is used by active jobs {sorted(active)}; cancel them first")
+    datasets.delete(dataset_id, team)
+    storage.delete_dataset(dataset_id)
+    return Response(status_code=204)

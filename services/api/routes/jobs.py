@@ -1,0 +1,88 @@
+"""/v1/jobs: every job type alike: list, status, events, cancel, result download."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+
+from services.api.deps import JobStoreDep, SettingsDep, StorageDep, TeamDep, page_bounds
+from shared.job_store import JobStore
+from shared.schemas import EventPage, Job, JobStatus, Page
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+_MEDIA_TYPES = {".tsv": "text/tab-separated-values", ".csv": "text/csv", ".jsonl": "application/x-ndjson",
+                ".gz": "application/gzip"}
+
+
+def _owned(jobs: JobStore, job_id: str, team: str) -> dict[str, Any]:
+    job = jobs.get(job_id, team)
+    if job is None:
+        raise HTTPException(404, f"job {job_id!r} not found")
+    return job
+
+
+@router.get("", response_model=Page[Job])
+def list_jobs(
+    team: TeamDep,
+    settings: SettingsDep,
+    jobs: JobStoreDep,
+    type: str | None = Query(None, description="augmentation, finetune, distillation, pipeline"),
+    status: JobStatus | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    offset, limit = page_bounds(settings, offset, limit)
+    items, total = jobs.list(team, job_type=type, status=status, offset=offset, limit=limit)
+    return {"items": items, "total": total, "offset": offset, "limit": limit}
+
+
+@router.get("/{job_id}", response_model=Job)
+def get_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
+    return _owned(jobs, job_id, team)
+
+
+@router.get("/{job_id}/events", response_model=EventPage)
+def get_events(
+    job_id: str,
+    team: TeamDep,
+    jobs: JobStoreDep,
+    after: int = Query(0, ge=0, description="Only events with seq > after"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    _owned(jobs, job_id, team)
+    items = jobs.events(job_id, after=after, limit=limit)
+    return {"items": items, "last_seq": items[-1]["seq"] if items else after}
+
+
+@router.post("/{job_id}/cancel", response_model=Job, status_code=202)
+def cancel_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
+    """Idempotent: queued shards never run, running ones stop at their next batch; a finished job is unchanged."""
+    _owned(jobs, job_id, team)
+    jobs.cancel(job_id)
+    return _owned(jobs, job_id, team)
+
+
+@router.get(
+    "/{job_id}/result",
+    response_class=FileResponse,
+    responses={200: {"description": "the result file, streamed"}, 409: {"description": "no result yet"}},
+)
+def get_result(job_id: str, team: TeamDep, jobs: JobStoreDep, storage: StorageDep) -> FileResponse:
+    job = _owned(jobs, job_id, team)
+    if job["status"] != "succeeded":
+        reason = f"job {job_id!r} is {job['status']}"
+        if job["error"]:
+            reason += f": {job['error']['message']}"
+        raise HTTPException(409, reason + "; a result exists only once it has succeeded")
+    relative = (job["result"] or {}).get("file")
+    path = (storage.root / relative) if relative else None
+    if path is None or not path.is_file():
+        raise HTTPException(410, f"the result file of job {job_id!r} is gone from storage")
+    suffix = Path(path).suffix
+    media = _MEDIA_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=media, filename=f"{job_id}-result{''.join(Path(path).suffixes)}")

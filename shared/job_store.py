@@ -1,0 +1,323 @@
+"""The truth about jobs, kept in Redis: records, status transitions, progress, events, cancel flags.
+
+RQ only executes work; the API answers every question about a job from this store. It knows nothing of
+job types beyond a name, so augmentation, fine-tune, distillation and pipeline jobs share it. Status
+changes and counter updates go through small Lua scripts so that concurrent workers never undo each
+other (a late shard cannot revive a cancelled job, a retried shard cannot double-count its rows).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from shared import redis_keys as keys
+from shared.schemas import ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_STATUSES
+
+#: Fields of the job hash that hold JSON documents.
+_JSON_FIELDS = ("params", "result", "error", "progress_extra")
+
+# Set status (and extra fields) only if the current status is one of the allowed ones.
+# KEYS[1] job hash; ARGV[1] new status; ARGV[2] number of allowed statuses; then the allowed statuses;
+# then field/value pairs to set with it. Returns "OK" or the current status (or false if no job).
+_TRANSITION = """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return false end
+local n = tonumber(ARGV[2])
+for i = 3, 2 + n do
+  if cur == ARGV[i] then
+    redis.call('HSET', KEYS[1], 'status', ARGV[1])
+    for j = 3 + n, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end
+    return 'OK'
+  end
+end
+return cur
+"""
+
+# KEYS[1] job hash, KEYS[2] shard progress hash; ARGV[1] shard, ARGV[2] rows just done.
+_ADD_PROGRESS = """
+redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2])
+return redis.call('HINCRBY', KEYS[1], 'done', ARGV[2])
+"""
+
+# A shard (re)starting forgets what an earlier attempt counted. KEYS as above; ARGV[1] shard.
+_RESET_SHARD = """
+local prev = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+redis.call('HSET', KEYS[2], ARGV[1], 0)
+if prev ~= 0 then redis.call('HINCRBY', KEYS[1], 'done', -prev) end
+return prev
+"""
+
+# KEYS[1] events list, KEYS[2] sequence counter; ARGV[1] event JSON without seq (ends in '}'), ARGV[2] max kept.
+_APPEND_EVENT = """
+local seq = redis.call('INCR', KEYS[2])
+local doc = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+redis.call('RPUSH', KEYS[1], doc)
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+return seq
+"""
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds -> ISO 8601 UTC with milliseconds (what every API timestamp looks like)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+class JobStore:
+    """Job records in Redis. Every method is safe to call from many processes at once."""
+
+    def __init__(self, connection: redis.Redis, *, events_max: int = 10_000) -> None:
+        self.r = connection
+        self.events_max = events_max
+        self._transition = connection.register_script(_TRANSITION)
+        self._add_progress = connection.register_script(_ADD_PROGRESS)
+        self._reset_shard = connection.register_script(_RESET_SHARD)
+        self._append_event = connection.register_script(_APPEND_EVENT)
+
+    # --- creating and reading ---------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        job_type: str,
+        team: str,
+        params: Mapping[str, Any],
+        total: int = 0,
+        unit: str = "rows",
+        shards_total: int = 0,
+        dataset_ids: Iterable[str] = (),
+        job_id: str | None = None,
+    ) -> str:
+        """A new queued job owned by ``team``; returns its id. ``dataset_ids`` are the datasets it reads."""
+        job_id = job_id or new_id("job")
+        now = time.time()
+        record = {
+            "id": job_id,
+            "type": job_type,
+            "team": team,
+            "status": "queued",
+            "created_at": repr(now),
+            "params": json.dumps(dict(params)),
+            "done": 0,
+            "total": int(total),
+            "unit": unit,
+            "shards_total": int(shards_total),
+        }
+        with self.r.pipeline() as pipe:
+            pipe.hset(keys.job(job_id), mapping=record)
+            pipe.zadd(keys.team_jobs(team), {job_id: now})
+            for ds in dataset_ids:
+                pipe.sadd(keys.dataset_jobs(ds), job_id)
+            pipe.execute()
+        self.add_event(job_id, "created", f"{job_type} job created")
+        return job_id
+
+    def raw(self, job_id: str) -> dict[str, Any] | None:
+        """The stored record with JSON fields decoded and numbers parsed; None when absent."""
+        data = self.r.hgetall(keys.job(job_id))
+        if not data:
+            return None
+        rec: dict[str, Any] = {k.decode(): v.decode() for k, v in data.items()}
+        for name in _JSON_FIELDS:
+            rec[name] = json.loads(rec[name]) if rec.get(name) else None
+        for name in ("created_at", "started_at", "finished_at"):
+            rec[name] = float(rec[name]) if rec.get(name) else None
+        for name in ("done", "total", "shards_total"):
+            rec[name] = int(rec.get(name) or 0)
+        rec["shards_done"] = int(self.r.scard(keys.job_shards_done(job_id)))
+        return rec
+
+    def get(self, job_id: str, team: str | None = None) -> dict[str, Any] | None:
+        """The public job object; None when absent or owned by another team (the API answers 404 alike)."""
+        rec = self.raw(job_id)
+        if rec is None or (team is not None and rec["team"] != team):
+            return None
+        return self.to_public(rec)
+
+    def owner(self, job_id: str) -> str | None:
+        team = self.r.hget(keys.job(job_id), "team")
+        return team.decode() if team else None
+
+    def status(self, job_id: str) -> str | None:
+        value = self.r.hget(keys.job(job_id), "status")
+        return value.decode() if value else None
+
+    @staticmethod
+    def to_public(rec: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
+        """Shape a stored record as the API's job object, deriving rate and ETA from the counters."""
+        now = time.time() if now is None else now
+        done, total = rec["done"], rec["total"]
+        started, finished = rec["started_at"], rec["finished_at"]
+        rate = eta = None
+        if started is not None:
+            elapsed = (finished or now) - started
+            if elapsed > 0 and done > 0:
+                rate = round(done / elapsed, 3)
+            if rec["status"] in TERMINAL_STATUSES:
+                eta = 0.0
+            elif rate:
+                eta = round(max(total - done, 0) / rate, 1)
+        progress = {
+            "done": done,
+            "total": total,
+            "unit": rec.get("unit") or "rows",
+            "rate_per_s": rate,
+            "eta_s": eta,
+            "shards_done": rec["shards_done"],
+            "shards_total": rec["shards_total"],
+            **(rec.get("progress_extra") or {}),
+        }
+        return {
+            "id": rec["id"],
+            "type": rec["type"],
+            "status": rec["status"],
+            "created_at": iso(rec["created_at"]),
+            "started_at": iso(started),
+            "finished_at": iso(finished),
+            "params": rec["params"] or {},
+            "progress": progress,
+            "error": rec["error"],
+            "result": rec["result"],
+        }
+
+    def list(
+        self,
+        team: str,
+        *,
+        job_type: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A team's jobs, newest first, optionally filtered; returns (page, total matching)."""
+        ids = [i.decode() for i in self.r.zrevrange(keys.team_jobs(team), 0, -1)]
+        if job_type or status:
+            with self.r.pipeline() as pipe:
+                for job_id in ids:
+                    pipe.hmget(keys.job(job_id), "type", "status")
+                rows = pipe.execute()
+            ids = [
+                job_id
+                for job_id, (t, s) in zip(ids, rows)
+                if t is not None
+                and (job_type is None or t.decode() == job_type)
+                and (status is None or s.decode() == status)
+            ]
+        page = [rec for job_id in ids[offset : offset + limit] if (rec := self.get(job_id)) is not None]
+        return page, len(ids)
+
+    # --- status -----------------------------------------------------------------------------------------
+
+    def transition(self, job_id: str, new_status: str, allowed_from: Iterable[str], **fields: Any) -> bool:
+        """Atomically move to ``new_status`` if the current status is allowed; set ``fields`` with it."""
+        if new_status not in JOB_STATUSES:
+            raise ValueError(f"unknown job status {new_status!r}")
+        allowed = list(allowed_from)
+        flat: list[Any] = []
+        for name, value in fields.items():
+            flat += [name, json.dumps(value) if name in _JSON_FIELDS else repr(value) if isinstance(value, float) else value]
+        answer = self._transition(keys=[keys.job(job_id)], args=[new_status, len(allowed), *allowed, *flat])
+        return answer == b"OK"
+
+    def mark_running(self, job_id: str, message: str = "started") -> bool:
+        """queued -> running (first worker to start); later callers get False and change nothing."""
+        ok = self.transition(job_id, "running", ["queued"], started_at=time.time())
+        if ok:
+            self.add_event(job_id, "started", message)
+        return ok
+
+    def succeed(self, job_id: str, result: Mapping[str, Any] | None = None) -> bool:
+        ok = self.transition(
+            job_id, "succeeded", ACTIVE_STATUSES, finished_at=time.time(), result=dict(result or {})
+        )
+        if ok:
+            self.add_event(job_id, "succeeded", "job succeeded", **(dict(result or {})))
+        return ok
+
+    def fail(self, job_id: str, code: str, message: str) -> bool:
+        """Mark failed with an error object (first failure wins; a terminal job is left alone)."""
+        ok = self.transition(
+            job_id, "failed", ACTIVE_STATUSES, finished_at=time.time(), error={"code": code, "message": message}
+        )
+        if ok:
+            self.r.set(keys.job_cancel(job_id), "failed")  # tell sibling shards to stop early
+            self.add_event(job_id, "failed", f"{code}: {message}")
+        return ok
+
+    def cancel(self, job_id: str) -> bool:
+        """Request cancellation (idempotent): raise the flag, mark cancelled unless already terminal."""
+        self.r.set(keys.job_cancel(job_id), "cancelled")
+        ok = self.transition(job_id, "cancelled", ACTIVE_STATUSES, finished_at=time.time())
+        if ok:
+            self.add_event(job_id, "cancelled", "cancellation requested; queued shards will not run")
+        return ok
+
+    def should_stop(self, job_id: str) -> bool:
+        """True once the job was cancelled or failed: workers check this between batches."""
+        return bool(self.r.exists(keys.job_cancel(job_id)))
+
+    # --- progress ---------------------------------------------------------------------------------------
+
+    def add_progress(self, job_id: str, n: int, shard: int = 0) -> int:
+        """Count ``n`` more units done by ``shard``; returns the job's new total done."""
+        return int(self._add_progress(keys=[keys.job(job_id), keys.job_shard_progress(job_id)], args=[shard, n]))
+
+    def reset_shard(self, job_id: str, shard: int) -> int:
+        """Forget what an earlier attempt of ``shard`` counted (called when a shard (re)starts)."""
+        return int(self._reset_shard(keys=[keys.job(job_id), keys.job_shard_progress(job_id)], args=[shard]))
+
+    def shard_done(self, job_id: str, shard: int) -> int:
+        """Record ``shard`` as finished; returns how many distinct shards are finished."""
+        with self.r.pipeline() as pipe:
+            pipe.sadd(keys.job_shards_done(job_id), shard)
+            pipe.scard(keys.job_shards_done(job_id))
+            return int(pipe.execute()[1])
+
+    def shards_finished(self, job_id: str) -> set[int]:
+        return {int(s) for s in self.r.smembers(keys.job_shards_done(job_id))}
+
+    def set_total(self, job_id: str, total: int) -> None:
+        self.r.hset(keys.job(job_id), "total", int(total))
+
+    def set_progress_extra(self, job_id: str, **fields: Any) -> None:
+        """Merge type-specific progress fields (stage, epoch, losses...) into the job's progress object."""
+        current = self.r.hget(keys.job(job_id), "progress_extra")
+        merged = {**(json.loads(current) if current else {}), **fields}
+        self.r.hset(keys.job(job_id), "progress_extra", json.dumps(merged))
+
+    # --- events -----------------------------------------------------------------------------------------
+
+    def add_event(self, job_id: str, kind: str, message: str, **data: Any) -> int:
+        """Append a time-stamped event; returns its sequence number."""
+        doc = json.dumps({"ts": iso(time.time()), "kind": kind, "message": message, "data": data})
+        return int(
+            self._append_event(keys=[keys.job_events(job_id), keys.job_event_seq(job_id)], args=[doc, self.events_max])
+        )
+
+    def events(self, job_id: str, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Events with seq > ``after``, oldest first (seqs are contiguous, so this is one LRANGE)."""
+        first = self.r.lindex(keys.job_events(job_id), 0)
+        if first is None:
+            return []
+        start = max(0, after - json.loads(first)["seq"] + 1)
+        docs = self.r.lrange(keys.job_events(job_id), start, start + limit - 1)
+        return [json.loads(d) for d in docs]
+
+    # --- datasets in use --------------------------------------------------------------------------------
+
+    def active_jobs_using(self, dataset_id: str) -> list[str]:
+        """Ids of queued/running jobs that read ``dataset_id`` (a dataset cannot be deleted under them)."""
+        ids = [i.decode() for i in self.r.smembers(keys.dataset_jobs(dataset_id))]
+        return [i for i in ids if self.status(i) in ACTIVE_STATUSES]

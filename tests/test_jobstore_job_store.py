@@ -1,0 +1,133 @@
+"""JobStore against a real Redis: transitions, counters under retries, events, cancel, ownership, listing."""
+
+from __future__ import annotations
+
+import redis
+
+from shared import redis_keys as keys
+from shared.job_store import JobStore
+
+
+def _store(url: str, events_max: int = 10_000) -> JobStore:
+    return JobStore(redis.Redis.from_url(url), events_max=events_max)
+
+
+def test_create_and_public_shape(redis_url: str) -> None:
+    store = _store(redis_url)
+    job_id = store.create(job_type="augmentation", team="a", params={"n": 3}, total=10, shards_total=2)
+    job = store.get(job_id, "a")
+    assert job is not None
+    assert set(job) == {"id", "type", "status", "created_at", "started_at", "finished_at", "params", "progress",
+                        "error", "result"}
+    assert job["status"] == "queued" and job["params"] == {"n": 3}
+    assert job["created_at"].endswith("Z") and job["started_at"] is None
+    assert job["progress"] == {"done": 0, "total": 10, "unit": "rows", "rate_per_s": None, "eta_s": None,
+                               "shards_done": 0, "shards_total": 2}
+    assert store.get(job_id, "b") is None  # another team sees nothing
+    assert store.get("job_missing") is None
+
+
+def test_transitions_are_one_way(redis_url: str) -> None:
+    store = _store(redis_url)
+    job_id = store.create(job_type="augmentation", team="a", params={}, total=4)
+    assert store.mark_running(job_id)
+    assert not store.mark_running(job_id)  # the second shard to start changes nothing
+    assert store.succeed(job_id, {"rows_out": 8})
+    assert not store.fail(job_id, "late", "a late shard cannot fail a finished job")
+    assert not store.cancel(job_id)
+    job = store.get(job_id)
+    assert job["status"] == "succeeded" and job["result"] == {"rows_out": 8} and job["error"] is None
+    assert job["finished_at"] is not None and job["progress"]["eta_s"] == 0.0
+
+
+def test_fail_sets_error_and_stops_siblings(redis_url: str) -> None:
+    store = _store(redis_url)
+    job_id = store.create(job_type="augmentation", team="a", params={})
+    assert not store.should_stop(job_id)
+    assert store.fail(job_id, "shard_failed", "shard 1 failed: boom")
+    assert store.should_stop(job_id)
+    assert store.get(job_id)["error"] == {"code": "shard_failed", "message": "shard 1 failed: boom"}
+
+
+def test_cancel_is_idempotent(redis_url: str) -> None:
+    store = _store(redis_url)
+    job_id = store.create(job_type="augmentation", team="a", params={})
+    assert store.cancel(job_id)
+    assert not store.cancel(job_id)
+    assert store.status(job_id) == "cancelled" and store.should_stop(job_id)
+    kinds = [e["kind"] for e in store.events(job_id)]
+    assert kinds.count("cancelled") == 1
+
+
+def test_retried_shard_does_not_double_count(redis_url: str) -> None:
+    store = _store(redis_url)
+    job_id = store.create(job_type="augmentation", team="a", params={}, total=10, shards_total=2)
+    store.mark_running(job_id)
+    store.reset_shard(job_id, 0)
+    store.add_progress(job_id, 3, shard=0)
+    store.add_progress(job_id, 2, shard=1)
+    assert store.raw(job_id)["done"] == 5
+    assert store.reset_shard(job_id, 0) == 3  # shard 0 is retried from scratch
+    assert store.raw(job_id)["done"] == 2
+    store.add_progress(job_id, 5, shard=0)
+    assert store.shard_done(job_id, 0) == 1
+    assert store.shard_done(job_id, 0) == 1  # finishing twice counts once
+    progress = store.get(job_id)["progress"]
+    assert progress["done"] == 7 and progress["shards_done"] == 1
+    assert progress["rate_per_s"] > 0 and progress["eta_s"] is not None
+
+
+def test_rate_and_eta_from_counters() -> None:
+    rec = {"id": "j", "type": "t", "status": "running", "created_at": 0.0, "started_at": 100.0, "finished_at": None,
+           "params": {}, "result": None, "error": None, "done": 50, "total": 150, "unit": "rows",
+           "shards_done": 1, "shards_total": 3, "progress_extra": {"stage": "augment"}}
+    progress = JobStore.to_public(rec, now=110.0)["progress"]
+    assert progress["rate_per_s"] == 5.0 and progress["eta_s"] == 20.0 and progress["stage"] == "augment"
+
+
+def test_events_paging_and_trimming(redis_url: str) -> None:
+    store = _store(redis_url, events_max=5)
+    job_id = store.create(job_type="augmentation", team="a", params={})  # event 1: created
+    for i in range(7):
+        store.add_event(job_id, "note", f"note {i}", i=i)
+    events = store.events(job_id)
+    assert [e["seq"] for e in events] == [4, 5, 6, 7, 8]  # the oldest were dropped
+    assert events[-1]["data"] == {"i": 6} and events[-1]["ts"].endswith("Z")
+    assert [e["seq"] for e in store.events(job_id, after=6)] == [7, 8]
+    assert [e["seq"] for e in store.events(job_id, after=1, limit=2)] == [4, 5]
+    assert store.events(job_id, after=8) == []
+
+
+def test_list_filters_and_pages(redis_url: str) -> None:
+    store = _store(redis_url)
+    ids = [store.create(job_type="augmentation" if i % 2 else "distillation", team="a", params={}) for i in range(5)]
+    store.create(job_type="augmentation", team="b", params={})
+    store.cancel(ids[1])
+    page, total = store.list("a")
+    assert total == 5 and [j["id"] for j in page] == ids[::-1]  # newest first
+    page, total = store.list("a", job_type="augmentation")
+    assert total == 2 and {j["id"] for j in page} == {ids[1], ids[3]}
+    page, total = store.list("a", status="cancelled")
+    assert total == 1 and page[0]["id"] == ids[1]
+    page, total = store.list("a", offset=1, limit=2)
+    assert total == 5 and [j["id"] for j in page] == [ids[3], ids[2]]
+
+
+def test_active_jobs_using_a_dataset(redis_url: str) -> None:
+    store = _store(redis_url)
+    running = store.create(job_type="augmentation", team="a", params={}, dataset_ids=["ds_1"])
+    done = store.create(job_type="augmentation", team="a", params={}, dataset_ids=["ds_1"])
+    store.succeed(done)
+    assert store.active_jobs_using("ds_1") == [running]
+    store.cancel(running)
+    assert store.active_jobs_using("ds_1") == []
+    assert store.r.exists(keys.dataset_jobs("ds_1"))
+
+
+def test_progress_extra_merges(redis_url: str) -> None:
+    store = _store(redis_url)
+    job_id = store.create(job_type="distillation", team="a", params={}, unit="steps")
+    store.set_progress_extra(job_id, stage="distill-intermediate", epoch=1)
+    store.set_progress_extra(job_id, epoch=2)
+    progress = store.get(job_id)["progress"]
+    assert progress["unit"] == "steps" and progress["stage"] == "distill-intermediate" and progress["epoch"] == 2

@@ -1,0 +1,241 @@
+"""RQ entry points of an augmentation job: plan and enqueue shards, run one shard, merge the shards.
+
+RQ is only the executor; every fact about the job (status, counters, events) goes to the JobStore.
+This module imports no torch at import time (the API imports it to enqueue); the engine is imported
+inside the shard function, and ``get_augmenter`` keeps the MLM and GloVe index loaded across shards of
+one worker process (workers run jobs in-process, see ``services.cli.worker``).
+
+Failure policy: a shard that raises is retried by RQ (``Retry(settings.shard_retries)``), and so is one
+whose worker died (RQ's abandoned-job cleanup). ``on_job_failure`` runs on every failure: while retries
+are left it logs a "retried" event, after the last one it marks the job failed with an error object
+and cancels the merge, so a failed job never hangs as "running".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import traceback
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import redis
+from rq import Callback, Queue, Retry, get_current_job
+from rq.job import Job as RQJob
+
+from shared import redis_keys as keys
+from shared.dataset_io import DatasetSpec, Table, atomic_write_text, format_header, format_rows, read_table
+from shared.job_store import JobStore
+from shared.redis_conn import connect
+from shared.settings import Settings, get_settings
+from shared.storage import Storage, atomic_concat
+
+QUEUE = "augment"
+JOB_TYPE = "augmentation"
+#: Job params that belong to the service, not to the engine's AugmentParams.
+SERVICE_PARAMS = frozenset({"dataset_id", "shard_rows"})
+
+
+def rq_shard_id(job_id: str, shard: int) -> str:
+    return f"{job_id}.shard.{shard}"
+
+
+def rq_merge_id(job_id: str) -> str:
+    return f"{job_id}.merge"
+
+
+def plan_shards(n_rows: int, shard_rows: int) -> list[tuple[int, int]]:
+    """[start, end) row ranges of ``shard_rows`` rows each (the last one shorter)."""
+    return [(start, min(start + shard_rows, n_rows)) for start in range(0, n_rows, shard_rows)]
+
+
+def enqueue_augmentation(
+    connection: redis.Redis, settings: Settings, job_id: str, dataset: dict[str, Any], params: dict[str, Any]
+) -> list[str]:
+    """Enqueue one RQ job per shard and a merge depending on all of them; returns the RQ ids."""
+    queue = Queue(QUEUE, connection=connection)
+    retry = Retry(max=settings.shard_retries) if settings.shard_retries > 0 else None
+    common = dict(
+        job_timeout=settings.shard_timeout_s,
+        result_ttl=settings.rq_result_ttl_s,
+        retry=retry,
+        on_failure=Callback(on_job_failure),
+    )
+    source = {k: dataset[k] for k in ("id", "format", "task", "text_columns", "label_column")}
+    shard_jobs = []
+    for shard, (start, end) in enumerate(plan_shards(dataset["rows"], params["shard_rows"])):
+        shard_jobs.append(
+            queue.enqueue(
+                run_shard, job_id, shard, start, end, source, params, job_id=rq_shard_id(job_id, shard), **common
+            )
+        )
+    merge = queue.enqueue(
+        run_merge, job_id, len(shard_jobs), source, job_id=rq_merge_id(job_id), depends_on=shard_jobs, **common
+    )
+    return [j.id for j in shard_jobs] + [merge.id]
+
+
+# --- helpers inside a worker ------------------------------------------------------------------------
+
+
+def _store() -> JobStore:
+    current = get_current_job()
+    conn = current.connection if current is not None else connect()
+    return JobStore(conn, events_max=get_settings().job_events_max)
+
+
+@lru_cache(maxsize=4)
+def _load_table(path: str, mtime_ns: int, fmt: str, task: str | None) -> Table:
+    """A dataset parsed once per worker process (keyed by mtime so a replaced file is re-read)."""
+    return read_table(path, fmt, task=task)
+
+
+def load_source(source: dict[str, Any]) -> tuple[Table, DatasetSpec]:
+    """The dataset table and its spec, exactly as the CLI resolves them."""
+    path = Storage(get_settings().data_dir).dataset_file(source["id"], source["format"])
+    table = _load_table(str(path), path.stat().st_mtime_ns, source["format"], source["task"])
+    spec = DatasetSpec(tuple(source["text_columns"]), source["label_column"], source["task"])
+    return table, spec
+
+
+def engine_params(params: dict[str, Any]) -> Any:
+    """The job's params as the engine's AugmentParams (device and anything unset come from this worker)."""
+    from workers.augment.engine import AugmentParams
+
+    names = {f.name for f in dataclasses.fields(AugmentParams)}
+    overrides = {k: v for k, v in params.items() if k in names and k not in SERVICE_PARAMS}
+    return AugmentParams.from_settings(get_settings(), **overrides)
+
+
+# --- the entry points ---------------------------------------------------------------------------------
+
+
+def run_shard(
+    job_id: str, shard: int, start: int, end: int, source: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """Augment input rows [start, end) and write them, atomically, as shard ``shard``'s file."""
+    from workers.augment.engine import AugmentCancelled, get_augmenter
+    from workers.augment.mlm import ModelLoadError
+
+    store = _store()
+    if store.should_stop(job_id):
+        store.add_event(job_id, "shard_skipped", f"shard {shard} skipped: job {store.status(job_id)}", shard=shard)
+        return {"skipped": True}
+    store.mark_running(job_id)
+    store.reset_shard(job_id, shard)
+    current = get_current_job()
+    attempt = _attempt(current)
+    store.add_event(
+        job_id, "shard_started", f"shard {shard} started (rows {start}-{end - 1}, attempt {attempt})",
+        shard=shard, attempt=attempt,
+    )
+    table, spec = load_source(source)
+    part = table.with_rows(table.rows[start:end])
+    try:
+        augmenter = get_augmenter(engine_params(params))
+    except (ModelLoadError, FileNotFoundError, ValueError, TypeError) as exc:
+        # Deterministic: a missing model or a bad GloVe source fails the same way on every retry.
+        store.fail(job_id, "bad_parameters", f"cannot load the augmenter: {exc}")
+        return {"failed": True}
+    before = dict(augmenter.stats)
+    try:
+        rows = augmenter.augment_rows(
+            part,
+            spec,
+            row_offset=start,
+            on_progress=lambda k: store.add_progress(job_id, k, shard),
+            should_stop=lambda: store.should_stop(job_id),
+        )
+    except AugmentCancelled:
+        store.add_event(job_id, "shard_stopped", f"shard {shard} stopped: job {store.status(job_id)}", shard=shard)
+        return {"stopped": True}
+    fmt = source["format"]
+    atomic_write_text(Storage(get_settings().data_dir).shard_file(job_id, shard, fmt), [format_rows(part, rows)])
+    stats = {k: augmenter.stats.get(k, 0) - before.get(k, 0) for k in augmenter.stats}
+    stats["rows_out"] = len(rows)
+    store.r.hset(keys.job_shard_stats(job_id), str(shard), json.dumps(stats))
+    finished = store.shard_done(job_id, shard)
+    store.add_event(
+        job_id, "shard_done", f"shard {shard} done: {end - start} rows in, {len(rows)} rows out",
+        shard=shard, rows_out=len(rows), shards_done=finished,
+    )
+    return stats
+
+
+def run_merge(job_id: str, shards_total: int, source: dict[str, Any]) -> dict[str, Any]:
+    """Concatenate header + shard files in row order into the result file, then mark the job succeeded."""
+    store = _store()
+    if store.should_stop(job_id):
+        return {"skipped": True}
+    finished = store.shards_finished(job_id)
+    missing = sorted(set(range(shards_total)) - finished)
+    if missing:
+        store.fail(job_id, "missing_shards", f"shards {missing} have no output; cannot merge")
+        return {"failed": True}
+    storage = Storage(get_settings().data_dir)
+    fmt = source["format"]
+    table, _ = load_source(source)
+    target = storage.result_file(job_id, fmt)
+    size = atomic_concat(
+        target,
+        format_header(table).encode("utf-8"),
+        [storage.shard_file(job_id, k, fmt) for k in range(shards_total)],
+    )
+    totals: dict[str, int] = {}
+    for doc in store.r.hvals(keys.job_shard_stats(job_id)):
+        for k, v in json.loads(doc).items():
+            totals[k] = totals.get(k, 0) + int(v)
+    result = {
+        "rows_in": len(table.rows),
+        "rows_out": totals.pop("rows_out", 0),
+        "format": fmt,
+        "bytes": size,
+        "download": f"/v1/jobs/{job_id}/result",
+        "file": str(target.relative_to(storage.root)),
+        "stats": totals,
+    }
+    store.add_event(job_id, "merged", f"merged {shards_total} shards into {target.name} ({size} bytes)")
+    store.succeed(job_id, result)
+    return result
+
+
+def _attempt(current: RQJob | None) -> int:
+    if current is None or current.retries_left is None:
+        return 1
+    return get_settings().shard_retries - int(current.retries_left) + 1
+
+
+def _job_store_id(rq_id: str) -> tuple[str, str]:
+    """RQ id -> (job store id, human name of the part)."""
+    job_id, _, rest = rq_id.partition(".")
+    return job_id, rest.replace(".", " ") or "job"
+
+
+def on_job_failure(job: RQJob, connection: redis.Redis, exc_type: type, exc_value: BaseException, tb: Any) -> None:
+    """RQ failure callback (exceptions and dead workers alike): log a retry, or fail the whole job."""
+    try:
+        store = JobStore(connection, events_max=get_settings().job_events_max)
+        job_id, part = _job_store_id(job.id)
+        reason = f"{exc_type.__name__}: {exc_value}".strip().rstrip(":")
+        if store.should_stop(job_id):
+            return
+        if job.retries_left:
+            store.add_event(
+                job_id, "retried", f"{part} failed ({reason}); retrying, {job.retries_left} retries left",
+                part=part, error=reason,
+            )
+            return
+        if tb is not None:
+            store.add_event(job_id, "traceback", "".join(traceback.format_exception(exc_type, exc_value, tb))[-4000:])
+        store.fail(job_id, f"{part.split(' ')[0]}_failed", f"{part} failed: {reason}")
+        try:
+            RQJob.fetch(rq_merge_id(job_id), connection=connection).cancel()
+        except Exception:  # the merge may be gone already; nothing else depends on it
+            pass
+    except Exception:  # a callback that raises would hide the original failure in RQ's logs
+        traceback.print_exc()
+
+
+def result_path(data_dir: str | Path, job_id: str, fmt: str) -> Path:
+    return Storage(data_dir).result_file(job_id, fmt)
