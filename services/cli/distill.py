@@ -1,10 +1,94 @@
-"""`distillery distill` (not built yet)."""
+"""`distillery distill`: TinyBERT task-specific distillation (stage 1 intermediate + stage 2 prediction)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+
+from shared.settings import get_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("distill", help="(not built yet)")
-    parser.set_defaults(func=lambda args: parser.error("not built yet"))
+    s = get_settings()
+    p = subparsers.add_parser(
+        "distill",
+        help="distil a fine-tuned teacher into a small student",
+        description="Both TinyBERT stages in one command; writes the student (save_pretrained + tokenizer) "
+        "and report.json to --output. Kill it and run again with --resume to continue from the checkpoint.",
+    )
+    p.add_argument("--teacher", required=True, help="fine-tuned sequence-classification model: folder or hub id")
+    p.add_argument("--train", required=True, nargs="+", help="training file(s), e.g. augmented shards")
+    p.add_argument("--dev", help="dev file for teacher and student metrics")
+    p.add_argument("--task", required=True, help="GLUE task preset (sst-2, mrpc, rte, sts-b, ...)")
+    p.add_argument("--output", required=True, help="folder for the student")
+    p.add_argument("--stage1-epochs", type=int, default=s.stage1_epochs)
+    p.add_argument("--stage2-epochs", type=int, default=s.stage2_epochs)
+    p.add_argument("--lr1", type=float, default=s.lr1, help="stage-1 learning rate")
+    p.add_argument("--lr2", type=float, default=s.lr2, help="stage-2 learning rate")
+    p.add_argument("--batch-size", type=int, default=s.batch_size)
+    p.add_argument("--max-seq-len", type=int, default=None,
+                   help=f"default: {s.max_seq_len_single} single sentence, {s.max_seq_len_pair} pairs")
+    p.add_argument("--layer-map", default=s.layer_map, help="uniform, top, bottom or a list such as 2,4,6")
+    p.add_argument("--temperature", type=float, default=s.temperature)
+    p.add_argument("--seed", type=int, default=s.seed)
+    p.add_argument("--device", default=s.device, help="auto, cpu or cuda[:i]")
+    g = p.add_argument_group("student")
+    g.add_argument("--student-layers", type=int, default=s.student_layers)
+    g.add_argument("--student-hidden", type=int, default=s.student_hidden)
+    g.add_argument("--student-heads", type=int, default=s.student_heads)
+    g.add_argument("--student-intermediate", type=int, default=s.student_intermediate)
+    g.add_argument("--student-checkpoint", help="start from this checkpoint folder (e.g. general TinyBERT)")
+    g.add_argument("--student-init", choices=("random", "teacher"), default="random",
+                   help="'teacher': copy the teacher's mapped layers (keeps its hidden size)")
+    o = p.add_argument_group("more")
+    o.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
+    o.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every, help="steps between checkpoints")
+    o.add_argument("--share-projection", action="store_true", help="one W_h for all layers (the reference)")
+    o.add_argument("--weights", default="1,1,1,1", help="loss weights: embedding,attention,hidden,prediction")
+    o.add_argument("--text-columns", nargs="+", help="override the task's text columns")
+    o.add_argument("--label-column", help="override the task's label column")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from shared.dataset_io import DatasetError
+    from shared.tasks import UnknownTaskError
+    from services.cli.progress_bar import TqdmProgress, quiet_transformers
+    from workers.distill.errors import DistillError
+    from workers.distill.losses import LossWeights
+    from workers.distill.models import StudentSpec
+    from workers.distill.train import DistillConfig, distill
+
+    quiet_transformers()
+    bar = TqdmProgress()
+    try:
+        try:
+            weights = LossWeights(*(float(w) for w in args.weights.split(",")))
+        except (TypeError, ValueError):
+            raise DistillError(f"--weights {args.weights!r}: give four numbers, e.g. 1,1,1,1") from None
+        student = StudentSpec(
+            args.student_layers, args.student_hidden, args.student_heads, args.student_intermediate,
+            checkpoint=args.student_checkpoint, init=args.student_init,
+        )
+        config = DistillConfig.from_settings(
+            teacher=args.teacher, train=list(args.train), task=args.task, output_dir=args.output, dev=args.dev,
+            student=student, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
+            lr1=args.lr1, lr2=args.lr2, batch_size=args.batch_size, max_seq_len=args.max_seq_len,
+            layer_map=args.layer_map, temperature=args.temperature, seed=args.seed, device=args.device,
+            resume=args.resume, checkpoint_every=args.checkpoint_every, share_projection=args.share_projection,
+            loss_weights=weights, text_columns=tuple(args.text_columns) if args.text_columns else None,
+            label_column=args.label_column,
+        )
+        report = distill(config, progress=bar)
+    except (DistillError, DatasetError, UnknownTaskError) as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    bar.close()
+    print(json.dumps({
+        "output": args.output, "teacher_dev": report["teacher"]["dev"], "student_dev": report["student"]["dev"],
+        "teacher_params": report["teacher"]["params"], "student_params": report["student"]["params"],
+        "seconds": report["seconds"],
+    }))
+    return 0

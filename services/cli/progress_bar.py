@@ -1,0 +1,55 @@
+"""Renders training ProgressEvents as tqdm bars (one per stage) for `distillery finetune` / `distill`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class TqdmProgress:
+    """A ProgressCallback: one bar per stage, loss components in the postfix, evaluations printed above."""
+
+    def __init__(self, disable: bool | None = None) -> None:
+        self._bar: Any = None
+        self._stage: str | None = None
+        self._disable = (not sys.stderr.isatty()) if disable is None else disable
+
+    def __call__(self, event: Any) -> None:
+        from tqdm import tqdm
+
+        if event.metrics is not None or event.message:
+            text = event.message or ""
+            if event.metrics is not None:
+                shown = ", ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
+                text = f"{text} " if text else f"{event.stage} after epoch {event.epoch}: "
+                text += shown
+            tqdm.write(text, file=sys.stderr)
+            if event.metrics is not None:
+                return
+        if event.stage != self._stage:
+            self.close()
+            self._stage = event.stage
+            self._bar = tqdm(total=event.total_steps, desc=event.stage, unit="step", disable=self._disable)
+        bar = self._bar
+        if bar.total != event.total_steps:
+            bar.total = event.total_steps
+        bar.n = event.step
+        if event.losses:
+            postfix = {k: f"{v:.4g}" for k, v in event.losses.items() if k != "total"}
+            postfix["ep"] = event.epoch
+            postfix["samples/s"] = f"{event.samples_per_s:.0f}"
+            bar.set_postfix(postfix, refresh=False)
+        bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def quiet_transformers() -> None:
+    """Keep the terminal for our own bar: no weight-loading bars or init warnings from transformers."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()

