@@ -17,10 +17,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# The whole service on this machine (embedded Redis unless DISTILLERY_REDIS_URL is set); prints URL and key.
 run: setup
-	$(BIN)/distillery augment --task sst-2 --input ../shared/data/glue/SST-2/dev.tsv \
-		--output distillery-data/sst2-dev-augmented.tsv \
-		--mlm-model ../shared/models/minilm3-mlm-rough
+	$(BIN)/distillery up
 
 test: setup
 	$(BIN)/python -m pytest

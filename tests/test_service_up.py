@@ -1,0 +1,87 @@
+"""`distillery up` as a real subprocess: embedded Redis, API, workers; a job runs; SIGTERM leaves nothing."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import REPO_ROOT, kill_process_group, wait_until
+from tests.service_helpers import SST2_SAMPLE
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
+    env.update(DISTILLERY_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    log_path = tmp_path / "up.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "up", "--port", str(port), "--workers", "2"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        key_line = wait_until(lambda: re.search(r"API key \(team 'default'\): (\S+)", log_path.read_text()), 30,
+                              "the API key to be printed")
+        key = key_line.group(1)  # type: ignore[union-attr]
+        assert f"http://localhost:{port}" in log_path.read_text()
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("redis-server" in " ".join(c.cmdline()) for c in children)  # the embedded Redis
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, 90, "/readyz to answer 200", interval=0.5)
+        auth = {"Authorization": f"Bearer {key}"}
+        assert httpx.get(f"{base}/v1/jobs", timeout=5).status_code == 401
+        ds = httpx.post(f"{base}/v1/datasets", headers=auth, files={"file": ("s.tsv", SST2_SAMPLE.encode())},
+                        data={"task": "sst-2"}, timeout=30)
+        assert ds.status_code == 201, ds.text
+        job = httpx.post(f"{base}/v1/augmentations", headers=auth, timeout=30,
+                         json={"dataset_id": ds.json()["id"], "n": 3, "shard_rows": 2, "mlm_model": str(tiny_mlm_dir)})
+        assert job.status_code == 202, job.text
+        job_id = job.json()["id"]
+
+        def finished() -> dict | None:
+            body = httpx.get(f"{base}/v1/jobs/{job_id}", headers=auth, timeout=5).json()
+            return body if body["status"] in {"succeeded", "failed", "cancelled"} else None
+
+        final = wait_until(finished, 120, "the job to finish", interval=0.3)
+        assert final["status"] == "succeeded", final  # type: ignore[index]
+        result = httpx.get(f"{base}/v1/jobs/{job_id}/result", headers=auth, timeout=30)
+        assert result.status_code == 200 and result.text.startswith("sentence\tlabel\n")
+
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+        assert len(descendants) >= 4  # redis, api, 2 workers
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        time.sleep(0.5)
+        alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert alive == [], f"left behind: {[(p.pid, p.cmdline()) for p in alive]}"
+        assert "stopped" in log_path.read_text()
+    finally:
+        kill_process_group(proc)
+        for child in psutil.Process().children(recursive=True):
+            if "redis-server" in " ".join(child.cmdline()) and str(tmp_path) in " ".join(child.cmdline()):
+                child.kill()
