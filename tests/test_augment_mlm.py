@@ -1,0 +1,94 @@
+"""The batched masked LM: same answers as a plain one-copy-at-a-time forward pass, any batch size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from workers.augment.mlm import MaskedLM, ModelLoadError, resolve_device
+
+SENTENCES = [
+    "a charming and often affecting journey .",
+    "the acting , costumes , music , cinematography and sound are all astounding given the production 's "
+    "austere locales .",
+    "it 's slow -- very , very slow .",
+    "unflinchingly bleak and desperate",
+]
+
+
+@pytest.fixture(scope="module")
+def mlm(tiny_mlm_dir: Path) -> MaskedLM:
+    return MaskedLM(str(tiny_mlm_dir), device="cpu", max_seq_len=512)
+
+
+def jobs_for(mlm: MaskedLM) -> list[tuple[list[int], int]]:
+    jobs = []
+    for enc in mlm.encode(SENTENCES):
+        jobs.extend((enc.ids, i) for i in range(len(enc.ids)))
+    return jobs
+
+
+def naive_top(mlm: MaskedLM, ids: list[int], pos: int, k: int, pair: bool) -> list[str]:
+    """The reference way: one copy, full vocabulary logits at every position, full sort, then filter."""
+    tok = mlm.tokenizer
+    masked = list(ids)
+    masked[pos] = tok.mask_token_id
+    seq = [tok.cls_token_id, *masked, tok.sep_token_id]
+    types = [0] * len(seq)
+    if pair:
+        seq += [*ids, tok.sep_token_id]
+        types += [1] * (len(ids) + 1)
+    with torch.no_grad():
+        logits = mlm.model(input_ids=torch.tensor([seq]), token_type_ids=torch.tensor([types])).logits[0, pos + 1]
+    tokens = tok.convert_ids_to_tokens(torch.argsort(logits, descending=True)[:k].tolist())
+    return [t for t in tokens if not t.startswith("##") and t.isalpha() and t not in tok.all_special_tokens]
+
+
+@pytest.mark.parametrize("pair", [True, False])
+def test_batched_answers_equal_the_naive_method(mlm: MaskedLM, pair: bool) -> None:
+    jobs = jobs_for(mlm)
+    got = mlm.top_candidates(jobs, k=15, batch_size=7, pair_input=pair)
+    for (ids, pos), candidates in zip(jobs, got):
+        assert candidates == naive_top(mlm, ids, pos, 15, pair)
+
+
+def test_answers_do_not_depend_on_the_batch_size(mlm: MaskedLM) -> None:
+    jobs = jobs_for(mlm)
+    one = mlm.top_candidates(jobs, k=15, batch_size=1)
+    for size in (3, 16, 1000):
+        assert [set(c) for c in mlm.top_candidates(jobs, k=15, batch_size=size)] == [set(c) for c in one]
+
+
+def test_candidates_are_whole_alphabetic_words(mlm: MaskedLM) -> None:
+    for candidates in mlm.top_candidates(jobs_for(mlm), k=50, batch_size=64):
+        assert len(candidates) <= 50
+        for word in candidates:
+            assert word.isalpha() and not word.startswith("##") and word != "[MASK]"
+
+
+def test_pair_input_layout_and_truncation(tiny_mlm_dir: Path) -> None:
+    mlm = MaskedLM(str(tiny_mlm_dir), device="cpu", max_seq_len=12)
+    cls, sep, mask = mlm.tokenizer.cls_token_id, mlm.tokenizer.sep_token_id, mlm.tokenizer.mask_token_id
+    seq, types, at = mlm.build_input([5, 6, 7], 1, pair_input=True)  # type: ignore[misc]
+    assert seq == [cls, 5, mask, 7, sep, 5, 6, 7, sep] and types == [0] * 5 + [1] * 4 and at == 2
+    seq, types, at = mlm.build_input([5, 6, 7], 1, pair_input=False)  # type: ignore[misc]
+    assert seq == [cls, 5, mask, 7, sep] and types == [0] * 5 and at == 2
+    long = list(range(1000, 1015))  # 15 pieces: the original half goes first, then the masked half is cut
+    seq, _, at = mlm.build_input(long, 3, pair_input=True)  # type: ignore[misc]
+    assert len(seq) == 12 and seq[0] == cls and seq[-1] == sep and seq[at] == mask
+    assert mlm.build_input(long, 11, pair_input=True) is None
+    assert mlm.top_candidates([(long, 11)], k=5, batch_size=4) == [[]]
+
+
+def test_bad_model_sources_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="no such folder"):
+        MaskedLM(str(tmp_path / "missing"), device="cpu")
+    with pytest.raises(ModelLoadError, match="cannot load masked LM"):
+        MaskedLM(str(tmp_path), device="cpu")  # a folder without a model
+
+
+def test_auto_device_is_cpu_without_cuda() -> None:
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == "cpu"
