@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     )
     mlm_model: str = Field("bert-base-uncased", description="Masked LM (local folder or hub id).")
     glove: str = Field(BUILTIN_GLOVE, description="GloVe source: package name, .txt/.bin/.kv path.")
+    glove_block_mb: int = Field(
+        256, description="Largest GloVe score buffer of one batched neighbour pass, in MiB (bounds its memory)."
+    )
     mlm_max_seq_len: int = Field(512, description="Longest MLM input in WordPieces (longer is cut).")
     shard_rows: int = Field(1000, description="Rows per augmentation shard in the service.")
     shard_retries: int = Field(3, description="Retries of a failed shard before the job fails.")
