@@ -126,7 +126,10 @@ class JobStore:
 
     def raw(self, job_id: str) -> dict[str, Any] | None:
         """The stored record with JSON fields decoded and numbers parsed; None when absent."""
-        data = self.r.hgetall(keys.job(job_id))
+        with self.r.pipeline(transaction=False) as pipe:  # one round trip: a status poll is this call
+            pipe.hgetall(keys.job(job_id))
+            pipe.scard(keys.job_shards_done(job_id))
+            data, shards_done = pipe.execute()
         if not data:
             return None
         rec: dict[str, Any] = {k.decode(): v.decode() for k, v in data.items()}
@@ -136,7 +139,7 @@ class JobStore:
             rec[name] = float(rec[name]) if rec.get(name) else None
         for name in ("done", "total", "shards_total"):
             rec[name] = int(rec.get(name) or 0)
-        rec["shards_done"] = int(self.r.scard(keys.job_shards_done(job_id)))
+        rec["shards_done"] = int(shards_done)
         return rec
 
     def get(self, job_id: str, team: str | None = None) -> dict[str, Any] | None:

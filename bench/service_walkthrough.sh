@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Times the curl walkthrough of docs/service.md against a fresh `distillery up` (embedded Redis), then
+# measures what a status poll costs (median of 200 GET /v1/jobs/{id}). Usage:
+#   bench/service_walkthrough.sh [ROWS=200] [WORKERS=2]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${1:-200}
+WORKERS=${2:-2}
+PORT=${PORT:-8765}
+WORK=$(mktemp -d)
+export DISTILLERY_DATA_DIR=$WORK/data HF_HUB_OFFLINE=1
+unset DISTILLERY_REDIS_URL DISTILLERY_API_KEYS
+.venv/bin/distillery up --port "$PORT" --workers "$WORKERS" >"$WORK/up.log" 2>&1 &
+UP=$!
+trap 'kill -TERM $UP 2>/dev/null; wait $UP 2>/dev/null; rm -rf "$WORK"' EXIT
+BASE=http://127.0.0.1:$PORT
+until curl -sf "$BASE/readyz" >/dev/null; do sleep 0.5; done
+KEY=$(sed -n "s/^API key (team 'default'): //p" "$WORK/up.log")
+head -n $((ROWS + 1)) ../shared/data/glue/SST-2/dev.tsv >"$WORK/sst2.tsv"
+MLM=$(cd ../shared/models/minilm3-mlm-rough && pwd)
+json() { .venv/bin/python -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+START=$(date +%s.%N)
+# --- the walkthrough (docs/service.md) ---
+DS=$(curl -sf -H "Authorization: Bearer $KEY" -F file=@"$WORK/sst2.tsv" -F task=sst-2 "$BASE/v1/datasets" | json '["id"]')
+JOB=$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+  -d "{\"dataset_id\": \"$DS\", \"mlm_model\": \"$MLM\", \"shard_rows\": 50}" "$BASE/v1/augmentations" | json '["id"]')
+while :; do
+  STATUS=$(curl -sf -H "Authorization: Bearer $KEY" "$BASE/v1/jobs/$JOB" | json '["status"]')
+  case $STATUS in succeeded|failed|cancelled) break ;; esac
+  sleep 1
+done
+curl -sf -H "Authorization: Bearer $KEY" -o "$WORK/augmented.tsv" "$BASE/v1/jobs/$JOB/result"
+END=$(date +%s.%N)
+
+echo "job $JOB: $STATUS; $(($(wc -l <"$WORK/augmented.tsv") - 1)) rows out from $ROWS rows in, $WORKERS workers"
+echo "walkthrough wall time (upload -> augment -> poll -> download): $(echo "$END - $START" | bc) s"
+curl -sf -H "Authorization: Bearer $KEY" "$BASE/v1/jobs/$JOB" | json '["progress"]'
+.venv/bin/python bench/service_poll_latency.py "$BASE" "$KEY" "$JOB" 200
