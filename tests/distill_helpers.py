@@ -30,7 +30,10 @@ def make_tiny_teacher(
         id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
         problem_type="regression" if preset.is_regression else "single_label_classification",
     )
-    BertForSequenceClassification(config).save_pretrained(folder)
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.mul_(50.0)
+    model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
     return folder
 

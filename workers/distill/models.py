@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -17,6 +18,9 @@ from transformers import (
 
 from shared.tasks import TaskPreset
 from workers.distill.errors import DistillError
+
+#: Files whose presence means a folder carries its own tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "vocab.json", "spiece.model")
 
 
 @dataclass
@@ -104,6 +108,9 @@ def student_layer_count(spec: StudentSpec) -> int:
 
 def check_same_vocabulary(teacher_tokenizer, other_path: str) -> None:
     """Student and teacher must tokenise identically; a checkpoint with another vocabulary is refused."""
+    local = Path(other_path)
+    if local.is_dir() and not any((local / f).exists() for f in TOKENIZER_FILES):
+        return  # no tokenizer saved with the checkpoint: the config's vocab_size check still applies
     try:
         other = AutoTokenizer.from_pretrained(other_path)
     except (OSError, ValueError):

@@ -1,0 +1,53 @@
+"""Captured pre-softmax scores reproduce the model's own attention probabilities."""
+
+from __future__ import annotations
+
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from workers.distill.attention_capture import CAPTURE_IMPLEMENTATION, enable_capture, pop_scores, use_fast_attention
+
+
+def _model() -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32)
+    return BertForSequenceClassification(config).eval()
+
+
+def test_softmax_of_scores_plus_mask_equals_eager_attention() -> None:
+    model = _model()
+    ids = torch.randint(5, 200, (3, 9))
+    mask = torch.ones(3, 9, dtype=torch.long)
+    mask[1, 6:] = 0
+    mask[2, 3:] = 0
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        eager = model(input_ids=ids, attention_mask=mask, output_attentions=True)
+    enable_capture(model)
+    assert model.config._attn_implementation == CAPTURE_IMPLEMENTATION
+    with torch.no_grad():
+        captured_out = model(input_ids=ids, attention_mask=mask)
+    scores = pop_scores(model)
+    assert len(scores) == 3 and scores[0].shape == (3, 4, 9, 9)
+    additive = (1 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+    for layer, s in enumerate(scores):
+        probs = torch.softmax(s + additive, dim=-1)
+        assert torch.allclose(probs, eager.attentions[layer], atol=1e-6)
+    # same outputs as eager and SDPA: capturing changes nothing about the model
+    assert torch.allclose(captured_out.logits, eager.logits, atol=1e-5)
+    use_fast_attention(model)
+    with torch.no_grad():
+        fast = model(input_ids=ids, attention_mask=mask)
+    assert torch.allclose(fast.logits, eager.logits, atol=1e-5)
+    assert pop_scores(model) == []  # nothing captured outside capture mode
+
+
+def test_scores_carry_gradients_in_training() -> None:
+    model = _model().train()
+    enable_capture(model)
+    model(input_ids=torch.randint(5, 200, (2, 5)))
+    scores = pop_scores(model)
+    sum(s.sum() for s in scores).backward()
+    assert model.bert.encoder.layer[0].attention.self.query.weight.grad is not None
+    assert pop_scores(model) == []  # popped once, gone

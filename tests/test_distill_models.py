@@ -1,0 +1,122 @@
+"""Teacher loading, student building and the refusals that protect them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModel, BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+from shared.tasks import get_task
+from tests.distill_helpers import make_tiny_teacher, minilm_path
+from workers.distill.errors import DistillError
+from workers.distill.models import (
+    StudentSpec,
+    build_student,
+    count_parameters,
+    load_teacher,
+    load_tokenizer,
+    resolve_device,
+    student_layer_count,
+)
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory) -> Path:
+    return make_tiny_teacher(tmp_path_factory.mktemp("teacher"), layers=4)
+
+
+def test_encoder_without_head_is_refused_with_the_fix() -> None:
+    with pytest.raises(DistillError, match="no sequence-classification head.*distillery finetune"):
+        load_teacher(minilm_path(), get_task("sst-2"), CPU)
+
+
+def test_classifier_architecture_without_weights_is_refused(tmp_path: Path) -> None:
+    AutoModel.from_pretrained(minilm_path()).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["architectures"] = ["BertForSequenceClassification"]  # claims a head its weights lack
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DistillError, match="no trained classification weights"):
+        load_teacher(str(tmp_path), get_task("sst-2"), CPU)
+
+
+def test_missing_teacher_and_label_count_mismatch(teacher_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(DistillError, match="cannot load the teacher"):
+        load_teacher(str(tmp_path / "nothing"), get_task("sst-2"), CPU)
+    with pytest.raises(DistillError, match="predicts 2 label"):
+        load_teacher(str(teacher_dir), get_task("sts-b"), CPU)
+
+
+def test_teacher_is_frozen_in_eval(teacher_dir: Path) -> None:
+    teacher = load_teacher(str(teacher_dir), get_task("sst-2"), CPU)
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_student_from_shape_keeps_labels_and_vocab(teacher_dir: Path) -> None:
+    teacher = load_teacher(str(teacher_dir), get_task("sst-2"), CPU)
+    student = build_student(StudentSpec(2, 32, 4, 48), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
+    assert student.config.num_hidden_layers == 2 and student.config.hidden_size == 32
+    assert student.config.vocab_size == teacher.config.vocab_size
+    assert student.config.id2label == teacher.config.id2label
+    assert count_parameters(student) < count_parameters(teacher)
+
+
+def test_student_from_teacher_copies_the_mapped_layers(teacher_dir: Path) -> None:
+    teacher = load_teacher(str(teacher_dir), get_task("sst-2"), CPU)
+    student = build_student(StudentSpec(2, init="teacher"), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
+    s, t = student.bert.encoder.layer, teacher.bert.encoder.layer
+    assert torch.equal(s[0].output.dense.weight, t[1].output.dense.weight)
+    assert torch.equal(s[1].attention.self.query.weight, t[3].attention.self.query.weight)
+    assert torch.equal(student.classifier.weight, teacher.classifier.weight)
+    assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
+
+
+def test_student_checkpoint_with_another_vocabulary_is_refused(teacher_dir: Path, tmp_path: Path) -> None:
+    teacher = load_teacher(str(teacher_dir), get_task("sst-2"), CPU)
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]) + "\n")
+    other = tmp_path / "other"
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=48)
+    BertForSequenceClassification(config).save_pretrained(other)
+    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(other)
+    with pytest.raises(DistillError, match="different tokenizer vocabulary"):
+        build_student(StudentSpec(checkpoint=str(other)), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
+    small = tmp_path / "small"
+    config.vocab_size = 7
+    BertForSequenceClassification(config).save_pretrained(small)
+    with pytest.raises(DistillError, match="vocab_size 7"):
+        build_student(StudentSpec(checkpoint=str(small)), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
+
+
+def test_student_checkpoint_gets_a_fresh_head(teacher_dir: Path, tmp_path: Path) -> None:
+    teacher = load_teacher(str(teacher_dir), get_task("sst-2"), CPU)
+    general = tmp_path / "general"
+    encoder = AutoModel.from_config(BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                                               intermediate_size=48))
+    encoder.save_pretrained(general)
+    spec = StudentSpec(checkpoint=str(general))
+    assert student_layer_count(spec) == 3
+    student = build_student(spec, teacher, load_tokenizer(str(teacher_dir)), [1, 2, 4])
+    assert student.config.num_labels == 2 and student.config.num_hidden_layers == 3
+    assert torch.equal(student.bert.encoder.layer[0].attention.self.query.weight,
+                       encoder.encoder.layer[0].attention.self.query.weight)
+
+
+def test_head_count_mismatch_and_bad_shapes(teacher_dir: Path) -> None:
+    teacher = load_teacher(str(teacher_dir), get_task("sst-2"), CPU)
+    tok = load_tokenizer(str(teacher_dir))
+    with pytest.raises(DistillError, match="attention heads"):
+        build_student(StudentSpec(2, 32, 2, 48), teacher, tok, [2, 4])
+    with pytest.raises(DistillError, match="not a multiple"):
+        build_student(StudentSpec(2, 30, 4, 48), teacher, tok, [2, 4])
+
+
+def test_device_resolution() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(DistillError, match="unknown device"):
+        resolve_device("tpu-ish")

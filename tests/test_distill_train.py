@@ -1,0 +1,156 @@
+"""The distillation loop end to end on tiny real models and real GLUE rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from tests.distill_helpers import glue_sample, make_tiny_teacher
+from workers.distill.errors import DistillError, TrainingCancelled
+from workers.distill.models import StudentSpec
+from workers.distill.progress import STAGE_EVALUATE, STAGE_INTERMEDIATE, STAGE_PREDICTION, ProgressEvent
+from workers.distill.train import DistillConfig, distill, lr_factor
+
+
+@pytest.fixture(scope="module")
+def sst2(tmp_path_factory, glue_dir: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("sst2")
+    return {
+        "teacher": make_tiny_teacher(root / "teacher"),
+        "train": glue_sample(glue_dir, "SST-2", "train", 96, root / "train.tsv"),
+        "dev": glue_sample(glue_dir, "SST-2", "dev", 64, root / "dev.tsv"),
+    }
+
+
+def _config(data: dict[str, Path], out: Path, **kw) -> DistillConfig:
+    values = dict(
+        teacher=str(data["teacher"]), train=data["train"], dev=data["dev"], task="sst-2", output_dir=out,
+        student=StudentSpec(2, 32, 4, 64), stage1_epochs=2, stage2_epochs=2, lr1=2e-3, lr2=2e-3,
+        batch_size=16, log_every=2, checkpoint_every=3, device="cpu", seed=7,
+    )
+    values.update(kw)
+    return DistillConfig(**values)
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return AutoModelForSequenceClassification.from_pretrained(folder).state_dict()
+
+
+@pytest.fixture(scope="module")
+def full_run(sst2, tmp_path_factory) -> tuple[dict, Path, list[ProgressEvent]]:
+    out = tmp_path_factory.mktemp("full")
+    events: list[ProgressEvent] = []
+    report = distill(_config(sst2, out), progress=events.append)
+    return report, out, events
+
+
+def test_short_run_lowers_every_loss(full_run) -> None:
+    report, _, _ = full_run
+    stage1, stage2 = report["stages"]
+    assert stage1["name"] == STAGE_INTERMEDIATE and stage2["name"] == STAGE_PREDICTION
+    assert stage1["steps"] == stage2["steps"] == 12  # 96 rows / 16, two epochs each
+    for key in ("embedding", "attention", "hidden"):
+        assert stage1["loss_history"][-1][key] < stage1["loss_history"][0][key], key
+    assert stage2["loss_history"][-1]["prediction"] < stage2["loss_history"][0]["prediction"]
+
+
+def test_output_is_a_plain_transformers_model_with_report(full_run, sst2) -> None:
+    report, out, _ = full_run
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.num_hidden_layers == 2 and model.config.hidden_size == 32
+    assert (out / "tokenizer.json").exists() or (out / "vocab.txt").exists()
+    assert not (out / "checkpoint.pt").exists()
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["task"] == "sst-2"
+    assert set(on_disk["teacher"]["dev"]) == {"accuracy"} and set(on_disk["student"]["dev"]) == {"accuracy"}
+    assert on_disk["student"]["params"] < on_disk["teacher"]["params"]
+    assert on_disk["student"]["layers"] == 2 and on_disk["student"]["hidden"] == 32
+    assert on_disk["layer_map"] == [1, 2] and on_disk["seconds"] > 0
+    assert [s["name"] for s in on_disk["stages"]] == [STAGE_INTERMEDIATE, STAGE_PREDICTION]
+
+
+def test_progress_events(full_run) -> None:
+    _, _, events = full_run
+    stages = [e.stage for e in events]
+    assert stages[0] == STAGE_EVALUATE and events[0].metrics is not None  # teacher dev metrics first
+    steps1 = [e for e in events if e.stage == STAGE_INTERMEDIATE]
+    assert [e.step for e in steps1] == list(range(1, 13)) and steps1[-1].total_steps == 12
+    assert set(steps1[0].losses) == {"embedding", "attention", "hidden", "total"} and steps1[0].samples_per_s > 0
+    evals = [e for e in events if e.stage == STAGE_EVALUATE and e.epoch > 0]
+    assert len(evals) == 2 and all("accuracy" in e.metrics for e in evals)
+
+
+def _interrupted_then_resumed(sst2, out: Path, stop_after: int) -> None:
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > stop_after
+
+    with pytest.raises(TrainingCancelled):
+        distill(_config(sst2, out), should_stop=should_stop)
+    assert (out / "checkpoint.pt").exists()
+    events: list[ProgressEvent] = []
+    distill(_config(sst2, out, resume=True), progress=events.append)
+    assert any(e.message and "resumed from checkpoint" in e.message for e in events)
+
+
+@pytest.mark.parametrize("stop_after", [8, 19], ids=["stop-in-stage-1", "stop-in-stage-2"])
+def test_resume_reaches_the_same_weights(full_run, sst2, tmp_path: Path, stop_after: int) -> None:
+    _, reference, _ = full_run
+    _interrupted_then_resumed(sst2, tmp_path, stop_after)
+    expected, got = _weights(reference), _weights(tmp_path)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+    a = json.loads((reference / "report.json").read_text())
+    b = json.loads((tmp_path / "report.json").read_text())
+    assert a["stages"][1]["loss_history"] == b["stages"][1]["loss_history"]
+    assert a["student"]["dev"] == b["student"]["dev"]
+
+
+def test_sts_b_regression_path(tmp_path: Path, glue_dir: Path) -> None:
+    teacher = make_tiny_teacher(tmp_path / "teacher", task="sts-b")
+    train = glue_sample(glue_dir, "STS-B", "train", 64, tmp_path / "train.tsv")
+    dev = glue_sample(glue_dir, "STS-B", "dev", 32, tmp_path / "dev.tsv")
+    data = {"teacher": teacher, "train": train, "dev": dev}
+    report = distill(_config(data, tmp_path / "out", task="sts-b", stage1_epochs=1, stage2_epochs=2))
+    assert set(report["student"]["dev"]) == {"pearson", "spearman"}
+    assert set(report["teacher"]["dev"]) == {"pearson", "spearman"}
+    history = report["stages"][1]["loss_history"]
+    assert history[-1]["prediction"] < history[0]["prediction"]
+    assert AutoModelForSequenceClassification.from_pretrained(tmp_path / "out").config.num_labels == 1
+
+
+def test_teacher_initialised_student_and_shard_list(sst2, tmp_path: Path, glue_dir: Path) -> None:
+    shards = [glue_sample(glue_dir, "SST-2", "train", 40, tmp_path / f"shard{k}.tsv", offset=40 * k) for k in range(2)]
+    report = distill(_config(sst2, tmp_path / "out", train=shards, student=StudentSpec(1, init="teacher"),
+                             stage1_epochs=1, stage2_epochs=1, share_projection=True))
+    assert report["train_rows"] == 80 and report["student"]["hidden"] == 64
+    assert report["layer_map"] == [2]
+
+
+def test_bad_inputs_are_refused(sst2, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    with pytest.raises(Exception, match="empty"):
+        distill(_config(sst2, tmp_path / "a", train=empty))
+    header_only = tmp_path / "header.tsv"
+    header_only.write_text("sentence\tlabel\n")
+    with pytest.raises(Exception, match="no data rows"):
+        distill(_config(sst2, tmp_path / "b", train=header_only))
+    with pytest.raises(DistillError, match="no training files"):
+        distill(_config(sst2, tmp_path / "c", train=lambda: []))
+    with pytest.raises(DistillError, match="layer map"):
+        distill(_config(sst2, tmp_path / "d", layer_map="1,2,3"))
+
+
+def test_lr_schedule_warms_up_then_decays() -> None:
+    factors = [lr_factor(s, 100, 0.1) for s in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert factors[10] == pytest.approx(1.0) and factors[99] == pytest.approx(1 / 90)
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
