@@ -34,6 +34,8 @@ CACHE_SUFFIX = ".distillery-unit.kv"
 GROUP = 64
 #: Matrix rows per chunk of the pass: scores stay in a reused buffer instead of one vocabulary-wide matrix.
 CHUNK_ROWS = 65536
+#: Words whose candidate rows are gathered and rescored together.
+RESCORE_ROWS = 32
 
 
 class GloveIndex:
@@ -117,9 +119,12 @@ class GloveIndex:
             candidates = (groups[:, :, None] * group + torch.arange(group)).reshape(size, -1)
             if whole < n:
                 candidates = torch.cat([candidates, torch.arange(whole, n).expand(size, -1)], dim=1)
-            exact = torch.bmm(matrix[candidates], query[:, :, None]).squeeze(2)
-            order = torch.topk(exact, min(k + 1, candidates.shape[1]), dim=1).indices
-            top = torch.gather(candidates, 1, order).tolist()
+            top: list[list[int]] = []
+            for lo in range(0, size, RESCORE_ROWS):  # small gathers stay in cache
+                rows = candidates[lo:lo + RESCORE_ROWS]
+                exact = torch.bmm(matrix[rows], query[lo:lo + RESCORE_ROWS, :, None]).squeeze(2)
+                order = torch.topk(exact, min(k + 1, rows.shape[1]), dim=1).indices
+                top.extend(torch.gather(rows, 1, order).tolist())
         self.products += 1
         words = self.words
         return [[words[i] for i in ids if i != row][:k] for row, ids in zip(own.tolist(), top)]
