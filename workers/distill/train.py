@@ -230,13 +230,15 @@ def distill(
         lr = config.lr1 if intermediate else config.lr2
         trained = [student, projections] if intermediate else [student]
         optimizer = make_optimizer(trained, lr, config.weight_decay)
-        if intermediate or not config.fast_attention:
-            # stage 1 needs the scores; the plain baseline runs eager-equivalent attention everywhere
+        if intermediate:  # stage 1 needs the scores
             enable_capture(teacher)
             enable_capture(student)
-        else:
+        elif config.fast_attention:
             use_fast_attention(teacher)
             use_fast_attention(student)
+        else:  # the plain baseline: eager attention everywhere
+            teacher.set_attn_implementation("eager")
+            student.set_attn_implementation("eager")
         step, start_epoch, start_batch, total_steps = 0, 0, 0, 0
         history: list[dict[str, float]] = []
         window: dict[str, float] = {}
@@ -311,9 +313,7 @@ def distill(
                         else:
                             with torch.no_grad():
                                 t_logits = teacher(**batch).logits.float()
-                                pop_scores(teacher)
                         s_logits = student(**batch).logits
-                        pop_scores(student)
                         if preset.is_regression:
                             parts = {"prediction": regression_mse(s_logits, t_logits)}
                         else:
@@ -345,7 +345,7 @@ def distill(
             if not intermediate:  # dev metrics after every prediction epoch
                 student_dev = dev_metrics(student)
                 if not config.fast_attention:
-                    enable_capture(student)
+                    student.set_attn_implementation("eager")
                 emit(progress, ProgressEvent(STAGE_EVALUATE, epoch + 1, step, total_steps, metrics=student_dev))
             student.train()
 

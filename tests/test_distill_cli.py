@@ -1,0 +1,77 @@
+"""`distillery finetune` / `distillery distill` as a user runs them: real subprocesses, exit codes, files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.cli.main import main
+from tests.distill_helpers import glue_sample, make_tiny_teacher, minilm_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "services.cli.main", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, glue_dir: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    return {
+        "root": root,
+        "teacher": make_tiny_teacher(root / "teacher"),
+        "train": glue_sample(glue_dir, "SST-2", "train", 48, root / "train.tsv"),
+        "dev": glue_sample(glue_dir, "SST-2", "dev", 32, root / "dev.tsv"),
+    }
+
+
+def test_distill_runs_and_prints_a_summary(data) -> None:
+    out = data["root"] / "student"
+    r = _cli("distill", "--teacher", str(data["teacher"]), "--train", str(data["train"]), "--dev", str(data["dev"]),
+             "--task", "sst-2", "--output", str(out), "--stage1-epochs", "1", "--stage2-epochs", "1",
+             "--student-layers", "1", "--student-hidden", "32", "--student-heads", "4",
+             "--student-intermediate", "64", "--batch-size", "16", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "accuracy" in summary["student_dev"] and summary["student_params"] < summary["teacher_params"]
+    assert (out / "report.json").exists() and (out / "config.json").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--teacher", "ENCODER"], "no sequence-classification head"),
+        (["--train", "EMPTY"], "empty"),
+        (["--layer-map", "1,9,10,11"], "does not exist"),
+        (["--task", "sst-3"], "unknown task"),
+        (["--weights", "1,x"], "--weights"),
+    ],
+)
+def test_distill_errors_exit_2_without_traceback(data, capsys, extra: list[str], message: str) -> None:
+    empty = data["root"] / "empty.tsv"
+    empty.write_text("")
+    args = {"--teacher": str(data["teacher"]), "--train": str(data["train"]), "--task": "sst-2",
+            "--output": str(data["root"] / "bad")}
+    for flag, value in zip(extra[::2], extra[1::2]):
+        args[flag] = {"ENCODER": minilm_path(), "EMPTY": str(empty)}.get(value, value)
+    # in-process: the same entry point as the console script, without paying a new interpreter per case
+    assert main(["distill", *[x for kv in args.items() for x in kv]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_finetune_bad_file_exits_2(data, capsys) -> None:
+    bad = data["root"] / "bad.tsv"
+    bad.write_text("sentence\tlabel\nok\t1\nhmm\t7\n")
+    code = main(["finetune", "--model", minilm_path(), "--train", str(bad), "--task", "sst-2",
+                 "--output", str(data["root"] / "ft")])
+    err = capsys.readouterr().err
+    assert code == 2 and "row 2" in err and "Traceback" not in err
