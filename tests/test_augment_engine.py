@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from shared.dataset_io import DatasetSpec, Table, read_table, resolve_spec
 from shared.settings import Settings
-from workers.augment.engine import AugmentCancelled, AugmentParams, Augmenter, get_augmenter
+from workers.augment.engine import AugmentCancelled, AugmentParams, Augmenter, WordSlot, get_augmenter
 
 POOL = [
     "the", "movie", "Movie", "is", "not", "great", "charming", "journey", "Paris", "unbelievableness",
@@ -47,11 +47,16 @@ def make_table(texts: list[tuple[str, ...]]) -> tuple[Table, DatasetSpec]:
     return Table(columns, rows, "tsv"), spec
 
 
-def replacement_pattern(augmenter: Augmenter, text: str) -> re.Pattern[str]:
-    """A regex that matches exactly the texts made of the original with any eligible word swapped
-    for one of its own candidates, every other character unchanged."""
+def replacement_patterns(augmenter: Augmenter, texts: list[str]) -> dict[str, re.Pattern[str]]:
+    """Per text, a regex that matches exactly the texts made of the original with any eligible word
+    swapped for one of its own candidates, every other character unchanged."""
+    distinct = sorted(set(texts))
+    return {t: _pattern(t, slots) for t, slots in zip(distinct, augmenter.candidates_for_texts(distinct))}
+
+
+def _pattern(text: str, slots: list[WordSlot]) -> re.Pattern[str]:
     parts, cursor = [], 0
-    for slot in augmenter.candidates_for_texts([text])[0]:
+    for slot in slots:
         if slot.kind == "none":
             continue
         options = sorted({slot.word, *slot.candidates}, key=len, reverse=True)
@@ -103,7 +108,7 @@ def test_properties_of_augmented_rows(augmenter: Augmenter, texts: list[tuple[st
     groups = [augmenter.augment_rows(table.with_rows([row]), spec, row_offset=i) for i, row in enumerate(table.rows)]
     assert [row for g in groups for row in g] == out  # rows grouped per input row, any split identical
 
-    patterns = {}
+    patterns = replacement_patterns(augmenter, [row[i] for row in table.rows for i in text_idx])
     for original, group in zip(table.rows, groups):
         assert group[0] == original  # the original first
         assert len(group) <= 1 + augmenter.params.n * len(text_idx)
@@ -113,8 +118,7 @@ def test_properties_of_augmented_rows(augmenter: Augmenter, texts: list[tuple[st
             changed = [i for i in text_idx if row[i] != original[i]]
             assert len(changed) == 1  # exactly one text column differs
             text = original[changed[0]]
-            pattern = patterns.setdefault(text, replacement_pattern(augmenter, text))
-            assert pattern.fullmatch(row[changed[0]]), (text, row[changed[0]])
+            assert patterns[text].fullmatch(row[changed[0]]), (text, row[changed[0]])
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
