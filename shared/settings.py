@@ -83,6 +83,19 @@ class Settings(BaseSettings):
     finetune_epochs: int = 3
     finetune_lr: float = 2e-5
 
+    # --- distillation worker (fine-tune, distill and pipeline jobs) ----------------------------------------
+    distill_timeout_s: int = Field(48 * 3600, description="Longest a fine-tune/distill/pipeline job may run.")
+    distill_retries: int = Field(2, description="Retries of a distill-queue job whose worker died or crashed.")
+    progress_interval_s: float = Field(2.0, description="Seconds between progress writes of a training job.")
+    shard_poll_s: float = Field(0.5, description="How often a distillation checks for newly finished shards.")
+    metrics_max: int = Field(20_000, description="Points kept in a job's metrics time series (oldest dropped).")
+    job_heartbeat_ttl_s: int = Field(
+        60, description="A running job's RQ registry entry expires this long after its worker's last heartbeat."
+    )
+    worker_maintenance_s: int = Field(
+        15, description="Seconds between a worker's registry clean-ups (requeue of jobs of dead workers)."
+    )
+
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024

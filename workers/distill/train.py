@@ -271,6 +271,9 @@ def distill(
             }
 
         for epoch in range(start_epoch, epochs):
+            prepare_epoch = getattr(config.train, "prepare_epoch", None)
+            if prepare_epoch is not None:  # a live source (the worker's shard feed) may wait for more files
+                prepare_epoch(stage, epoch, epochs)
             examples = train_examples()  # re-read: shards that landed since the last epoch join now
             batches = length_bucketed_batches(
                 [len(e) for e in examples], config.batch_size, config.seed, epoch,
