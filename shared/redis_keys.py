@@ -62,3 +62,8 @@ def team_datasets(team: str) -> str:
 def job_shard_stats(job_id: str) -> str:
     """Hash shard index -> JSON stats of its finished output (rows out, replacements), summed at merge."""
     return f"{PREFIX}:job:{job_id}:shard_stats"
+
+
+def job_metrics(job_id: str) -> str:
+    """List of JSON training points (step, stage, losses, samples/s, dev metrics), oldest first, for plots."""
+    return f"{PREFIX}:job:{job_id}:metrics"

@@ -109,3 +109,129 @@ class ErrorBody(BaseModel):
     """Every 4xx answer: ``detail`` says what is wrong and where (field, row, column)."""
 
     detail: str | dict[str, Any]
+
+
+# --- fine-tune, distillation and pipeline jobs (the distill queue) ----------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobRef(_Strict):
+    """A model produced by an earlier job of the same team: ``{"job_id": ...}`` of a succeeded fine-tune."""
+
+    job_id: str
+
+
+class TrainFromDataset(_Strict):
+    dataset_id: str
+
+
+class TrainFromAugmentation(_Strict):
+    """Distil on an augmentation job's shards, read as they finish (the job may still be running)."""
+
+    augmentation_job_id: str
+
+
+class StudentShape(_Strict):
+    """A fresh student of this shape (TinyBERT4 by default)."""
+
+    layers: int | None = Field(None, ge=1, le=48)
+    hidden: int | None = Field(None, ge=8)
+    heads: int | None = Field(None, ge=1)
+    intermediate: int | None = Field(None, ge=8)
+
+
+class StudentCheckpoint(_Strict):
+    """A student from a checkpoint folder or hub id (e.g. a general-distillation TinyBERT)."""
+
+    checkpoint: str = Field(min_length=1)
+
+
+class StudentFromTeacher(_Strict):
+    """The teacher's embeddings and mapped layers copied (hidden size, heads and FFN are the teacher's)."""
+
+    init: Literal["teacher"]
+    layers: int | None = Field(None, ge=1, le=48)
+
+
+StudentRequest = StudentShape | StudentCheckpoint | StudentFromTeacher
+
+
+class FinetuneOptions(_Strict):
+    """Fine-tuning hyper-parameters; unset ones come from the server's settings."""
+
+    epochs: int | None = Field(None, ge=1, le=100)
+    lr: float | None = Field(None, gt=0, le=1)
+    batch_size: int | None = Field(None, ge=1, le=4096)
+    max_seq_len: int | None = Field(None, ge=8, le=512)
+    seed: int | None = None
+
+
+class FinetuneRequest(FinetuneOptions):
+    """POST /v1/finetunes: a teacher from a pre-trained encoder (local folder or hub id)."""
+
+    dataset_id: str
+    dev_dataset_id: str | None = None
+    model: str = Field(min_length=1, description="Pre-trained encoder: local folder or hub id.")
+    task: str | None = Field(None, description="GLUE task preset; default: the dataset's task.")
+
+
+class DistillOptions(_Strict):
+    """Distillation hyper-parameters; unset ones come from the server's settings (the TinyBERT recipe)."""
+
+    student: StudentRequest = Field(default_factory=StudentShape)
+    stage1_epochs: int | None = Field(None, ge=0, le=1000)
+    stage2_epochs: int | None = Field(None, ge=0, le=1000)
+    lr1: float | None = Field(None, gt=0, le=1)
+    lr2: float | None = Field(None, gt=0, le=1)
+    batch_size: int | None = Field(None, ge=1, le=4096)
+    max_seq_len: int | None = Field(None, ge=8, le=512)
+    layer_map: str | list[int] | None = Field(None, description="uniform, top, bottom or explicit teacher layers.")
+    temperature: float | None = Field(None, gt=0)
+    seed: int | None = None
+    checkpoint_every: int | None = Field(None, ge=1, description="Training steps between checkpoints.")
+
+
+class DistillationRequest(DistillOptions):
+    """POST /v1/distillations."""
+
+    teacher: str | JobRef = Field(description="Model folder or hub id, or {job_id} of a succeeded fine-tune.")
+    train: TrainFromDataset | TrainFromAugmentation
+    dev_dataset_id: str | None = None
+    task: str | None = Field(None, description="GLUE task preset; default: the training dataset's task.")
+
+
+class PipelineRequest(_Strict):
+    """POST /v1/pipelines: [fine-tune base_model ->] augment the training set -> distil, in one job."""
+
+    dataset_id: str
+    dev_dataset_id: str | None = None
+    teacher: str | JobRef | None = Field(None, description="A ready teacher (exclusive with base_model).")
+    base_model: str | None = Field(None, min_length=1, description="An encoder to fine-tune into the teacher first.")
+    task: str | None = None
+    augment: dict[str, Any] = Field(default_factory=dict, description="POST /v1/augmentations fields but dataset_id.")
+    finetune: FinetuneOptions = Field(default_factory=FinetuneOptions)
+    distill: DistillOptions = Field(default_factory=DistillOptions)
+
+
+class MetricPoint(BaseModel):
+    """One point of a training job's time series."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ts: float
+    job_id: str
+    stage: str
+    epoch: int
+    step: int
+    total_steps: int
+    losses: dict[str, float] = Field(default_factory=dict)
+    samples_per_s: float | None = None
+    metrics: dict[str, float] | None = None
+
+
+class MetricSeries(BaseModel):
+    job_id: str
+    points: list[MetricPoint]

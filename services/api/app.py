@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.api.auth import parse_api_keys
-from services.api.routes import augmentations, datasets, health, jobs
+from services.api.routes import augmentations, datasets, distillations, finetunes, health, jobs, pipelines
 from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
 from shared.redis_conn import connect
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     async def redis_down(request: Request, exc: redis.ConnectionError) -> JSONResponse:
         return JSONResponse({"detail": f"Redis unreachable: {exc}"}, status_code=503)
 
-    for module in (health, datasets, augmentations, jobs):
+    for module in (health, datasets, augmentations, finetunes, distillations, pipelines, jobs):
         app.include_router(module.router)
     return app
 

@@ -2,7 +2,8 @@
 
 Start as many as you like, on as many machines as share the Redis and the data dir. Jobs run inside
 the worker process (RQ's SimpleWorker, no fork per job) so the MLM and GloVe index loaded by the first
-shard stay in memory for every later shard.
+shard stay in memory for every later shard. ``workers.rq_worker.HeartbeatWorker`` adds a heartbeat while a
+job runs, so the job of a worker killed with SIGKILL is retried within seconds, not after its timeout.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rq import Queue, SimpleWorker
+    from rq import Queue
+
+    from workers.rq_worker import HeartbeatWorker
 
     from shared.redis_conn import connect
     from shared.settings import get_settings
@@ -67,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     importlib.import_module(QUEUE_ENTRY_MODULES[args.queue])
     name = args.name or f"{socket.gethostname()}.{os.getpid()}.{args.queue}"
-    worker = SimpleWorker([Queue(args.queue, connection=conn)], connection=conn, name=name)
+    worker = HeartbeatWorker(
+        [Queue(args.queue, connection=conn)], connection=conn, name=name,
+        heartbeat_ttl=settings.job_heartbeat_ttl_s, maintenance_interval=settings.worker_maintenance_s,
+    )
     print(f"distillery worker {name}: serving queue {args.queue!r}", file=sys.stderr, flush=True)
     worker.work(burst=args.burst, logging_level="INFO", with_scheduler=False)
     return 0

@@ -34,17 +34,13 @@ def resolve_params(body: AugmentationRequest, settings: Settings) -> dict[str, A
     }
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
-def create_augmentation(
-    body: AugmentationRequest,
-    response: Response,
-    team: TeamDep,
-    settings: SettingsDep,
-    conn: RedisDep,
-    datasets: DatasetStoreDep,
-    jobs: JobStoreDep,
-) -> dict[str, Any]:
-    """Augment a dataset: one shard job per ``shard_rows`` rows, then a merge into one result file."""
+def submit_augmentation(
+    body: AugmentationRequest, team: str, settings: Settings, conn: Any, datasets: Any, jobs: Any
+) -> str:
+    """Create and enqueue an augmentation job (the route's work; pipelines reuse it); returns its id.
+
+    Raises HTTPException 404 for an unknown dataset and 503 when the shards cannot be queued.
+    """
     dataset = datasets.get(body.dataset_id, team)
     if dataset is None:
         raise HTTPException(404, f"field 'dataset_id': dataset {body.dataset_id!r} not found")
@@ -65,5 +61,20 @@ def create_augmentation(
         jobs.fail(job_id, "enqueue_failed", f"could not queue the shards: {exc}")
         raise HTTPException(503, f"could not queue job {job_id}: {exc}") from None
     jobs.add_event(job_id, "queued", f"{len(shards)} shards of up to {params['shard_rows']} rows queued")
+    return job_id
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
+def create_augmentation(
+    body: AugmentationRequest,
+    response: Response,
+    team: TeamDep,
+    settings: SettingsDep,
+    conn: RedisDep,
+    datasets: DatasetStoreDep,
+    jobs: JobStoreDep,
+) -> dict[str, Any]:
+    """Augment a dataset: one shard job per ``shard_rows`` rows, then a merge into one result file."""
+    job_id = submit_augmentation(body, team, settings, conn, datasets, jobs)
     response.headers["Location"] = f"/v1/jobs/{job_id}"
     return jobs.get(job_id)  # type: ignore[return-value]

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 
 from services.api.deps import JobStoreDep, SettingsDep, StorageDep, TeamDep, page_bounds
 from shared.job_store import JobStore
-from shared.schemas import EventPage, Job, JobStatus, Page
+from shared.schemas import EventPage, Job, JobStatus, MetricSeries, Page
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -43,7 +43,12 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=Job)
 def get_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
-    return _owned(jobs, job_id, team)
+    job = _owned(jobs, job_id, team)
+    if job["type"] == "pipeline":
+        from services.api.routes.pipelines import summarise_pipeline
+
+        job = summarise_pipeline(jobs, job)
+    return job
 
 
 @router.get("/{job_id}/events", response_model=EventPage)
@@ -62,9 +67,32 @@ def get_events(
 @router.post("/{job_id}/cancel", response_model=Job, status_code=202)
 def cancel_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
     """Idempotent: queued shards never run, running ones stop at their next batch; a finished job is unchanged."""
-    _owned(jobs, job_id, team)
+    job = _owned(jobs, job_id, team)
     jobs.cancel(job_id)
-    return _owned(jobs, job_id, team)
+    if job["type"] == "pipeline":  # its children stop too (the augmentation runs on other workers)
+        from services.api.routes.pipelines import pipeline_children
+
+        for child in pipeline_children(job):
+            jobs.cancel(child)
+    return get_job(job_id, team, jobs)
+
+
+@router.get("/{job_id}/metrics", response_model=MetricSeries)
+def get_metrics(
+    job_id: str,
+    team: TeamDep,
+    jobs: JobStoreDep,
+    stage: str | None = Query(None, description="only points of this stage (e.g. distill-intermediate)"),
+) -> dict[str, Any]:
+    """The training time series of a fine-tune, distillation or pipeline: step, stage, losses, samples/s,
+    dev metrics (empty for augmentations). A pipeline's series holds its children's points in order."""
+    _owned(jobs, job_id, team)
+    from workers.distill.job_progress import read_metrics
+
+    points = read_metrics(jobs, job_id)
+    if stage is not None:
+        points = [p for p in points if p["stage"] == stage]
+    return {"job_id": job_id, "points": points}
 
 
 @router.get(

@@ -1,0 +1,378 @@
+"""RQ entry points of the `distill` queue: fine-tune, distillation and pipeline jobs.
+
+RQ only executes; every fact about a job goes to the JobStore. The API enqueues with the ``enqueue_*``
+functions (this module imports no torch at import time); a worker runs one job at a time, on CUDA (bf16)
+when present, else the CPU.
+
+Layout of a job's folder (``Storage.job_dir``): ``model/`` (save_pretrained files, tokenizer, report.json),
+``model.tar.gz`` (the result download), ``checkpoint.pt`` (the latest checkpoint; a distillation deletes it
+when it succeeds), ``train/`` (headed copies of the augmentation shards it read).
+
+Failure policy: errors the user can fix (bad teacher, bad data, failed augmentation) fail the job at once
+with an error object. Anything else, and a worker that died (see ``workers.rq_worker``), goes back to RQ
+with ``Retry(settings.distill_retries)``; the retry resumes from the last checkpoint and says so in an event.
+A pipeline job runs its fine-tune and distillation children inline (one job per GPU; waiting on children in
+the same single-worker queue would deadlock) while its augmentation child runs on the `augment` workers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+from rq import Callback, Queue, Retry, get_current_job
+from rq.job import Job as RQJob
+
+from shared.dataset_io import DatasetError
+from shared.dataset_store import DatasetStore
+from shared.job_store import JobStore
+from shared.redis_conn import connect
+from shared.settings import Settings, get_settings
+from shared.storage import Storage
+from shared.tasks import UnknownTaskError
+
+QUEUE = "distill"
+FINETUNE, DISTILLATION, PIPELINE = "finetune", "distillation", "pipeline"
+#: RQ ids are "<job id>--<kind>": RQ allows no dots, and the failure callback finds the job from it.
+_RQ_SEP = "--"
+MODEL_DIR, MODEL_TAR, CHECKPOINT = "model", "model.tar.gz", "checkpoint.pt"
+
+
+# --- enqueueing (called by the API) ------------------------------------------------------------------------
+
+
+def rq_id(job_id: str, kind: str) -> str:
+    return f"{job_id}{_RQ_SEP}{kind}"
+
+
+def enqueue(connection: redis.Redis, settings: Settings, job_id: str, kind: str) -> str:
+    """Queue a fine-tune, distillation or pipeline job on the distill queue; returns the RQ id."""
+    entry = {FINETUNE: run_finetune, DISTILLATION: run_distillation, PIPELINE: run_pipeline}[kind]
+    job = Queue(QUEUE, connection=connection).enqueue(
+        entry,
+        job_id,
+        job_id=rq_id(job_id, kind),
+        job_timeout=settings.distill_timeout_s,
+        result_ttl=settings.rq_result_ttl_s,
+        retry=Retry(max=settings.distill_retries) if settings.distill_retries > 0 else None,
+        on_failure=Callback(on_job_failure),
+    )
+    return job.id
+
+
+# --- helpers inside a worker -------------------------------------------------------------------------------
+
+
+def _store() -> JobStore:
+    current = get_current_job()
+    conn = current.connection if current is not None else connect()
+    return JobStore(conn, events_max=get_settings().job_events_max)
+
+
+def _storage() -> Storage:
+    return Storage(get_settings().data_dir)
+
+
+def _progress(store: JobStore, job_ids: list[str]):
+    from workers.distill.job_progress import JobProgress
+
+    s = get_settings()
+    return JobProgress(store, job_ids, interval_s=s.progress_interval_s, metrics_max=s.metrics_max)
+
+
+def _stopper(store: JobStore, job_ids: list[str]) -> Callable[[], bool]:
+    """True once the job (or the pipeline running it) was cancelled or failed; checked before every step."""
+    return lambda: any(store.should_stop(j) for j in job_ids)
+
+
+def _dataset_file(store: JobStore, dataset_id: str | None) -> tuple[Path | None, dict[str, Any] | None]:
+    if not dataset_id:
+        return None, None
+    from workers.distill.errors import DistillError
+
+    doc = DatasetStore(store.r).get(dataset_id)
+    if doc is None:
+        raise DistillError(f"dataset {dataset_id!r} no longer exists")
+    return _storage().dataset_file(dataset_id, doc["format"]), doc
+
+
+def resolve_teacher(store: JobStore, team: str, teacher: str | dict[str, Any]) -> str:
+    """A teacher reference -> a model folder or hub id; refuses a fine-tune that has not succeeded."""
+    from workers.distill.errors import DistillError
+
+    if isinstance(teacher, dict):
+        ref = teacher["job_id"]
+        rec = store.raw(ref)
+        if rec is None or rec["team"] != team or rec["type"] != FINETUNE:
+            raise DistillError(f"teacher job {ref!r} is not a fine-tune job of this team")
+        if rec["status"] != "succeeded":
+            raise DistillError(f"teacher job {ref} is {rec['status']}, not a succeeded fine-tune")
+        return str(_storage().job_dir(ref) / MODEL_DIR)
+    # A hub id is "name" or "org/name"; anything else that does not exist here is a missing folder.
+    looks_local = teacher.startswith((".", "/", "~")) or teacher.count("/") > 1
+    if looks_local and not Path(teacher).expanduser().exists():
+        raise DistillError(f"teacher {teacher!r}: no such model folder")
+    return teacher
+
+
+def pack_model(folder: Path, target: Path) -> int:
+    """The model folder as a .tar.gz (entries under ``model/``), written atomically; returns its size."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w:gz") as tar:
+            for path in sorted(folder.iterdir()):
+                if path.is_file() and path.name != CHECKPOINT:
+                    tar.add(path, arcname=f"{MODEL_DIR}/{path.name}")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target.stat().st_size
+
+
+def _model_result(job_id: str, report: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    storage = _storage()
+    folder = storage.job_dir(job_id) / MODEL_DIR
+    tar = storage.job_dir(job_id) / MODEL_TAR
+    size = pack_model(folder, tar)
+    return {
+        "file": str(tar.relative_to(storage.root)),
+        "format": "tar.gz",
+        "bytes": size,
+        "download": f"/v1/jobs/{job_id}/result",
+        "model_dir": str(folder.relative_to(storage.root)),
+        "seconds": report.get("seconds"),
+        **summary,
+    }
+
+
+def _execute(store: JobStore, job_id: str, body: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``body(record)`` for a job: skip finished jobs, mark running, map user errors to error objects.
+
+    Unexpected exceptions propagate, so RQ retries the job (and a pipeline's own retry resumes its child).
+    """
+    from workers.distill.errors import DistillError, TrainingCancelled
+
+    rec = store.raw(job_id)
+    if rec is None:
+        return {"missing": True}
+    if rec["status"] not in ("queued", "running") or store.should_stop(job_id):
+        return {"skipped": rec["status"]}
+    if not store.mark_running(job_id):
+        store.add_event(job_id, "restarted", "running again after an interrupted attempt")
+    try:
+        result = body(rec)
+    except TrainingCancelled as exc:
+        store.add_event(job_id, "stopped", f"stopped in stage {exc.stage} at step {exc.step}: job {store.status(job_id)}")
+        return {"stopped": True}
+    except (DistillError, DatasetError, UnknownTaskError) as exc:
+        store.fail(job_id, getattr(exc, "code", "invalid_input"), str(exc))
+        return {"failed": True}
+    store.succeed(job_id, result)
+    return result
+
+
+def _device_event(store: JobStore, job_ids: list[str], device: str) -> None:
+    import torch
+
+    where = device
+    if device == "auto":
+        where = f"cuda ({torch.cuda.get_device_name(0)}, bf16)" if torch.cuda.is_available() else "cpu"
+    for j in job_ids:
+        store.add_event(j, "device", f"training on {where}")
+
+
+# --- fine-tune ------------------------------------------------------------------------------------------------
+
+
+def run_finetune(job_id: str, pipeline_id: str | None = None) -> dict[str, Any]:
+    """RQ entry point: fine-tune the job's encoder into a teacher; result = the teacher's .tar.gz."""
+    store = _store()
+    return _execute(store, job_id, lambda rec: _finetune(store, rec, pipeline_id))
+
+
+def _finetune(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> dict[str, Any]:
+    from workers.distill.finetune import FinetuneConfig, finetune
+
+    job_id, p = rec["id"], rec["params"]
+    ids = [job_id] + ([pipeline_id] if pipeline_id else [])
+    train, doc = _dataset_file(store, p["dataset_id"])
+    dev, _ = _dataset_file(store, p.get("dev_dataset_id"))
+    folder = _storage().job_dir(job_id) / MODEL_DIR
+    config = FinetuneConfig.from_settings(
+        model=p["model"], train=train, task=p["task"], output_dir=folder, dev=dev,
+        text_columns=tuple(doc["text_columns"]) or None, label_column=doc.get("label_column"),
+        epochs=p.get("epochs"), lr=p.get("lr"), batch_size=p.get("batch_size"), max_seq_len=p.get("max_seq_len"),
+        seed=p.get("seed"),
+    )
+    _device_event(store, ids, config.device)
+    progress = _progress(store, ids)
+    report = finetune(config, progress=progress, should_stop=_stopper(store, ids))
+    progress.finish()
+    return _model_result(job_id, report, {"dev": report.get("dev", {}), "params": report.get("params")})
+
+
+# --- distillation -------------------------------------------------------------------------------------------
+
+
+def run_distillation(job_id: str, pipeline_id: str | None = None) -> dict[str, Any]:
+    """RQ entry point: TinyBERT distillation; resumes from ``checkpoint.pt`` when a previous attempt died."""
+    store = _store()
+    return _execute(store, job_id, lambda rec: _distill(store, rec, pipeline_id))
+
+
+def student_spec(student: dict[str, Any], settings: Settings):
+    from workers.distill.models import StudentSpec
+
+    if student.get("checkpoint"):
+        return StudentSpec(checkpoint=student["checkpoint"])
+    if student.get("init") == "teacher":
+        return StudentSpec(layers=student.get("layers") or settings.student_layers, init="teacher")
+    return StudentSpec(
+        student.get("layers") or settings.student_layers, student.get("hidden") or settings.student_hidden,
+        student.get("heads") or settings.student_heads, student.get("intermediate") or settings.student_intermediate,
+    )
+
+
+def _distill(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> dict[str, Any]:
+    from workers.distill.shard_feed import STAGE_AUGMENT, ShardFeed
+    from workers.distill.train import DistillConfig, distill
+
+    settings = get_settings()
+    job_id, p = rec["id"], rec["params"]
+    ids = [job_id] + ([pipeline_id] if pipeline_id else [])
+    storage = _storage()
+    job_dir = storage.job_dir(job_id)
+    should_stop = _stopper(store, ids)
+    progress = _progress(store, ids)
+    teacher = resolve_teacher(store, rec["team"], p["teacher"])
+    train_path, doc = _dataset_file(store, p["train_dataset_id"])
+    if "augmentation_job_id" in p["train"]:
+        train: Any = ShardFeed(
+            store, storage, p["train"]["augmentation_job_id"], job_dir / "train", should_stop=should_stop,
+            poll_s=settings.shard_poll_s, on_wait=lambda info: progress.set_stage(STAGE_AUGMENT, **info),
+        )
+    else:
+        train = train_path
+    dev, _ = _dataset_file(store, p.get("dev_dataset_id"))
+    checkpoint = job_dir / CHECKPOINT
+    if checkpoint.exists():
+        progress.event("resuming", f"checkpoint {checkpoint.name} found: continuing from it, not from zero")
+    config = DistillConfig.from_settings(
+        teacher=teacher, train=train, task=p["task"], output_dir=job_dir / MODEL_DIR, dev=dev,
+        student=student_spec(p.get("student") or {}, settings),
+        text_columns=tuple(doc["text_columns"]) or None, label_column=doc.get("label_column"),
+        stage1_epochs=p.get("stage1_epochs"), stage2_epochs=p.get("stage2_epochs"), lr1=p.get("lr1"),
+        lr2=p.get("lr2"), batch_size=p.get("batch_size"), max_seq_len=p.get("max_seq_len"),
+        layer_map=p.get("layer_map"), temperature=p.get("temperature"), seed=p.get("seed"),
+        checkpoint_every=p.get("checkpoint_every"), resume=True, checkpoint_path=checkpoint,
+    )
+    _device_event(store, ids, config.device)
+    report = distill(config, progress=progress, should_stop=should_stop)
+    progress.finish()
+    summary = {
+        "task": report["task"],
+        "teacher": {k: report["teacher"].get(k) for k in ("params", "dev")},
+        "student": {k: report["student"].get(k) for k in ("params", "layers", "hidden", "dev")},
+        "train_rows": report.get("train_rows"),
+    }
+    return _model_result(job_id, report, summary)
+
+
+# --- pipeline -----------------------------------------------------------------------------------------------
+
+
+def run_pipeline(job_id: str) -> dict[str, Any]:
+    """RQ entry point: [fine-tune ->] distil on the augmentation (already running on the augment queue)."""
+    store = _store()
+    return _execute(store, job_id, lambda rec: _pipeline(store, rec))
+
+
+def _child_failed(role: str, child_id: str, error: dict[str, Any]) -> Exception:
+    from workers.distill.errors import DistillError
+
+    exc = DistillError(f"{role} job {child_id} failed ({error['code']}): {error['message']}")
+    exc.code = f"{role}_failed"  # type: ignore[attr-defined]
+    return exc
+
+
+def _pipeline(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
+    from workers.distill.errors import TrainingCancelled
+
+    job_id, children = rec["id"], rec["params"]["children"]
+
+    def settle(role: str) -> dict[str, Any]:
+        """After a child ran inline: its record, or the pipeline ends the way the child did."""
+        child = store.raw(children[role]) or {}
+        status = child.get("status")
+        if status == "succeeded":
+            return child
+        if status == "cancelled" or store.should_stop(job_id):
+            cancel_children(store, children)
+            store.cancel(job_id)
+            raise TrainingCancelled(role, 0)
+        error = child.get("error") or {"code": "unknown", "message": f"ended {status}"}
+        cancel_children(store, children)
+        raise _child_failed(role, children[role], error)
+
+    teacher_report = None
+    if children.get("finetune"):
+        run_finetune(children["finetune"], pipeline_id=job_id)
+        teacher_report = settle("finetune").get("result")
+    run_distillation(children["distillation"], pipeline_id=job_id)
+    student = settle("distillation")
+    result = dict(student["result"] or {})
+    result["children"] = children
+    result["download"] = f"/v1/jobs/{job_id}/result"
+    if teacher_report:
+        result["teacher_job"] = {k: teacher_report.get(k) for k in ("dev", "params", "download")}
+    return result
+
+
+def cancel_children(store: JobStore, children: dict[str, str | None]) -> None:
+    for child in children.values():
+        if child:
+            store.cancel(child)
+
+
+# --- failure callback ---------------------------------------------------------------------------------------
+
+
+def on_job_failure(job: RQJob, connection: redis.Redis, exc_type: type, exc_value: BaseException, tb: Any) -> None:
+    """RQ failure callback (exceptions and dead workers alike): note the retry, or fail the job for good."""
+    try:
+        store = JobStore(connection, events_max=get_settings().job_events_max)
+        job_id, _, kind = job.id.partition(_RQ_SEP)
+        reason = f"{exc_type.__name__}: {exc_value}".strip().rstrip(":")
+        if exc_type.__name__ == "AbandonedJobError":
+            reason = "the worker running it died (no heartbeat)"
+        if store.should_stop(job_id):
+            return
+        if job.retries_left:
+            store.add_event(job_id, "retried", f"{kind} attempt failed ({reason}); retrying, "
+                            f"{job.retries_left} retries left; it resumes from its last checkpoint", error=reason)
+            return
+        if tb is not None:
+            store.add_event(job_id, "traceback", "".join(traceback.format_exception(exc_type, exc_value, tb))[-4000:])
+        store.fail(job_id, f"{kind}_failed", f"{kind} failed: {reason}")
+        rec = store.raw(job_id) or {}
+        children = (rec.get("params") or {}).get("children")
+        if children:
+            for child in children.values():
+                if child and store.status(child) in ("queued", "running"):
+                    store.fail(child, "pipeline_failed", f"pipeline {job_id} failed: {reason}")
+    except Exception:  # a raising callback would hide the original failure in RQ's logs
+        traceback.print_exc()
+
+
+def remove_job_files(data_dir: str | Path, job_id: str) -> None:
+    shutil.rmtree(Storage(data_dir).job_dir(job_id), ignore_errors=True)
