@@ -99,7 +99,9 @@ def _interrupted_then_resumed(sst2, out: Path, stop_after: int) -> None:
     assert any(e.message and "resumed from checkpoint" in e.message for e in events)
 
 
-@pytest.mark.parametrize("stop_after", [8, 19], ids=["stop-in-stage-1", "stop-in-stage-2"])
+@pytest.mark.parametrize(
+    "stop_after", [8, 12, 19], ids=["stop-in-stage-1", "stop-at-stage-boundary", "stop-in-stage-2"]
+)
 def test_resume_reaches_the_same_weights(full_run, sst2, tmp_path: Path, stop_after: int) -> None:
     _, reference, _ = full_run
     _interrupted_then_resumed(sst2, tmp_path, stop_after)

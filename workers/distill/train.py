@@ -280,7 +280,7 @@ def distill(
                 bucket=config.bucket_by_length, tag=stage_index,
             )
             first_batch = start_batch if (resumed and epoch == start_epoch) else 0
-            if not (resumed and epoch == start_epoch):
+            if not (resumed and epoch == start_epoch and total_steps > 0):  # a stage-boundary checkpoint has 0
                 total_steps = step + (epochs - epoch) * len(batches)
             if not intermediate and config.cache_teacher_logits:
                 missing = {e.key: e for e in examples if e.key not in teacher_logit_cache}
