@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 
 class TqdmProgress:
     """A ProgressCallback: one bar per stage, loss components in the postfix, evaluations printed above."""
 
-    def __init__(self, disable: bool | None = None) -> None:
+    def __init__(self, disable: bool | None = None, log_every_s: float = 30.0) -> None:
         self._bar: Any = None
         self._stage: str | None = None
         self._disable = (not sys.stderr.isatty()) if disable is None else disable
+        self._log_every_s = log_every_s
+        self._last_log = 0.0
 
     def __call__(self, event: Any) -> None:
         from tqdm import tqdm
@@ -26,6 +29,14 @@ class TqdmProgress:
             tqdm.write(text, file=sys.stderr)
             if event.metrics is not None:
                 return
+        if self._disable:  # not a terminal (a log file): a plain line now and then instead of a bar
+            now = time.monotonic()
+            if event.losses and (now - self._last_log >= self._log_every_s or event.step == event.total_steps):
+                self._last_log = now
+                losses = " ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
+                print(f"{event.stage} epoch {event.epoch} step {event.step}/{event.total_steps} {losses} "
+                      f"{event.samples_per_s:.1f} samples/s", file=sys.stderr, flush=True)
+            return
         if event.stage != self._stage:
             self.close()
             self._stage = event.stage
