@@ -127,3 +127,13 @@ def test_sst2_sample_with_the_rough_mlm_and_real_glove(
     assert rows[0] == ["sentence", "label"] and 8 < len(rows) - 1 <= 8 * 6
     originals = {line.rstrip("\n") for line in lines[1:]}
     assert sum("\t".join(r) in originals for r in rows[1:]) == 8
+
+
+def test_progress_in_a_log_file_is_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from services.cli.augment import _RowProgress
+
+    with _RowProgress(10, log_every_s=0.0) as progress:
+        progress.update(4)
+        progress.update(6)  # the last update prints nothing: the summary line follows
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("augment: 4/10 rows,") and "rows/s, ETA" in lines[0]
