@@ -19,7 +19,7 @@ def glove(tmp_path_factory: pytest.TempPathFactory) -> GloveIndex:
 
 def fresh_copy(index: GloveIndex, **kwargs) -> GloveIndex:
     """Same vectors, empty cache: compares answers without one call feeding the other's cache."""
-    return GloveIndex(index.words, index._matrix.numpy(), source=index.source, **kwargs)
+    return GloveIndex(index.words, index.matrix, source=index.source, **kwargs)
 
 
 def unit64(matrix: np.ndarray) -> np.ndarray:
@@ -97,10 +97,13 @@ def test_one_pass_per_batch_and_per_word_cache(glove: GloveIndex) -> None:
     assert index.products == 1 and all(again[w] is first[w] for w in words)
     index.neighbours(words[:3], 7)  # another k is another cache entry
     assert index.products == 2
+    index.clear_cache()
+    assert index.neighbours(words[:5], 15) == {w: first[w] for w in words[:5]}
+    assert index.products == 3
 
 
 def test_equals_brute_force_full_sort(glove: GloveIndex) -> None:
-    unit = unit64(glove._matrix.numpy())
+    unit = unit64(glove.matrix)
     rng = np.random.default_rng(7)
     rows = list(rng.choice(len(glove), 10, replace=False)) + [0, 1, len(glove) - 1]
     words = [glove.words[int(r)] for r in rows]
@@ -122,7 +125,7 @@ def test_builtin_normalised_matrix_is_cached(tmp_path: Path, glove: GloveIndex) 
     stamp = cached.stat().st_mtime_ns
     second = build_glove(BUILTIN_GLOVE, tmp_path)
     assert cached.stat().st_mtime_ns == stamp
-    norms = np.linalg.norm(second._matrix.numpy()[:1000], axis=1)
+    norms = np.linalg.norm(second.matrix[:1000], axis=1)
     assert np.allclose(norms, 1.0, atol=1e-5)
     assert first.neighbours(["king"], 5) == second.neighbours(["king"], 5)
 
@@ -137,7 +140,7 @@ def sample(glove: GloveIndex) -> tuple[list[str], np.ndarray]:
     picks = sorted(rng.choice(20_000, 300, replace=False))
     words = [glove.words[i] for i in picks]
     scale = rng.uniform(0.5, 5.0, size=(300, 1)).astype(np.float32)  # not unit length, as in real files
-    return words, glove._matrix.numpy()[picks] * scale
+    return words, glove.matrix[picks] * scale
 
 
 def write_glove_txt(path: Path, words: list[str], vectors: np.ndarray, header: bool = False) -> None:

@@ -68,6 +68,16 @@ class GloveIndex:
     def dim(self) -> int:
         return int(self._matrix.shape[1])
 
+    @property
+    def matrix(self) -> np.ndarray:
+        """The unit-normalised rows (read-only view; a second index over the same vectors can share it)."""
+        return self._matrix.numpy()
+
+    def clear_cache(self) -> None:
+        """Forget every cached answer (benchmarks start cold; answers do not change)."""
+        with self._lock:
+            self._cache.clear()
+
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and word.lower() in self.rows
 
