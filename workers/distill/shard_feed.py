@@ -50,6 +50,7 @@ class ShardFeed:
         should_stop: Callable[[], bool] = lambda: False,
         poll_s: float = 0.5,
         on_wait: Callable[[dict[str, Any]], None] | None = None,
+        on_read: Callable[[int, int], None] | None = None,
     ) -> None:
         self.store = store
         self.storage = storage
@@ -58,6 +59,8 @@ class ShardFeed:
         self.should_stop = should_stop
         self.poll_s = poll_s
         self.on_wait = on_wait
+        self.on_read = on_read  # (shards read now, shards in all): reported when the count changes
+        self._last_read = 0
         rec = store.raw(augmentation_job_id)
         if rec is None or rec["type"] != "augmentation":
             raise DistillError(f"augmentation job {augmentation_job_id!r} not found")
@@ -69,13 +72,22 @@ class ShardFeed:
         source = storage.dataset_file(dataset["id"], self.format)
         self.header = format_header(read_table(source, self.format, task=dataset.get("task")))
         self.complete = False
+        self.__name__ = f"shards of augmentation job {augmentation_job_id}"  # how report.json names the source
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ShardFeed:
+        """The engine's report copies its config (dataclasses.asdict); a live feed is shared, not copied."""
+        return self
 
     # --- the train-source protocol of workers.distill.train ---------------------------------------------
 
     def __call__(self) -> list[Path]:
         """The finished shards now (at least one: waits for the first)."""
         self._wait(lambda done: len(done) >= 1, "the first augmented shard")
-        return self._materialise(self._finished())
+        files = self._materialise(self._finished())
+        if self.on_read is not None and len(files) != self._last_read:
+            self.on_read(len(files), self.shards_total)
+        self._last_read = len(files)
+        return files
 
     def prepare_epoch(self, stage: str, epoch: int, epochs: int) -> None:
         """Before the last stage-1 epoch and every later one, wait until every shard exists."""

@@ -1,0 +1,151 @@
+"""Distillation jobs on a real Redis with real `distillery worker` subprocesses and tiny real models:
+a distillation that starts while its augmentation still runs, cancel within a step, failure paths."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.distill_job_helpers import (
+    TINY_STUDENT, events, get_job, rte_teacher, run_one_job, upload_rte, wait_done, worker_env,
+)
+from tests.service_helpers import AUTH_A, make_client
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def teacher(tmp_path: Path) -> Path:
+    return rte_teacher(tmp_path / "teacher")
+
+
+def _distill_body(teacher: Path | str, train: dict, **extra) -> dict:
+    return {"teacher": str(teacher), "train": train, "student": TINY_STUDENT, "stage1_epochs": 2,
+            "stage2_epochs": 1, "batch_size": 4, "max_seq_len": 48, **extra}
+
+
+def test_distillation_starts_while_its_augmentation_runs(
+    redis_url, tmp_path, glue_dir, tiny_mlm_dir, teacher, start_workers
+) -> None:
+    data_dir = tmp_path / "data"
+    env = worker_env(redis_url, data_dir)
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 9)
+        dev = upload_rte(client, glue_dir, tmp_path, "dev", 8)
+        aug = client.post("/v1/augmentations", headers=AUTH_A, json={
+            "dataset_id": train["id"], "n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 3}).json()
+        r = client.post("/v1/distillations", headers=AUTH_A, json=_distill_body(
+            teacher, {"augmentation_job_id": aug["id"]}, dev_dataset_id=dev["id"]))
+        assert r.status_code == 202, r.text
+        job = r.json()
+        assert job["type"] == "distillation" and job["params"]["lr1"] == 5e-5  # defaults resolved
+        start_workers(1, env, queue="distill")
+
+        # No augment worker yet: the distillation waits for the first shard, visibly.
+        waiting = wait_until(lambda: (j := get_job(client, job["id"]))
+                             ["progress"].get("stage") == "augment" and j, 60, "the distillation to wait for shards")
+        assert waiting["status"] == "running" and waiting["progress"]["shards_total"] == 3
+        run_one_job("augment", env)  # exactly one shard, by a real worker process
+        wait_until(lambda: any(e["kind"] == "shards" for e in events(client, job["id"])), 60, "training to start")
+        first = next(e for e in events(client, job["id"]) if e["kind"] == "shards")
+        assert first["data"]["shards_read"] == 1 and first["data"]["shards_total"] == 3
+        assert get_job(client, aug["id"])["status"] == "running"  # still augmenting
+
+        start_workers(1, env, queue="augment")
+        done = wait_done(client, job["id"], timeout=120)
+        assert done["status"] == "succeeded", (done["error"], events(client, job["id"])[-6:])
+        aug_done = get_job(client, aug["id"])
+        assert done["result"]["train_rows"] == aug_done["result"]["rows_out"]  # the last epochs saw every shard
+        reads = [e["data"]["shards_read"] for e in events(client, job["id"]) if e["kind"] == "shards"]
+        assert reads[0] == 1 and reads[-1] == 3
+        kinds = [e["kind"] for e in events(client, job["id"])]
+        assert "evaluation" in kinds and kinds[-1] == "succeeded"
+        assert done["result"]["student"]["dev"]["accuracy"] >= 0.0
+
+        metrics = client.get(f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A).json()["points"]
+        stages = {p["stage"] for p in metrics}
+        assert {"distill-intermediate", "distill-prediction", "evaluate"} <= stages
+        assert all(set(p["losses"]) >= {"attention", "hidden", "embedding"} for p in metrics
+                   if p["stage"] == "distill-intermediate" and p["losses"])
+        assert client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A).content[:2] == b"\x1f\x8b"  # gzip
+
+
+def test_cancel_stops_a_running_distillation_within_a_step(
+    redis_url, tmp_path, glue_dir, teacher, start_workers
+) -> None:
+    data_dir = tmp_path / "data"
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 16)
+        job = client.post("/v1/distillations", headers=AUTH_A, json=_distill_body(
+            teacher, {"dataset_id": train["id"]}, stage1_epochs=500)).json()
+        start_workers(1, worker_env(redis_url, data_dir), queue="distill")
+        wait_until(lambda: (get_job(client, job["id"])["progress"].get("step") or 0)
+                   >= 3, 60, "training steps")
+        started = time.monotonic()
+        r = client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A)
+        assert r.status_code == 202 and r.json()["status"] == "cancelled"
+        wait_until(lambda: any(e["kind"] == "stopped" for e in events(client, job["id"])), 30, "the worker to stop")
+        assert time.monotonic() - started < 10
+        assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A).json()["status"] == "cancelled"
+        assert client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A).status_code == 409
+        # The worker is free again: a second job runs to the end.
+        again = client.post("/v1/distillations", headers=AUTH_A, json=_distill_body(
+            teacher, {"dataset_id": train["id"]}, stage1_epochs=1, stage2_epochs=0)).json()
+        assert wait_done(client, again["id"], timeout=60)["status"] == "succeeded"
+
+
+def test_missing_teacher_fails_with_an_error_object(redis_url, tmp_path, glue_dir, start_workers) -> None:
+    data_dir = tmp_path / "data"
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        missing = tmp_path / "no-such-teacher"
+        job = client.post("/v1/distillations", headers=AUTH_A,
+                          json=_distill_body(missing, {"dataset_id": train["id"]})).json()
+        start_workers(1, worker_env(redis_url, data_dir), queue="distill")
+        done = wait_done(client, job["id"], timeout=60)
+        assert done["status"] == "failed"
+        assert done["error"]["code"] == "invalid_input" and str(missing) in done["error"]["message"]
+        assert "no such model folder" in done["error"]["message"]
+
+
+def test_failed_augmentation_fails_the_distillation_with_its_cause(
+    redis_url, tmp_path, glue_dir, teacher, start_workers
+) -> None:
+    data_dir = tmp_path / "data"
+    env = worker_env(redis_url, data_dir)
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        aug = client.post("/v1/augmentations", headers=AUTH_A, json={
+            "dataset_id": train["id"], "mlm_model": str(tmp_path / "no-such-mlm"), "shard_rows": 2}).json()
+        job = client.post("/v1/distillations", headers=AUTH_A,
+                          json=_distill_body(teacher, {"augmentation_job_id": aug["id"]})).json()
+        start_workers(1, env, queue="distill")
+        start_workers(1, env, queue="augment")
+        done = wait_done(client, job["id"], timeout=60)
+        assert done["status"] == "failed" and done["error"]["code"] == "augmentation_failed"
+        assert aug["id"] in done["error"]["message"] and "no-such-mlm" in done["error"]["message"]
+
+
+def test_bad_requests_answer_4xx_naming_the_field(redis_url, tmp_path, glue_dir, teacher) -> None:
+    with make_client(redis_url, tmp_path / "data") as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        ok = _distill_body(teacher, {"dataset_id": train["id"]})
+        cases = [
+            ({**ok, "train": {"dataset_id": "ds_nope"}}, 404, "train.dataset_id"),
+            ({**ok, "train": {"augmentation_job_id": "job_nope"}}, 404, "train.augmentation_job_id"),
+            ({**ok, "teacher": {"job_id": "job_nope"}}, 404, "teacher.job_id"),
+            ({**ok, "task": "nope"}, 422, "task"),
+            ({**ok, "student": {"layers": 1, "hidden": 30, "heads": 4}}, 422, "student.hidden"),
+            ({**ok, "stage1_epochs": -1}, 422, "stage1_epochs"),
+            ({**ok, "bogus": 1}, 422, "bogus"),
+        ]
+        for body, code, field in cases:
+            r = client.post("/v1/distillations", headers=AUTH_A, json=body)
+            assert r.status_code == code, (body, r.text)
+            assert field in r.text
+        r = client.post("/v1/finetunes", headers=AUTH_A, json={"dataset_id": train["id"]})
+        assert r.status_code == 422 and "model" in r.text
+        assert client.post("/v1/distillations", json=ok).status_code == 401

@@ -1,0 +1,73 @@
+"""A worker killed with SIGKILL mid-job: its job is retried within seconds by another worker, and a
+distillation resumes from its last checkpoint (not from zero); an augmentation shard is redone."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.distill_job_helpers import TINY_STUDENT, events, get_job, rte_teacher, upload_rte, wait_done, worker_env
+from tests.service_helpers import AUTH_A, make_client
+
+pytestmark = pytest.mark.slow
+
+
+def _sigkill(proc) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+def test_sigkilled_distill_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(
+    redis_url, tmp_path, glue_dir, start_workers
+) -> None:
+    data_dir = tmp_path / "data"
+    env = worker_env(redis_url, data_dir)
+    teacher = rte_teacher(tmp_path / "teacher")
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 24)
+        job = client.post("/v1/distillations", headers=AUTH_A, json={
+            "teacher": str(teacher), "train": {"dataset_id": train["id"]}, "student": TINY_STUDENT,
+            "stage1_epochs": 8, "stage2_epochs": 1, "batch_size": 4, "max_seq_len": 48, "checkpoint_every": 3,
+        }).json()
+        (first,) = start_workers(1, env, queue="distill")
+        wait_until(lambda: (get_job(client, job["id"])["progress"].get("step") or 0) >= 8, 90, "steps past a checkpoint")
+        _sigkill(first)
+        killed_at = get_job(client, job["id"])["progress"]["step"]
+        assert get_job(client, job["id"])["status"] == "running"  # nobody knows yet
+
+        start_workers(1, env, queue="distill")  # the replacement (`distillery up` restarts a dead worker)
+        done = wait_done(client, job["id"], timeout=120)
+        assert done["status"] == "succeeded", (done["error"], events(client, job["id"])[-8:])
+        evs = events(client, job["id"])
+        kinds = [e["kind"] for e in evs]
+        assert "retried" in kinds and "resuming" in kinds
+        resumed = next(e for e in evs if e["kind"] == "resumed")
+        assert 0 < resumed["data"]["step"] <= killed_at and resumed["data"]["stage"] == "distill-intermediate"
+        assert kinds.index("retried") < kinds.index("resumed")
+        # after the resume, steps continue from the checkpoint: the first point after it is past it
+        metrics = client.get(f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A,
+                             params={"stage": "distill-intermediate"}).json()["points"]
+        assert metrics[-1]["step"] == metrics[-1]["total_steps"] == 8 * 6
+        assert not (data_dir / "jobs" / job["id"] / "checkpoint.pt").exists()  # removed once finished
+
+
+def test_sigkilled_augment_worker_shard_is_redone(redis_url, tmp_path, glue_dir, tiny_mlm_dir, start_workers) -> None:
+    data_dir = tmp_path / "data"
+    env = worker_env(redis_url, data_dir, DISTILLERY_AUG_CHUNK_ROWS="1")
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 40)
+        aug = client.post("/v1/augmentations", headers=AUTH_A, json={
+            "dataset_id": train["id"], "n": 20, "k": 10, "mlm_model": str(tiny_mlm_dir), "shard_rows": 40}).json()
+        (first,) = start_workers(1, env, queue="augment")
+        wait_until(lambda: get_job(client, aug["id"])["progress"]["done"] >= 1, 90, "the shard to start")
+        _sigkill(first)
+        assert get_job(client, aug["id"])["progress"]["shards_done"] == 0
+        start_workers(1, env, queue="augment")
+        done = wait_done(client, aug["id"], timeout=120)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["progress"]["done"] == 40  # the retry's count replaced the dead attempt's
+        assert "retried" in [e["kind"] for e in events(client, aug["id"])]
