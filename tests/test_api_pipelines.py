@@ -1,0 +1,120 @@
+"""POST /v1/pipelines end to end on a real Redis with real worker subprocesses and tiny real models:
+RTE sample upload -> fine-tune -> augment -> distil -> a downloaded student that plain transformers loads;
+plus the request checks (4xx naming the field) and cancelling a pipeline with its children."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.distill_job_helpers import (
+    TINY_STUDENT, events, get_job, rte_teacher, tiny_encoder, upload_rte, wait_done, worker_env,
+)
+from tests.service_helpers import AUTH_A, AUTH_B, make_client
+
+pytestmark = pytest.mark.slow
+
+DISTILL = {"student": TINY_STUDENT, "stage1_epochs": 2, "stage2_epochs": 1, "batch_size": 4, "max_seq_len": 48}
+
+
+def test_one_post_from_upload_to_a_downloaded_student(
+    redis_url, tmp_path, glue_dir, tiny_mlm_dir, start_workers
+) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    data_dir = tmp_path / "data"
+    env = worker_env(redis_url, data_dir)
+    encoder = tiny_encoder(tmp_path / "encoder")
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 12)
+        dev = upload_rte(client, glue_dir, tmp_path, "dev", 8)
+        r = client.post("/v1/pipelines", headers=AUTH_A, json={
+            "dataset_id": train["id"], "dev_dataset_id": dev["id"], "base_model": str(encoder),
+            "finetune": {"epochs": 1, "batch_size": 4, "max_seq_len": 48},
+            "augment": {"n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 4},
+            "distill": DISTILL,
+        })
+        assert r.status_code == 202, r.text
+        pipe = r.json()
+        assert r.headers["location"] == f"/v1/jobs/{pipe['id']}"
+        children = pipe["params"]["children"]
+        assert set(children) == {"finetune", "augmentation", "distillation"} and all(children.values())
+        assert pipe["params"]["distill"]["teacher"] == {"job_id": children["finetune"]}
+        assert pipe["progress"]["stage"] == "finetune" and set(pipe["progress"]["children"]) == set(children)
+        for child in children.values():
+            assert get_job(client, child)["status"] == "queued"
+        assert client.get(f"/v1/jobs/{pipe['id']}", headers=AUTH_B).status_code == 404
+
+        start_workers(1, env, queue="distill")
+        start_workers(1, env, queue="augment")
+        stages = set()
+
+        def finished() -> bool:
+            job = get_job(client, pipe["id"])
+            stages.add(job["progress"].get("stage"))
+            return job["status"] in ("succeeded", "failed", "cancelled")
+
+        wait_until(finished, 150, "the pipeline to finish", interval=0.3)
+        done = get_job(client, pipe["id"])
+        assert done["status"] == "succeeded", (done["error"], events(client, pipe["id"])[-8:])
+        assert {"finetune", "distill-intermediate", "distill-prediction"} <= stages
+        assert {c["status"] for c in done["progress"]["children"].values()} == {"succeeded"}
+        assert done["result"]["download"] == f"/v1/jobs/{pipe['id']}/result"
+        assert "accuracy" in done["result"]["student"]["dev"] and "accuracy" in done["result"]["teacher_job"]["dev"]
+        kinds = [e["kind"] for e in events(client, pipe["id"])]
+        assert kinds.count("stage") >= 3 and "evaluation" in kinds and kinds[-1] == "succeeded"
+        metrics = client.get(f"/v1/jobs/{pipe['id']}/metrics", headers=AUTH_A).json()["points"]
+        assert {p["job_id"] for p in metrics} == {children["finetune"], children["distillation"]}
+
+        download = client.get(f"/v1/jobs/{pipe['id']}/result", headers=AUTH_A)
+        assert download.status_code == 200 and download.headers["content-type"] == "application/gzip"
+        out = tmp_path / "student"
+        with tarfile.open(fileobj=io.BytesIO(download.content), mode="r:gz") as tar:
+            tar.extractall(out, filter="data")
+        folder = out / "model"
+        assert {"config.json", "report.json", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+        model = AutoModelForSequenceClassification.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        logits = model(**tokenizer("A man is here.", "Someone is here.", return_tensors="pt")).logits
+        assert logits.shape == (1, 2) and model.config.num_hidden_layers == 1
+
+
+def test_cancelling_a_pipeline_cancels_its_children(redis_url, tmp_path, glue_dir, tiny_mlm_dir) -> None:
+    teacher = rte_teacher(tmp_path / "teacher")
+    with make_client(redis_url, tmp_path / "data") as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        pipe = client.post("/v1/pipelines", headers=AUTH_A, json={
+            "dataset_id": train["id"], "teacher": str(teacher), "augment": {"mlm_model": str(tiny_mlm_dir)},
+            "distill": DISTILL}).json()
+        assert pipe["params"]["children"]["finetune"] is None
+        r = client.post(f"/v1/jobs/{pipe['id']}/cancel", headers=AUTH_A)
+        assert r.status_code == 202 and r.json()["status"] == "cancelled"
+        for role in ("augmentation", "distillation"):
+            assert r.json()["progress"]["children"][role]["status"] == "cancelled"
+
+
+def test_pipeline_requests_are_checked_field_by_field(redis_url, tmp_path, glue_dir) -> None:
+    with make_client(redis_url, tmp_path / "data") as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        base = {"dataset_id": train["id"], "teacher": "some/teacher"}
+        cases = [
+            ({"dataset_id": train["id"]}, 422, "base_model"),
+            ({**base, "base_model": "x"}, 422, "base_model"),
+            ({**base, "dataset_id": "ds_nope"}, 404, "dataset_id"),
+            ({**base, "dev_dataset_id": "ds_nope"}, 404, "dev_dataset_id"),
+            ({**base, "augment": {"n": -1}}, 422, "augment.n"),
+            ({**base, "augment": {"nn": 3}}, 422, "augment.nn"),
+            ({**base, "augment": {"dataset_id": "x"}}, 422, "augment.dataset_id"),
+            ({**base, "distill": {"student": {"layers": 0}}}, 422, "layers"),
+            ({**base, "teacher": {"job_id": train["id"]}}, 404, "teacher.job_id"),
+            ({**base, "finetune": {"epochs": 0}}, 422, "epochs"),
+        ]
+        for body, code, field in cases:
+            r = client.post("/v1/pipelines", headers=AUTH_A, json=body)
+            assert r.status_code == code, (body, r.text)
+            assert field in r.text, (body, r.text)
+        assert client.get("/v1/jobs", headers=AUTH_A).json()["total"] == 0  # nothing half-created
