@@ -33,6 +33,7 @@ from workers.distill.data import (
     length_bucketed_batches,
     resolve_train_files,
 )
+from workers.distill.distributed import Dist
 from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.evaluate import evaluate, predict_logits
 from workers.distill.layer_map import build_layer_map
@@ -163,7 +164,8 @@ def distill(
     """
     started = time.time()
     preset = get_task(config.task)
-    device = resolve_device(config.device)
+    dist = Dist.from_env()  # torchrun: one rank per GPU (no-op in a single process)
+    device = dist.device(resolve_device(config.device))
     bf16 = config.bf16 and device.type == "cuda"
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -207,6 +209,7 @@ def distill(
         state = load_checkpoint(ckpt_path)
         student.load_state_dict(state["student"])
         projections.load_state_dict(state["projections"])
+    train_student = dist.wrap(student)  # DDP under torchrun, else the student itself
 
     def dev_metrics(model: torch.nn.Module) -> dict[str, float]:
         if dev is None:
@@ -292,7 +295,7 @@ def distill(
             for b in range(first_batch, len(batches)):
                 if should_stop is not None and should_stop():
                     raise TrainingCancelled(stage, step)
-                rows = [examples[i] for i in batches[b]]
+                rows = dist.shard([examples[i] for i in batches[b]])  # this rank's slice
                 batch = collate(rows, pad_id, device, pad_to=max_len if config.pad_to_max_length else None)
                 for group in optimizer.param_groups:
                     group["lr"] = lr * lr_factor(step, total_steps, config.warmup_ratio)
@@ -302,7 +305,7 @@ def distill(
                         with torch.no_grad():
                             t_out = teacher(**batch, output_hidden_states=True)
                             t_scores = pop_scores(teacher)
-                        s_out = student(**batch, output_hidden_states=True)
+                        s_out = train_student(**batch, output_hidden_states=True)
                         s_scores = pop_scores(student)
                         parts = intermediate_losses(
                             list(s_out.hidden_states), list(t_out.hidden_states), s_scores, t_scores,
@@ -310,13 +313,15 @@ def distill(
                         )
                         loss = (weights.embedding * parts["embedding"] + weights.attention * parts["attention"]
                                 + weights.hidden * parts["hidden"])
+                        if dist.enabled:  # DDP needs every output's parameters in the graph (classifier: zero)
+                            loss = loss + 0.0 * s_out.logits.float().sum()
                     else:
                         if config.cache_teacher_logits:
                             t_logits = torch.stack([teacher_logit_cache[e.key] for e in rows])
                         else:
                             with torch.no_grad():
                                 t_logits = teacher(**batch).logits.float()
-                        s_logits = student(**batch).logits
+                        s_logits = train_student(**batch).logits
                         if preset.is_regression:
                             parts = {"prediction": regression_mse(s_logits, t_logits)}
                         else:
@@ -324,6 +329,7 @@ def distill(
                         loss = weights.prediction * parts["prediction"]
 
                 loss.backward()
+                dist.average_grads([projections] if intermediate else [])
                 params = [p for m in trained for p in m.parameters() if p.grad is not None]
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
                 optimizer.step()
@@ -332,6 +338,7 @@ def distill(
 
                 values = {k: float(v.detach()) for k, v in parts.items()}
                 values["total"] = float(loss.detach())
+                values = dist.mean(values)
                 for k, v in values.items():
                     window[k] = window.get(k, 0.0) + v
                 window["_n"] = window.get("_n", 0.0) + 1
@@ -339,10 +346,10 @@ def distill(
                     n = window.pop("_n")
                     history.append({"step": step, "epoch": epoch + 1, **{k: v / n for k, v in window.items()}})
                     window = {}
-                epoch_samples += len(rows)
+                epoch_samples += len(rows) * dist.world
                 speed = epoch_samples / max(1e-9, time.time() - epoch_started)
                 emit(progress, ProgressEvent(stage, epoch + 1, step, total_steps, values, speed))
-                if config.checkpoint_every and step % config.checkpoint_every == 0:
+                if config.checkpoint_every and step % config.checkpoint_every == 0 and dist.is_main:
                     save_checkpoint(ckpt_path, checkpoint_state(stage_index, epoch, b + 1, optimizer))
 
             if not intermediate:  # dev metrics after every prediction epoch
@@ -356,15 +363,17 @@ def distill(
             "name": stage, "epochs": epochs, "steps": step, "lr": lr,
             "seconds": round(time.time() - stage_started, 3), "loss_history": history,
         })
-        save_checkpoint(ckpt_path, checkpoint_state(stage_index + 1, 0, 0, None))
+        if dist.is_main:
+            save_checkpoint(ckpt_path, checkpoint_state(stage_index + 1, 0, 0, None))
         state = None
 
     # --- save ---------------------------------------------------------------------------------------------
     if not student_dev and dev is not None:
         student_dev = dev_metrics(student)
     use_fast_attention(student)
-    student.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    if dist.is_main:
+        student.save_pretrained(out)
+        tokenizer.save_pretrained(out)
     report = {
         "task": preset.name,
         "teacher": {
@@ -382,12 +391,14 @@ def distill(
         "train_rows": len(train_examples()),
         "dev_rows": len(dev) if dev is not None else 0,
         "device": str(device),
+        "processes": dist.world,
         "config": _config_summary(config),
         "seconds": round(time.time() - started, 3),
     }
-    atomic_write_text(out / "report.json", [json.dumps(report, indent=2) + "\n"])
-    if not config.keep_checkpoint:
-        ckpt_path.unlink(missing_ok=True)
+    if dist.is_main:
+        atomic_write_text(out / "report.json", [json.dumps(report, indent=2) + "\n"])
+        if not config.keep_checkpoint:
+            ckpt_path.unlink(missing_ok=True)
     return report
 
 

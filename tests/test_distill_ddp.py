@@ -1,0 +1,54 @@
+"""Two gloo processes under torchrun (DDP) follow the loss curve of one process with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, service_env
+from tests.distill_helpers import glue_sample, make_tiny_teacher
+
+pytestmark = pytest.mark.slow
+
+
+def _run(tmp: Path, name: str, teacher: Path, train: Path, processes: int) -> dict:
+    out = tmp / name
+    config = {
+        "teacher": str(teacher), "train": str(train), "task": "sst-2", "output_dir": str(out),
+        "student": {"layers": 1, "hidden": 32, "heads": 4, "intermediate": 64}, "stage1_epochs": 2,
+        "stage2_epochs": 2, "batch_size": 8, "log_every": 1, "checkpoint_every": 0, "device": "cpu", "seed": 5,
+    }
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(config))
+    runner = str(REPO_ROOT / "tests" / "distill_ddp_runner.py")
+    launcher = [sys.executable, runner] if processes == 1 else [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", runner]
+    env = service_env("redis://unused", tmp)
+    subprocess.run([*launcher, str(path)], env=env, cwd=REPO_ROOT, check=True, timeout=300,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return json.loads((out / "report.json").read_text())
+
+
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path, glue_dir) -> None:
+    teacher = make_tiny_teacher(tmp_path / "teacher", task="sst-2", layers=2, hidden=64, heads=4)
+    config = json.loads((teacher / "config.json").read_text())  # no dropout: the runs differ only by DDP
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (teacher / "config.json").write_text(json.dumps(config))
+    train = glue_sample(glue_dir, "SST-2", "train", 32, tmp_path / "train.tsv")
+
+    one = _run(tmp_path, "one", teacher, train, 1)
+    two = _run(tmp_path, "two", teacher, train, 2)
+    assert one["processes"] == 1 and two["processes"] == 2
+    for s1, s2 in zip(one["stages"], two["stages"], strict=True):
+        assert s1["steps"] == s2["steps"] == 4 * (2 if s1["name"] == "distill-intermediate" else 2)
+        for p1, p2 in zip(s1["loss_history"], s2["loss_history"], strict=True):
+            assert p1["step"] == p2["step"]
+            # per-rank token means averaged vs one global token mean: equal up to a small tolerance
+            assert p2["total"] == pytest.approx(p1["total"], rel=0.05, abs=1e-4), (s1["name"], p1, p2)
+    # and the curves really move: the last stage-1 loss is below the first
+    first, last = one["stages"][0]["loss_history"][0], one["stages"][0]["loss_history"][-1]
+    assert last["total"] < first["total"]
