@@ -40,6 +40,12 @@ class JobProgress:
     # --- the ProgressCallback ------------------------------------------------------------------------------
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.stage == STAGE_EVALUATE and event.message and "teacher" in event.message:
+            teacher = dict(event.metrics or {})  # the teacher's dev metrics, once, before training
+            self.event("evaluation", f"teacher dev metrics: {_fmt(teacher)}", teacher=True, metrics=teacher)
+            for job_id in self.job_ids:
+                self.store.set_progress_extra(job_id, teacher_dev_metrics=teacher)
+            return
         if event.message:
             kind = "resumed" if event.message.startswith("resumed") else "note"
             self.event(kind, f"{event.stage}: {event.message}", stage=event.stage, step=event.step)
