@@ -83,6 +83,13 @@ class JobProgress:
         for job_id in self.job_ids:
             self.store.set_progress_extra(job_id, stage=stage, **fields)
 
+    def shards_read(self, read: int, total: int) -> None:
+        """An epoch of a distillation on an augmentation starts with ``read`` of its ``total`` shards."""
+        self.event("shards", f"training data: {read} of {total} augmented shards finished",
+                   shards_read=read, shards_total=total)
+        for job_id in self.job_ids:
+            self.store.set_progress_extra(job_id, shards_done=read, shards_total=total)
+
     def finish(self, **fields: Any) -> None:
         """Final progress fields (the ETA is zero once a job is over)."""
         for job_id in self.job_ids:

@@ -260,9 +260,7 @@ def _distill(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> d
         train: Any = ShardFeed(
             store, storage, p["train"]["augmentation_job_id"], job_dir / "train", should_stop=should_stop,
             poll_s=settings.shard_poll_s, on_wait=lambda info: progress.set_stage(STAGE_AUGMENT, **info),
-            on_read=lambda n, total: progress.event(
-                "shards", f"training data: {n} of {total} augmented shards finished", shards_read=n, shards_total=total
-            ),
+            on_read=lambda n, total: progress.shards_read(n, total),
         )
     else:
         train = train_path
