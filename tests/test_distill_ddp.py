@@ -48,7 +48,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
         for p1, p2 in zip(s1["loss_history"], s2["loss_history"], strict=True):
             assert p1["step"] == p2["step"]
             # per-rank token means averaged vs one global token mean: equal up to a small tolerance
-            assert p2["total"] == pytest.approx(p1["total"], rel=0.05, abs=1e-4), (s1["name"], p1, p2)
+            assert p2["total"] == pytest.approx(p1["total"], rel=0.01, abs=1e-5), (s1["name"], p1, p2)
     # and the curves really move: the last stage-1 loss is below the first
     first, last = one["stages"][0]["loss_history"][0], one["stages"][0]["loss_history"][-1]
     assert last["total"] < first["total"]
