@@ -71,3 +71,35 @@ def test_sigkilled_augment_worker_shard_is_redone(redis_url, tmp_path, glue_dir,
         assert done["status"] == "succeeded", done["error"]
         assert done["progress"]["done"] == 40  # the retry's count replaced the dead attempt's
         assert "retried" in [e["kind"] for e in events(client, aug["id"])]
+
+
+def test_sigkilled_pipeline_keeps_its_finished_teacher_and_resumes_the_student(
+    redis_url, tmp_path, glue_dir, tiny_mlm_dir, start_workers
+) -> None:
+    from tests.distill_job_helpers import tiny_encoder
+
+    data_dir = tmp_path / "data"
+    env = worker_env(redis_url, data_dir)
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 16)
+        pipe = client.post("/v1/pipelines", headers=AUTH_A, json={
+            "dataset_id": train["id"], "base_model": str(tiny_encoder(tmp_path / "encoder")),
+            "finetune": {"epochs": 1, "batch_size": 8, "max_seq_len": 48},
+            "augment": {"n": 1, "k": 2, "mlm_model": str(tiny_mlm_dir), "shard_rows": 8},
+            "distill": {"student": TINY_STUDENT, "stage1_epochs": 6, "stage2_epochs": 1, "batch_size": 4,
+                        "max_seq_len": 48, "checkpoint_every": 3},
+        }).json()
+        children = pipe["params"]["children"]
+        (first,) = start_workers(1, env, queue="distill")
+        start_workers(1, env, queue="augment")
+        wait_until(lambda: (p := get_job(client, children["distillation"])["progress"]).get("stage")
+                   == "distill-intermediate" and p.get("step", 0) >= 4, 90, "the student to train past a checkpoint")
+        _sigkill(first)
+        start_workers(1, env, queue="distill")
+        done = wait_done(client, pipe["id"], timeout=120)
+        assert done["status"] == "succeeded", (done["error"], events(client, pipe["id"])[-8:])
+        assert "retried" in [e["kind"] for e in events(client, pipe["id"])]
+        teacher_kinds = [e["kind"] for e in events(client, children["finetune"])]
+        assert teacher_kinds.count("started") == 1 and "restarted" not in teacher_kinds  # not trained twice
+        student_events = events(client, children["distillation"])
+        assert any(e["kind"] == "resumed" and e["data"]["step"] > 0 for e in student_events)
