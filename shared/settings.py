@@ -6,8 +6,10 @@ Each field can be overridden by an environment variable with the ``DISTILLERY_``
 
 from __future__ import annotations
 
+from dataclasses import field, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -105,3 +107,21 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings singleton (read once from the environment)."""
     return Settings()
+
+
+def setting_field(name: str) -> Any:
+    """A dataclass field whose default is the setting ``name``, read when the object is made.
+
+    Config dataclasses of the engines use it so their defaults live here only; ``settings_values`` reads
+    the same fields from an explicit Settings object.
+    """
+    return field(default_factory=lambda: getattr(get_settings(), name), metadata={"setting": name})
+
+
+def settings_values(config_cls: type, settings: Settings) -> dict[str, Any]:
+    """``{field: value}`` for every ``setting_field`` of a config dataclass, taken from ``settings``."""
+    return {
+        f.name: getattr(settings, f.metadata["setting"])
+        for f in fields(config_cls)
+        if "setting" in f.metadata
+    }

@@ -13,7 +13,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from shared.dataset_io import atomic_write_text
-from shared.settings import Settings, get_settings
+from shared.settings import Settings, get_settings, setting_field, settings_values
 from shared.tasks import get_task
 from workers.distill.attention_capture import use_fast_attention
 from workers.distill.data import ExampleEncoder, TrainSource, collate, label_tensor, length_bucketed_batches, resolve_train_files
@@ -33,18 +33,18 @@ class FinetuneConfig:
     task: str
     output_dir: Path
     dev: str | Path | None = None
-    epochs: int = 3
-    lr: float = 2e-5
-    batch_size: int = 32
+    epochs: int = setting_field("finetune_epochs")
+    lr: float = setting_field("finetune_lr")
+    batch_size: int = setting_field("batch_size")
     max_seq_len: int | None = None
     text_columns: tuple[str, ...] | None = None
     label_column: str | None = None
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 42
-    eval_batch_size: int = 128
-    device: str = "auto"
+    weight_decay: float = setting_field("weight_decay")
+    warmup_ratio: float = setting_field("warmup_ratio")
+    grad_clip: float = setting_field("grad_clip")
+    seed: int = setting_field("seed")
+    eval_batch_size: int = setting_field("eval_batch_size")
+    device: str = setting_field("device")
     log_every: int = 10
     bf16: bool = True  # only ever used on CUDA
 
@@ -54,11 +54,7 @@ class FinetuneConfig:
         settings: Settings | None = None, **overrides: Any,
     ) -> FinetuneConfig:
         s = settings or get_settings()
-        values: dict[str, Any] = dict(
-            epochs=s.finetune_epochs, lr=s.finetune_lr, batch_size=s.batch_size, weight_decay=s.weight_decay,
-            warmup_ratio=s.warmup_ratio, grad_clip=s.grad_clip, seed=s.seed, eval_batch_size=s.eval_batch_size,
-            device=s.device,
-        )
+        values = settings_values(cls, s)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(model=model, train=train, task=task, output_dir=Path(output_dir), **values)
 

@@ -16,6 +16,7 @@ from transformers import (
     PreTrainedModel,
 )
 
+from shared.settings import setting_field
 from shared.tasks import TaskPreset
 from workers.distill.errors import DistillError
 
@@ -31,10 +32,10 @@ class StudentSpec:
     keeps the teacher's hidden size, heads and FFN size (only ``layers`` applies).
     """
 
-    layers: int = 4
-    hidden: int = 312
-    heads: int = 12
-    intermediate: int = 1200
+    layers: int = setting_field("student_layers")
+    hidden: int = setting_field("student_hidden")
+    heads: int = setting_field("student_heads")
+    intermediate: int = setting_field("student_intermediate")
     checkpoint: str | None = None
     init: Literal["random", "teacher"] = "random"
 

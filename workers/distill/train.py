@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from shared.dataset_io import atomic_write_text
-from shared.settings import Settings, get_settings
+from shared.settings import Settings, get_settings, setting_field, settings_values
 from shared.tasks import TaskPreset, get_task
 from workers.distill.attention_capture import enable_capture, pop_scores, use_fast_attention
 from workers.distill.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -78,21 +78,21 @@ class DistillConfig:
     student: StudentSpec = field(default_factory=StudentSpec)
     text_columns: tuple[str, ...] | None = None
     label_column: str | None = None
-    stage1_epochs: int = 10
-    stage2_epochs: int = 3
-    lr1: float = 5e-5
-    lr2: float = 3e-5
-    batch_size: int = 32
+    stage1_epochs: int = setting_field("stage1_epochs")
+    stage2_epochs: int = setting_field("stage2_epochs")
+    lr1: float = setting_field("lr1")
+    lr2: float = setting_field("lr2")
+    batch_size: int = setting_field("batch_size")
     max_seq_len: int | None = None  # None: the task's default (64 single sentence, 128 pairs)
-    layer_map: str | list[int] = "uniform"
-    temperature: float = 1.0
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 42
-    checkpoint_every: int = 200
-    eval_batch_size: int = 128
-    device: str = "auto"
+    layer_map: str | list[int] = setting_field("layer_map")
+    temperature: float = setting_field("temperature")
+    weight_decay: float = setting_field("weight_decay")
+    warmup_ratio: float = setting_field("warmup_ratio")
+    grad_clip: float = setting_field("grad_clip")
+    seed: int = setting_field("seed")
+    checkpoint_every: int = setting_field("checkpoint_every")
+    eval_batch_size: int = setting_field("eval_batch_size")
+    device: str = setting_field("device")
     share_projection: bool = False
     loss_weights: LossWeights = field(default_factory=LossWeights)
     log_every: int = 10  # steps averaged into one loss_history point
@@ -112,15 +112,8 @@ class DistillConfig:
         settings: Settings | None = None, **overrides: Any,
     ) -> DistillConfig:
         s = settings or get_settings()
-        student = overrides.pop("student", None) or StudentSpec(
-            s.student_layers, s.student_hidden, s.student_heads, s.student_intermediate
-        )
-        values: dict[str, Any] = dict(
-            stage1_epochs=s.stage1_epochs, stage2_epochs=s.stage2_epochs, lr1=s.lr1, lr2=s.lr2,
-            batch_size=s.batch_size, layer_map=s.layer_map, temperature=s.temperature,
-            weight_decay=s.weight_decay, warmup_ratio=s.warmup_ratio, grad_clip=s.grad_clip, seed=s.seed,
-            checkpoint_every=s.checkpoint_every, eval_batch_size=s.eval_batch_size, device=s.device,
-        )
+        student = overrides.pop("student", None) or StudentSpec(**settings_values(StudentSpec, s))
+        values = settings_values(cls, s)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(teacher=teacher, train=train, task=task, output_dir=Path(output_dir), student=student, **values)
 
