@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=s.finetune_epochs)
     p.add_argument("--lr", type=float, default=s.finetune_lr)
     p.add_argument("--batch-size", type=int, default=s.batch_size)
-    p.add_argument("--max-seq-len", type=int, default=None, help="default: 64 single sentence, 128 pairs")
+    p.add_argument("--max-seq-len", type=int, default=None,
+                   help=f"default: {s.max_seq_len_single} single sentence, {s.max_seq_len_pair} pairs")
     p.add_argument("--text-columns", nargs="+", help="override the task's text columns")
     p.add_argument("--label-column", help="override the task's label column")
     p.add_argument("--seed", type=int, default=s.seed)
