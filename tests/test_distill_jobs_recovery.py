@@ -36,7 +36,6 @@ def test_sigkilled_distill_worker_is_replaced_and_the_job_resumes_from_its_check
         (first,) = start_workers(1, env, queue="distill")
         wait_until(lambda: (get_job(client, job["id"])["progress"].get("step") or 0) >= 8, 90, "steps past a checkpoint")
         _sigkill(first)
-        killed_at = get_job(client, job["id"])["progress"]["step"]
         assert get_job(client, job["id"])["status"] == "running"  # nobody knows yet
 
         start_workers(1, env, queue="distill")  # the replacement (`distillery up` restarts a dead worker)
@@ -46,7 +45,10 @@ def test_sigkilled_distill_worker_is_replaced_and_the_job_resumes_from_its_check
         kinds = [e["kind"] for e in evs]
         assert "retried" in kinds and "resuming" in kinds
         resumed = next(e for e in evs if e["kind"] == "resumed")
-        assert 0 < resumed["data"]["step"] <= killed_at and resumed["data"]["stage"] == "distill-intermediate"
+        # a checkpoint taken before the kill: a multiple of checkpoint_every inside stage 1. (The polled progress
+        # is written every few seconds, so it can lag the last checkpoint and is no upper bound.)
+        step = resumed["data"]["step"]
+        assert 0 < step < 8 * 6 and step % 3 == 0 and resumed["data"]["stage"] == "distill-intermediate"
         assert kinds.index("retried") < kinds.index("resumed")
         # after the resume, steps continue from the checkpoint: the first point after it is past it
         metrics = client.get(f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A,
