@@ -30,14 +30,22 @@ def test_compose_file_structure() -> None:
     assert (REPO_ROOT / "Dockerfile").is_file()
 
 
+def _compose_command() -> list[str] | None:
+    """`docker compose` (v2 plugin) or the standalone `docker-compose`, whichever answers; None if neither."""
+    for command in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(command[0]) is None:
+            continue
+        if subprocess.run([*command, "version"], capture_output=True, text=True).returncode == 0:
+            return command
+    return None
+
+
 def test_docker_compose_config_accepts_the_file() -> None:
-    if shutil.which("docker") is None:
-        pytest.skip("no docker client")
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"`docker compose` is unavailable: {probe.stderr.strip() or probe.stdout.strip()}")
+    command = _compose_command()
+    if command is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
     done = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        [*command, "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True, text=True, env={"DISTILLERY_API_KEYS": "team:key", "PATH": "/usr/bin:/usr/local/bin"},
     )
     assert done.returncode == 0, done.stderr
