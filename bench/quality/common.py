@@ -72,22 +72,34 @@ def parameter_counts(model: Any) -> dict[str, int]:
     return {"total": total, "without_embeddings": total - embeddings}
 
 
-def measure_latency(model: Any, *, batch: int, seq_len: int, repeats: int, warmup: int, seed: int = 0) -> float:
-    """Median seconds of one forward pass (inference mode, fp32, CPU) over ``repeats`` after ``warmup``."""
+def _inputs(batch: int, seq_len: int, seed: int) -> dict[str, Any]:
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(1000, 20000, (batch, seq_len), generator=gen)
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
-    model = model.to("cpu").eval()
-    times = []
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+
+
+def measure_latencies(models: dict[str, Any], *, batch: int, seq_len: int, repeats: int, warmup: int,
+                      seed: int = 0) -> dict[str, float]:
+    """Median seconds of one forward pass (inference mode, fp32, CPU) per model. The models are timed
+    round-robin (one pass of each per repeat), so load from other processes on shared cores hits every
+    model alike instead of whichever happened to be measured during a busy moment."""
+    import torch
+
+    inputs = _inputs(batch, seq_len, seed)
+    times: dict[str, list[float]] = {key: [] for key in models}
     with torch.inference_mode():
-        for i in range(warmup + repeats):
-            started = time.perf_counter()
-            model(**inputs)
-            if i >= warmup:
-                times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for model in models.values():
+            model.to("cpu").eval()
+            for _ in range(warmup):
+                model(**inputs)
+        for _ in range(repeats):
+            for key, model in models.items():
+                started = time.perf_counter()
+                model(**inputs)
+                times[key].append(time.perf_counter() - started)
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 def load_classifier(path: str | Path) -> Any:

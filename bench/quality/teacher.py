@@ -55,7 +55,7 @@ def ensure_teacher(
     log(f"teacher {task}: fine-tuning {base_model or 'MiniLM-L6'} on {train.name}, {scale.teacher_epochs} epoch(s)")
     config = FinetuneConfig.from_settings(
         model=base_model or minilm_path(), train=str(train), task=task, output_dir=folder, dev=str(dev),
-        epochs=scale.teacher_epochs, lr=profile.teacher_lr, batch_size=profile.batch_size,
+        epochs=scale.teacher_epochs, lr=scale.teacher_lr or profile.teacher_lr, batch_size=profile.batch_size,
         max_seq_len=scale.max_seq_len, seed=profile.seed, device=profile.device,
     )
     started = time.time()
