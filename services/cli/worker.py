@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import logging
 import os
 import socket
 import sys
@@ -22,6 +23,14 @@ QUEUE_ENTRY_MODULES: dict[str, str] = {
     "augment": "workers.augment.jobs",
     "distill": "workers.distill.jobs",
 }
+
+
+class QuietMaintenance(logging.Filter):
+    """Drops RQ's routine registry clean-up lines: every idle worker logs them every few seconds
+    (the short maintenance interval is what makes SIGKILL recovery fast), drowning the job lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and "cleaning" in str(record.msg))
 
 
 def queue_available(queue: str) -> bool:
@@ -74,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         [Queue(args.queue, connection=conn)], connection=conn, name=name,
         heartbeat_ttl=settings.job_heartbeat_ttl_s, maintenance_interval=settings.worker_maintenance_s,
     )
+    logging.getLogger("rq.worker").addFilter(QuietMaintenance())
     print(f"distillery worker {name}: serving queue {args.queue!r}", file=sys.stderr, flush=True)
     worker.work(burst=args.burst, logging_level="INFO", with_scheduler=False)
     return 0
