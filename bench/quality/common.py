@@ -35,8 +35,14 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-model", default=None, help="encoder the teacher is fine-tuned from (default MiniLM-L6)")
     parser.add_argument("--mlm-model", default=str(ROUGH_MLM), help="masked LM for augmentation")
     parser.add_argument("--glue", default=str(GLUE), help="folder holding SST-2/ and MRPC/")
-    parser.add_argument("--results", default=str(RESULTS), help="where JSON and Markdown results go")
+    parser.add_argument("--results", default=None,
+                        help="where JSON and Markdown results go (default bench/quality/results/<profile>)")
     parser.add_argument("--cache", default=str(CACHE), help="teachers, subsets, augmented data, students")
+
+
+def results_dir(args: argparse.Namespace) -> str:
+    """The results folder: --results, else one per profile (a gpu run never overwrites the cpu tables)."""
+    return args.results or str(RESULTS / args.profile)
 
 
 def task_file(glue: str | Path, task: str, split: str) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.quality import students, teacher
-from bench.quality.common import add_common_args, log, machine, write_result
+from bench.quality.common import add_common_args, results_dir, log, machine, write_result
 from bench.quality.profiles import get_profile
 
 TASKS = ("sst-2", "mrpc")
@@ -37,7 +37,6 @@ def targets(sst2: dict[str, Any], mrpc: dict[str, Any] | None) -> list[tuple[str
                 f"{best_key}: {100 * best:.1f} vs teacher {100 * t_acc:.1f} = {kept:.1f}%"))
     out.append((">= 3x faster than the teacher on CPU at batch 32 (that student)", speed >= 3.0,
                 f"{name}: {speed:.2f}x"))
-    fastest = max(sst2["students"], key=lambda n: sst2["teacher"]["latency_b32_ms"] / sst2["students"][n]["latency_b32_ms"])
     for data in filter(None, (sst2, mrpc)):
         metric, task = data["main_metric"], data["task"]
         for n in data["students"]:
@@ -48,7 +47,6 @@ def targets(sst2: dict[str, Any], mrpc: dict[str, Any] | None) -> list[tuple[str
             out.append((f"{task} {n}: augmentation does not hurt" + (" and helps" if task != "sst-2" else ""),
                         aug >= dis if task == "sst-2" else aug > dis,
                         f"distill+aug - distill = {100 * (aug - dis):+.1f} points"))
-    del fastest
     return out
 
 
@@ -59,12 +57,12 @@ def main() -> None:
     args = parser.parse_args()
     profile = get_profile(args.profile)
     started = time.time()
-    common = dict(glue=args.glue, cache=args.cache, results=args.results, base_model=args.base_model)
+    common = dict(glue=args.glue, cache=args.cache, results=results_dir(args), base_model=args.base_model)
     done: dict[str, dict[str, Any]] = {}
     parts = []
     for task in args.tasks.split(","):
         t = teacher.run(profile, task, **common)
-        parts.append((Path(args.results) / f"teacher_{task}.md").read_text(encoding="utf-8"))
+        parts.append((Path(results_dir(args)) / f"teacher_{task}.md").read_text(encoding="utf-8"))
         done[task] = students.run(profile, task, mlm_model=args.mlm_model, **common)
         parts.append(done[task]["markdown"])
         log(f"{task}: done after {time.time() - started:.0f} s")
@@ -72,13 +70,13 @@ def main() -> None:
     seconds = time.time() - started
     lines = [f"## Quality benchmark, profile {profile.name}\n",
              f"Machine: {machine()['cpu']}, {os.cpu_count()} CPU cores (nproc), torch threads {profile.threads}; "
-             f"wall time {seconds / 60:.1f} min (including cached steps reused, if any).\n"]
+             f"wall time {seconds / 60:.1f} min (of this invocation; parts found in the cache are reused, not rerun).\n"]
     lines += parts
     if checks:
         lines.append("### Targets\n\n| target | met | measured |\n| --- | --- | --- |\n" + "".join(
             f"| {name} | {'met' if ok else 'MISSED'} | {evidence} |\n" for name, ok, evidence in checks))
     md = "\n".join(lines)
-    write_result(args.results, "summary", {"profile": profile.name, "seconds": seconds, "machine": machine(),
+    write_result(results_dir(args), "summary", {"profile": profile.name, "seconds": seconds, "machine": machine(),
                                            "targets": [{"target": n, "met": ok, "measured": e} for n, ok, e in checks]},
                  md)
     print(md)

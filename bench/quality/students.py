@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.quality.common import (
     add_common_args,
+    results_dir,
     fmt,
     load_classifier,
     log,
@@ -252,7 +253,7 @@ def main() -> None:
     parser.add_argument("--task", default="sst-2", choices=["sst-2", "mrpc"])
     parser.add_argument("--students", default=",".join(STUDENTS), help=f"comma list of {', '.join(STUDENTS)}")
     args = parser.parse_args()
-    run(get_profile(args.profile), args.task, glue=args.glue, cache=args.cache, results=args.results,
+    run(get_profile(args.profile), args.task, glue=args.glue, cache=args.cache, results=results_dir(args),
         base_model=args.base_model, mlm_model=args.mlm_model, students=tuple(args.students.split(",")))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.quality.common import (
     add_common_args,
+    results_dir,
     fmt,
     log,
     machine,
@@ -110,7 +111,7 @@ def main() -> None:
     parser.add_argument("--task", default="sst-2", choices=["sst-2", "mrpc"])
     parser.add_argument("--force", action="store_true", help="retrain even if a cached teacher exists")
     args = parser.parse_args()
-    run(get_profile(args.profile), args.task, glue=args.glue, cache=args.cache, results=args.results,
+    run(get_profile(args.profile), args.task, glue=args.glue, cache=args.cache, results=results_dir(args),
         base_model=args.base_model, force=args.force)
 
 
