@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     aug_k: int = Field(15, description="Candidates per word (K).")
     aug_p: float = Field(0.4, description="Probability of replacing each eligible word (p_t).")
     aug_seed: int = Field(42, description="Seed; each row's draws come from (seed, row index).")
-    aug_batch_size: int = Field(128, description="Masked copies per MLM forward pass.")
+    aug_batch_size: int = Field(
+        32, description="Masked copies per MLM forward pass (best 16-64 on a CPU here; raise it on a GPU)."
+    )
     aug_chunk_rows: int = Field(256, description="Input rows processed together (one GloVe product).")
     aug_pair_input: bool = Field(True, description="MLM input is '[CLS] masked [SEP] original [SEP]'.")
     aug_stop_words: str | None = Field(
