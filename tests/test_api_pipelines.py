@@ -61,7 +61,10 @@ def test_one_post_from_upload_to_a_downloaded_student(
         wait_until(finished, 150, "the pipeline to finish", interval=0.3)
         done = get_job(client, pipe["id"])
         assert done["status"] == "succeeded", (done["error"], events(client, pipe["id"])[-8:])
-        assert {"finetune", "distill-intermediate", "distill-prediction"} <= stages
+        # polls see the stages they happen to catch; the stage events record every one
+        stage_events = {e["data"].get("stage") for e in events(client, pipe["id"]) if e["kind"] == "stage"}
+        assert {"finetune", "distill-intermediate", "distill-prediction"} <= stage_events
+        assert "finetune" in stages and len(stages - {None}) >= 2
         assert {c["status"] for c in done["progress"]["children"].values()} == {"succeeded"}
         assert done["result"]["download"] == f"/v1/jobs/{pipe['id']}/result"
         assert "accuracy" in done["result"]["student"]["dev"] and "accuracy" in done["result"]["teacher_job"]["dev"]
