@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from services.cli.training import add_training_arguments, data_overrides, run_training
 from shared.settings import get_settings
 
 
@@ -18,21 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and report.json to --output. Kill it and run again with --resume to continue from the checkpoint.",
     )
     p.add_argument("--teacher", required=True, help="fine-tuned sequence-classification model: folder or hub id")
-    p.add_argument("--train", required=True, nargs="+", help="training file(s), e.g. augmented shards")
-    p.add_argument("--dev", help="dev file for teacher and student metrics")
-    p.add_argument("--task", required=True, help="GLUE task preset (sst-2, mrpc, rte, sts-b, ...)")
-    p.add_argument("--output", required=True, help="folder for the student")
+    add_training_arguments(p, s)
     p.add_argument("--stage1-epochs", type=int, default=s.stage1_epochs)
     p.add_argument("--stage2-epochs", type=int, default=s.stage2_epochs)
     p.add_argument("--lr1", type=float, default=s.lr1, help="stage-1 learning rate")
     p.add_argument("--lr2", type=float, default=s.lr2, help="stage-2 learning rate")
-    p.add_argument("--batch-size", type=int, default=s.batch_size)
-    p.add_argument("--max-seq-len", type=int, default=None,
-                   help=f"default: {s.max_seq_len_single} single sentence, {s.max_seq_len_pair} pairs")
     p.add_argument("--layer-map", default=s.layer_map, help="uniform, top, bottom or a list such as 2,4,6")
     p.add_argument("--temperature", type=float, default=s.temperature)
-    p.add_argument("--seed", type=int, default=s.seed)
-    p.add_argument("--device", default=s.device, help="auto, cpu or cuda[:i]")
     g = p.add_argument_group("student")
     g.add_argument("--student-layers", type=int, default=s.student_layers)
     g.add_argument("--student-hidden", type=int, default=s.student_hidden)
@@ -46,23 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every, help="steps between checkpoints")
     o.add_argument("--share-projection", action="store_true", help="one W_h for all layers (the reference)")
     o.add_argument("--weights", default="1,1,1,1", help="loss weights: embedding,attention,hidden,prediction")
-    o.add_argument("--text-columns", nargs="+", help="override the task's text columns")
-    o.add_argument("--label-column", help="override the task's label column")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from shared.dataset_io import DatasetError
-    from shared.tasks import UnknownTaskError
-    from services.cli.progress_bar import TqdmProgress, quiet_transformers
     from workers.distill.errors import DistillError
     from workers.distill.losses import LossWeights
     from workers.distill.models import StudentSpec
     from workers.distill.train import DistillConfig, distill
 
-    quiet_transformers()
-    bar = TqdmProgress()
-    try:
+    def train(progress: object) -> dict:
         try:
             weights = LossWeights(*(float(w) for w in args.weights.split(",")))
         except (TypeError, ValueError):
@@ -72,20 +57,17 @@ def run(args: argparse.Namespace) -> int:
             checkpoint=args.student_checkpoint, init=args.student_init,
         )
         config = DistillConfig.from_settings(
-            teacher=args.teacher, train=list(args.train), task=args.task, output_dir=args.output, dev=args.dev,
+            teacher=args.teacher, train=list(args.train), task=args.task, output_dir=args.output,
             student=student, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
-            lr1=args.lr1, lr2=args.lr2, batch_size=args.batch_size, max_seq_len=args.max_seq_len,
-            layer_map=args.layer_map, temperature=args.temperature, seed=args.seed, device=args.device,
+            lr1=args.lr1, lr2=args.lr2, layer_map=args.layer_map, temperature=args.temperature,
             resume=args.resume, checkpoint_every=args.checkpoint_every, share_projection=args.share_projection,
-            loss_weights=weights, text_columns=tuple(args.text_columns) if args.text_columns else None,
-            label_column=args.label_column,
+            loss_weights=weights, **data_overrides(args),
         )
-        report = distill(config, progress=bar)
-    except (DistillError, DatasetError, UnknownTaskError) as exc:
-        bar.close()
-        print(f"error: {exc}", file=sys.stderr)
+        return distill(config, progress=progress)
+
+    report = run_training(train)
+    if report is None:
         return 2
-    bar.close()
     print(json.dumps({
         "output": args.output, "teacher_dev": report["teacher"]["dev"], "student_dev": report["student"]["dev"],
         "teacher_params": report["teacher"]["params"], "student_params": report["student"]["params"],
