@@ -54,8 +54,7 @@ class FinetuneConfig:
         settings: Settings | None = None, **overrides: Any,
     ) -> FinetuneConfig:
         s = settings or get_settings()
-        values = settings_values(cls, s)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values = settings_values(cls, s, overrides)
         return cls(model=model, train=train, task=task, output_dir=Path(output_dir), **values)
 
 

@@ -113,8 +113,7 @@ class DistillConfig:
     ) -> DistillConfig:
         s = settings or get_settings()
         student = overrides.pop("student", None) or StudentSpec(**settings_values(StudentSpec, s))
-        values = settings_values(cls, s)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values = settings_values(cls, s, overrides)
         return cls(teacher=teacher, train=train, task=task, output_dir=Path(output_dir), student=student, **values)
 
 
