@@ -278,15 +278,7 @@ def bench_mlm_limit(augmenter, sentences: Sequence[str], args, copies: int) -> d
     def plain(batch_size: int) -> None:
         with torch.inference_mode():
             for b in range(0, len(inputs), batch_size):
-                batch = inputs[b : b + batch_size]
-                length = max(len(seq) for seq, _, _ in batch)
-                ids = torch.full((len(batch), length), mlm.pad_id, dtype=torch.long)
-                types = torch.zeros((len(batch), length), dtype=torch.long)
-                mask = torch.zeros((len(batch), length), dtype=torch.long)
-                for row, (seq, typ, _) in enumerate(batch):
-                    ids[row, : len(seq)] = torch.tensor(seq)
-                    types[row, : len(seq)] = torch.tensor(typ)
-                    mask[row, : len(seq)] = 1
+                ids, types, mask = mlm.pad_batch(inputs[b : b + batch_size])
                 encoder(input_ids=ids, attention_mask=mask, token_type_ids=types)
 
     # Interleaved rounds, best of each: the load of a shared machine drifts, and must hit both sides alike.

@@ -182,7 +182,11 @@ class MaskedLM:
                     results[i] = seen
         return results
 
-    def _forward_topk(self, batch: list[tuple[list[int], list[int], int]], k: int) -> list[list[int]]:
+    def pad_batch(
+        self, batch: Sequence[tuple[Sequence[int], Sequence[int], int]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(input ids, token type ids, attention mask) of (ids, types, mask position) inputs, padded to the
+        batch's own longest input (on the CPU)."""
         length = max(len(seq) for seq, _, _ in batch)
         ids = torch.full((len(batch), length), self.pad_id, dtype=torch.long)
         types = torch.zeros((len(batch), length), dtype=torch.long)
@@ -191,6 +195,10 @@ class MaskedLM:
             ids[row, : len(seq)] = torch.tensor(seq)
             types[row, : len(seq)] = torch.tensor(typ)
             attention[row, : len(seq)] = 1
+        return ids, types, attention
+
+    def _forward_topk(self, batch: list[tuple[list[int], list[int], int]], k: int) -> list[list[int]]:
+        ids, types, attention = self.pad_batch(batch)
         positions = torch.tensor([pos for _, _, pos in batch], device=self.device)
         rows = torch.arange(len(batch), device=self.device)
         kwargs = {"input_ids": ids.to(self.device), "attention_mask": attention.to(self.device)}
