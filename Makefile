@@ -27,7 +27,7 @@ test: setup
 # Teacher vs students on real GLUE data (docs/benchmarks.md); PROFILE=cpu (~1 h on 2 cores) or gpu.
 PROFILE ?= cpu
 quality: setup
-	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m bench.quality.run --profile $(PROFILE)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.quality.run --profile $(PROFILE)
 
 clean:
 	rm -rf $(VENV) distillery-data

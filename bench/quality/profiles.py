@@ -39,7 +39,8 @@ class Profile:
     lr2: float = 3e-5
     batch_size: int = 32
     seed: int = 42
-    threads: int = 1  # torch threads for training and latency
+    threads: int = 2  # torch threads for training (2 = both cores of the CPU machine)
+    latency_threads: int = 1  # torch threads while timing: one core, the steadiest figure on a shared machine
     latency_repeats_b1: int = 30
     latency_repeats_b32: int = 15
     latency_warmup: int = 3
@@ -54,16 +55,24 @@ class Profile:
 
 CPU = Profile(
     name="cpu",
-    sst2=TaskScale(teacher_rows=3000, teacher_epochs=1, student_rows=800, dev_rows=None, max_seq_len=64, aug_n=4),
-    # MRPC: 1 epoch on 2,000 rows at 5e-5 left the teacher at the majority class (F1 81.2 = all positive),
-    # so the pair task's teacher gets 3 epochs at 1e-4 on fewer rows.
-    mrpc=TaskScale(teacher_rows=1200, teacher_epochs=3, student_rows=300, dev_rows=None, max_seq_len=128, aug_n=2,
+    # SST-2: a teacher on 20k rows (86% dev; 3k rows gave only 80%), students on a 4k-row subset that the
+    # augmentation grows about 4x.
+    sst2=TaskScale(teacher_rows=20000, teacher_epochs=1, student_rows=4000, dev_rows=None, max_seq_len=64, aug_n=4),
+    # MRPC: the teacher needs the full 3,668 rows and 3 epochs at 1e-4 to leave the majority class (1 epoch on
+    # 2,000 rows at 5e-5 answered "paraphrase" for everything); the students get 1,000 rows (small data), which
+    # N=2 grows about 5x (a pair row yields augmented copies of each sentence).
+    mrpc=TaskScale(teacher_rows=None, teacher_epochs=3, student_rows=1000, dev_rows=None, max_seq_len=128, aug_n=2,
                    teacher_lr=1e-4),
     stage1_epochs=2,
     stage2_epochs=2,
     baseline_epochs=4,
-    aug_stage1_epochs=1,
-    aug_stage2_epochs=1,
+    # On the augmented set (about 4-5x larger): stage 2 gets the paper's 3 epochs. 2L SST-2 pilots with the
+    # teacher of this profile: 83.4 with 1 stage-1 epoch, 83.7 with 2 (96.6% and 96.95% of its 86.4).
+    aug_stage1_epochs=2,
+    aug_stage2_epochs=3,
+    # Stage 2 at the paper's 3e-5 moves a student little in a few hundred steps (2L SST-2 pilot: 75.6 at
+    # 3e-5 vs 76.3 at 1e-4 on 800 rows); the labels baseline uses the same 1e-4, so the comparison is fair.
+    lr2=1e-4,
 )
 
 GPU = Profile(

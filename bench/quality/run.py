@@ -26,17 +26,26 @@ def targets(sst2: dict[str, Any], mrpc: dict[str, Any] | None) -> list[tuple[str
     """The issue's targets, each as (target, met, measured evidence)."""
     out = []
     t_acc = sst2["teacher"]["dev"]["accuracy"]
-    best_key, best = None, -1.0
-    for key, cell in sst2["cells"].items():
-        if cell["dev"]["accuracy"] > best:
-            best_key, best = key, cell["dev"]["accuracy"]
-    name = best_key.split("/")[0]
-    speed = sst2["teacher"]["latency_b32_ms"] / sst2["students"][name]["latency_b32_ms"]
-    kept = 100 * best / t_acc
-    out.append(("best SST-2 student keeps >= 97% of the teacher's accuracy", kept >= 97.0,
-                f"{best_key}: {100 * best:.1f} vs teacher {100 * t_acc:.1f} = {kept:.1f}%"))
-    out.append((">= 3x faster than the teacher on CPU at batch 32 (that student)", speed >= 3.0,
-                f"{name}: {speed:.2f}x"))
+
+    def speed(key: str) -> float:
+        name = key.split("/")[0]
+        return sst2["teacher"]["latency_b32_ms"] / sst2["students"][name]["latency_b32_ms"]
+
+    def best(keys: list[str]) -> str | None:
+        return max(keys, key=lambda k: sst2["cells"][k]["dev"]["accuracy"], default=None)
+
+    def evidence(key: str) -> str:
+        acc = sst2["cells"][key]["dev"]["accuracy"]
+        return f"{key}: {100 * acc:.1f} vs teacher {100 * t_acc:.1f} = {100 * acc / t_acc:.1f}%, {speed(key):.2f}x"
+
+    top = best(list(sst2["cells"]))
+    out.append(("best SST-2 student keeps >= 97% of the teacher's accuracy",
+                100 * sst2["cells"][top]["dev"]["accuracy"] / t_acc >= 97.0, evidence(top)))
+    # The speed target is on the same student: the best of those >= 3x faster at batch 32 must keep >= 97%.
+    fast = best([k for k in sst2["cells"] if speed(k) >= 3.0])
+    out.append((">= 97% of the teacher's accuracy while >= 3x faster on CPU at batch 32",
+                fast is not None and 100 * sst2["cells"][fast]["dev"]["accuracy"] / t_acc >= 97.0,
+                evidence(fast) if fast else "no student is >= 3x faster"))
     for data in filter(None, (sst2, mrpc)):
         metric, task = data["main_metric"], data["task"]
         for n in data["students"]:
@@ -69,7 +78,7 @@ def main() -> None:
     checks = targets(done["sst-2"], done.get("mrpc")) if "sst-2" in done else []
     seconds = time.time() - started
     lines = [f"## Quality benchmark, profile {profile.name}\n",
-             f"Machine: {machine()['cpu']}, {os.cpu_count()} CPU cores (nproc), torch threads {profile.threads}; "
+             f"Machine: {machine()['cpu']}, {os.cpu_count()} CPU cores (nproc), torch threads {profile.threads} for training, {profile.latency_threads} for latency; "
              f"wall time {seconds / 60:.1f} min (of this invocation; parts found in the cache are reused, not rerun).\n"]
     lines += parts
     if checks:

@@ -157,6 +157,7 @@ def latencies(profile: Profile, paths: dict[str, Path]) -> dict[str, dict[str, A
     """Parameters and median forward latency (batch 1 and 32, length 64) of each model, timed round-robin
     in one process so that the speed-ups over the teacher compare like with like."""
     models = {key: load_classifier(path) for key, path in paths.items()}
+    set_threads(profile.latency_threads)
     out: dict[str, dict[str, Any]] = {key: {"params": parameter_counts(m)} for key, m in models.items()}
     for batch, repeats in ((1, profile.latency_repeats_b1), (32, profile.latency_repeats_b32)):
         medians = measure_latencies(models, batch=batch, seq_len=64, repeats=repeats, warmup=profile.latency_warmup)
@@ -164,6 +165,7 @@ def latencies(profile: Profile, paths: dict[str, Path]) -> dict[str, dict[str, A
             out[key][f"latency_b{batch}_ms"] = 1000 * seconds
     for key, entry in out.items():
         log(f"latency {key}: b1 {entry['latency_b1_ms']:.1f} ms, b32 {entry['latency_b32_ms']:.1f} ms")
+    set_threads(profile.threads)
     return out
 
 
@@ -235,7 +237,7 @@ def render(data: dict[str, Any]) -> str:
             f"{' (a rough 3-layer MLM, top-5 33%)' if 'rough' in aug['mlm_model'] else ''}), stage 1 "
             f"{p['aug_stage1_epochs']} + stage 2 {p['aug_stage2_epochs']} epochs. Dev: full "
             f"{'set' if scale['dev_rows'] is None else str(scale['dev_rows']) + ' rows'}, max length "
-            f"{scale['max_seq_len']}. Latency: fp32 CPU forward, length 64, {p['threads']} torch thread(s), "
+            f"{scale['max_seq_len']}. Latency: fp32 CPU forward, length 64, {p['latency_threads']} torch thread(s), "
             f"median of {p['latency_repeats_b1']} (batch 1) / {p['latency_repeats_b32']} (batch 32) runs after "
             f"{p['latency_warmup']} warm-up; speed-up over the teacher in brackets.\n\n")
     return head + markdown_table(
