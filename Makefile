@@ -24,7 +24,7 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# Teacher vs students on real GLUE data (docs/benchmarks.md); PROFILE=cpu (~1 h on 2 cores) or gpu.
+# Teacher vs students on real GLUE data (docs/benchmarks.md); PROFILE=cpu (71 min on 2 idle cores) or gpu.
 PROFILE ?= cpu
 quality: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.quality.run --profile $(PROFILE)

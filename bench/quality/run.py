@@ -1,6 +1,6 @@
 """Run every quality experiment of one profile and collect the tables in results/summary.md.
 
-    .venv/bin/python -m bench.quality.run --profile cpu     # ~1 h on 2 shared CPU cores
+    .venv/bin/python -m bench.quality.run --profile cpu     # 71 min on 2 idle CPU cores
     .venv/bin/python -m bench.quality.run --profile gpu     # the paper's recipe (full sets, N=20, 20+3 epochs)
 
 Order: SST-2 teacher, SST-2 students, MRPC teacher, MRPC students. Everything trained is cached under

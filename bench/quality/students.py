@@ -4,8 +4,8 @@ same student trained on the labels alone; dev metrics, parameters and CPU latenc
     .venv/bin/python -m bench.quality.students --profile cpu --task sst-2
     .venv/bin/python -m bench.quality.students --profile cpu --task mrpc
 
-Students: TinyBERT4's shape (4 layers, hidden 312, 12 heads, FFN 1200, random init) and a 3-layer
-student initialised from the teacher's mapped layers (uniform map 6 -> 3 = layers 2, 4, 6). Variants per
+Students: TinyBERT4's shape (4 layers, hidden 312, 12 heads, FFN 1200, random init), and 3- and 2-layer
+students initialised from the teacher's mapped layers (uniform map: layers 2, 4, 6 and 3, 6). Variants per
 student: ``labels`` (fine-tuned on the gold labels, no teacher), ``distill`` (stage 1 + stage 2 on the
 student subset), ``distill+aug`` (both stages on the augmented subset: GloVe + the masked LM).
 Writes results/students_<task>.json and .md. The teacher, the subsets and the augmented file are cached.
