@@ -38,7 +38,7 @@ def test_finetune_needs_gold_labels_and_a_real_model(tmp_path: Path) -> None:
         finetune(FinetuneConfig(model=minilm_path(), train=unlabelled, task="sst-2", output_dir=tmp_path / "o"))
     labelled = tmp_path / "l.tsv"
     labelled.write_text("sentence\tlabel\nfine\t1\n")
-    with pytest.raises(DistillError, match="cannot load a tokenizer"):
+    with pytest.raises(DistillError, match="cannot load a tokenizer .*no such folder"):
         finetune(FinetuneConfig(model=str(tmp_path / "none"), train=labelled, task="sst-2", output_dir=tmp_path / "o"))
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tokenizers import Encoding
 from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
+
+from shared.model_refs import missing_local_model
 
 #: Attribute names under which Hugging Face masked-LM classes keep a position-wise MLM head.
 _HEAD_NAMES = ("cls", "lm_head", "predictions")
@@ -50,8 +51,9 @@ class MaskedLM:
     """A Hugging Face masked LM and its fast tokenizer, answering top-K queries for masked positions."""
 
     def __init__(self, source: str, device: str = "auto", max_seq_len: int = 512) -> None:
-        if _looks_like_path(source) and not Path(source).expanduser().exists():
-            raise ModelLoadError(f"cannot load masked LM {source!r}: no such folder")
+        missing = missing_local_model(source)
+        if missing:
+            raise ModelLoadError(f"cannot load masked LM {source!r}: {missing}")
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # our own progress bar is the one the user should see
         try:
@@ -210,11 +212,6 @@ class MaskedLM:
         else:  # no separable head: full logits, then pick the mask rows
             logits = self.model(**kwargs).logits[rows, positions]
         return logits.float().topk(k, dim=-1).indices.cpu().tolist()
-
-
-def _looks_like_path(source: str) -> bool:
-    """Hub ids are 'name' or 'owner/name'; anything else with a slash or a leading dot is a folder."""
-    return source.startswith((".", "/", "~")) or source.count("/") > 1 or "\\" in source
 
 
 def _split_head(model: PreTrainedModel) -> tuple[torch.nn.Module | None, torch.nn.Module | None]:

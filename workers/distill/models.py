@@ -16,6 +16,7 @@ from transformers import (
     PreTrainedModel,
 )
 
+from shared.model_refs import missing_local_model
 from shared.settings import setting_field
 from shared.tasks import TaskPreset
 from workers.distill.errors import DistillError
@@ -54,13 +55,22 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_tokenizer(path: str):
+    _refuse_missing_folder(path, "a tokenizer")
     try:
         return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
         raise DistillError(f"cannot load a tokenizer from {path!r}: {exc}") from None
 
 
+def _refuse_missing_folder(path: str, what: str) -> None:
+    """A clear error for a mistyped local path, before transformers reads it as a malformed hub id."""
+    missing = missing_local_model(path)
+    if missing:
+        raise DistillError(f"cannot load {what} from {path!r}: {missing}")
+
+
 def _load_config(path: str, what: str):
+    _refuse_missing_folder(path, f"the {what}")
     try:
         return AutoConfig.from_pretrained(path)
     except (OSError, ValueError) as exc:
