@@ -98,6 +98,9 @@ def test_cancelling_a_pipeline_cancels_its_children(redis_url, tmp_path, glue_di
         assert r.status_code == 202 and r.json()["status"] == "cancelled"
         for role in ("augmentation", "distillation"):
             assert r.json()["progress"]["children"][role]["status"] == "cancelled"
+        listed = client.get("/v1/jobs", params={"type": "pipeline"}, headers=AUTH_A).json()["items"]
+        assert [j["id"] for j in listed] == [pipe["id"]]
+        assert listed[0]["progress"]["children"] == r.json()["progress"]["children"]
 
 
 def test_pipeline_requests_are_checked_field_by_field(redis_url, tmp_path, glue_dir) -> None:

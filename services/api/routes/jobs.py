@@ -38,17 +38,22 @@ def list_jobs(
 ) -> dict[str, Any]:
     offset, limit = page_bounds(settings, offset, limit)
     items, total = jobs.list(team, job_type=type, status=status, offset=offset, limit=limit)
-    return {"items": items, "total": total, "offset": offset, "limit": limit}
+    return {"items": [_with_children(jobs, job) for job in items], "total": total, "offset": offset,
+            "limit": limit}
+
+
+def _with_children(jobs: JobStore, job: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline reads the same in the list as by id: with its children's status and progress."""
+    if job["type"] == "pipeline":
+        from services.api.routes.pipelines import summarise_pipeline
+
+        return summarise_pipeline(jobs, job)
+    return job
 
 
 @router.get("/{job_id}", response_model=Job)
 def get_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
-    job = _owned(jobs, job_id, team)
-    if job["type"] == "pipeline":
-        from services.api.routes.pipelines import summarise_pipeline
-
-        job = summarise_pipeline(jobs, job)
-    return job
+    return _with_children(jobs, _owned(jobs, job_id, team))
 
 
 @router.get("/{job_id}/events", response_model=EventPage)
