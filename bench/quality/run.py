@@ -42,10 +42,13 @@ def targets(sst2: dict[str, Any], mrpc: dict[str, Any] | None) -> list[tuple[str
     out.append(("best SST-2 student keeps >= 97% of the teacher's accuracy",
                 100 * sst2["cells"][top]["dev"]["accuracy"] / t_acc >= 97.0, evidence(top)))
     # The speed target is on the same student: the best of those >= 3x faster at batch 32 must keep >= 97%.
+    # When none is that fast, the evidence names the best cell of the fastest student (how close it came).
     fast = best([k for k in sst2["cells"] if speed(k) >= 3.0])
+    top_speed = max(map(speed, sst2["cells"]))
+    shown = fast or best([k for k in sst2["cells"] if speed(k) == top_speed]) or top
     out.append((">= 97% of the teacher's accuracy while >= 3x faster on CPU at batch 32",
                 fast is not None and 100 * sst2["cells"][fast]["dev"]["accuracy"] / t_acc >= 97.0,
-                evidence(fast) if fast else "no student is >= 3x faster"))
+                evidence(shown) + ("" if fast else " (no student is >= 3x faster; this is the fastest)")))
     for data in filter(None, (sst2, mrpc)):
         metric, task = data["main_metric"], data["task"]
         for n in data["students"]:
