@@ -81,7 +81,8 @@ def main() -> None:
     checks = targets(done["sst-2"], done.get("mrpc")) if "sst-2" in done else []
     seconds = time.time() - started
     lines = [f"## Quality benchmark, profile {profile.name}\n",
-             f"Machine: {machine()['cpu']}, {os.cpu_count()} CPU cores (nproc), torch threads {profile.threads} for training, {profile.latency_threads} for latency; "
+             f"Machine: {machine()['cpu']}, {os.cpu_count()} CPU cores (nproc), torch threads {profile.threads} "
+             f"for training, {profile.latency_threads} for latency; "
              f"wall time {seconds / 60:.1f} min (of this invocation; parts found in the cache are reused, not rerun).\n"]
     lines += parts
     if checks:
