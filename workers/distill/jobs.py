@@ -33,6 +33,7 @@ from rq.job import Job as RQJob
 from shared.dataset_io import DatasetError
 from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
+from shared.model_refs import missing_local_model
 from shared.redis_conn import connect
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
@@ -115,9 +116,7 @@ def resolve_teacher(store: JobStore, team: str, teacher: str | dict[str, Any]) -
         if rec["status"] != "succeeded":
             raise DistillError(f"teacher job {ref} is {rec['status']}, not a succeeded fine-tune")
         return str(_storage().job_dir(ref) / MODEL_DIR)
-    # A hub id is "name" or "org/name"; anything else that does not exist here is a missing folder.
-    looks_local = teacher.startswith((".", "/", "~")) or teacher.count("/") > 1
-    if looks_local and not Path(teacher).expanduser().exists():
+    if missing_local_model(teacher):
         raise DistillError(f"teacher {teacher!r}: no such model folder")
     return teacher
 
