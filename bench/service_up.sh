@@ -1,0 +1,17 @@
+# Sourced by the bench walkthroughs (run from the repository root): `start_service WORKERS` starts a fresh
+# `distillery up` (embedded Redis, its own data folder) on $PORT and waits until it is ready; it sets WORK,
+# BASE and KEY, and an EXIT trap that stops the service and removes WORK. Also sets MLM (the offline masked
+# LM) and json (reads a field of the JSON on stdin: `... | json '["id"]'`).
+start_service() {
+  WORK=$(mktemp -d)
+  export DISTILLERY_DATA_DIR=$WORK/data HF_HUB_OFFLINE=1
+  unset DISTILLERY_REDIS_URL DISTILLERY_API_KEYS
+  .venv/bin/distillery up --port "$PORT" --workers "$1" >"$WORK/up.log" 2>&1 &
+  UP=$!
+  trap 'kill -TERM $UP 2>/dev/null; wait $UP 2>/dev/null; rm -rf "$WORK"' EXIT
+  BASE=http://127.0.0.1:$PORT
+  until curl -sf "$BASE/readyz" >/dev/null; do sleep 0.5; done
+  KEY=$(sed -n "s/^API key (team 'default'): //p" "$WORK/up.log")
+}
+json() { .venv/bin/python -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+MLM=$(cd ../shared/models/minilm3-mlm-rough && pwd)
