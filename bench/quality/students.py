@@ -87,21 +87,22 @@ def ensure_augmented(profile: Profile, task: str, source: Path, *, cache: str, m
 def labels_baseline(profile: Profile, task: str, name: str, train: Path, dev: Path, teacher: Path,
                     folder: Path) -> dict[str, Any]:
     """The same student (same shape and init) fine-tuned on the gold labels only."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
     from workers.distill.finetune import FinetuneConfig, finetune
     from workers.distill.layer_map import build_layer_map
     from workers.distill.models import build_student, load_tokenizer
-    from transformers import AutoModelForSequenceClassification
 
     init_dir = folder / "init"
     teacher_model = AutoModelForSequenceClassification.from_pretrained(str(teacher))
+    tokenizer = load_tokenizer(str(teacher))
     spec = student_spec(name)
     layer_map = build_layer_map("uniform", spec.layers, teacher_model.config.num_hidden_layers)
-    import torch
-
     torch.manual_seed(profile.seed)
-    student = build_student(spec, teacher_model, load_tokenizer(str(teacher)), layer_map)
+    student = build_student(spec, teacher_model, tokenizer, layer_map)
     student.save_pretrained(init_dir)
-    load_tokenizer(str(teacher)).save_pretrained(init_dir)
+    tokenizer.save_pretrained(init_dir)
     epochs = profile.baseline_epochs
     config = FinetuneConfig.from_settings(
         model=str(init_dir), train=str(train), task=task, output_dir=folder / "model", dev=str(dev),

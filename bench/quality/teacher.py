@@ -51,8 +51,7 @@ def ensure_teacher(
     scale = profile.scale(task)
     train = subset_file(task_file(glue, task, "train"), scale.teacher_rows, profile.seed,
                         Path(cache) / profile.name / task / f"teacher_train_{scale.teacher_rows}.tsv")
-    dev = subset_file(task_file(glue, task, "dev"), scale.dev_rows, profile.seed,
-                      Path(cache) / profile.name / task / f"dev_{scale.dev_rows}.tsv")
+    dev = dev_file(cache, glue, profile, task)
     log(f"teacher {task}: fine-tuning {base_model or 'MiniLM-L6'} on {train.name}, {scale.teacher_epochs} epoch(s)")
     config = FinetuneConfig.from_settings(
         model=base_model or minilm_path(), train=str(train), task=task, output_dir=folder, dev=str(dev),
@@ -67,6 +66,7 @@ def ensure_teacher(
 
 
 def dev_file(cache: str | Path, glue: str, profile: Profile, task: str) -> Path:
+    """The dev set (or its seeded subset) that the teacher and every student are scored on; cached."""
     scale = profile.scale(task)
     return subset_file(task_file(glue, task, "dev"), scale.dev_rows, profile.seed,
                        Path(cache) / profile.name / task / f"dev_{scale.dev_rows}.tsv")
