@@ -222,8 +222,8 @@ def glove_words_by_chunk(augmenter, sentences: Sequence[str], chunk_rows: int) -
 
 def bench_glove(augmenter, sentences: Sequence[str], repeats: int) -> dict:
     """Our look-ups as the engine makes them (one call per chunk of rows, cache warm across chunks), cold start."""
-    from workers.augment.glove import GloveIndex
     from shared.settings import get_settings
+    from workers.augment.glove import GloveIndex
 
     chunks, occurrences = glove_words_by_chunk(augmenter, sentences, get_settings().aug_chunk_rows)
     glove = augmenter.glove
@@ -305,8 +305,14 @@ def bench_mlm_limit(augmenter, sentences: Sequence[str], args, copies: int) -> d
         "fraction_of_limit": rate["ours", default_bs] / rate["plain", best_bs],
         "ours_best_batch_size": ours_best_bs,
         "fraction_of_limit_at_ours_best": rate["ours", ours_best_bs] / rate["plain", best_bs],
-        "by_batch_size": {bs: {"ours": rate["ours", bs], "plain": rate["plain", bs],
-                               "fraction_same_bs": rate["ours", bs] / rate["plain", bs]} for bs in sizes},
+        "by_batch_size": {
+            bs: {
+                "ours": rate["ours", bs],
+                "plain": rate["plain", bs],
+                "fraction_same_bs": rate["ours", bs] / rate["plain", bs],
+            }
+            for bs in sizes
+        },
     }
 
 
@@ -324,33 +330,63 @@ def print_model(name: str, r: dict) -> None:
     row = "{:<34}{:>16}{:>16}{:>12}  {}"
     print(row.format("", "reference", "ours", "ratio", "target"))
     print(row.format("sentences timed", ref["sentences"], ours["sentences"], "", ""))
-    print(row.format(
-        "rows/s (sentences in per second)", f"{ref['rows_per_s']:.2f}", f"{ours['rows_per_s']:.2f}",
-        f"{r['ratio_overall']:.1f}x", f">= {TARGETS['overall']:.0f}x {verdict(r['ratio_overall'], TARGETS['overall'])}",
-    ))
-    print(row.format(
-        "GloVe look-ups/s", f"{ref['glove_lookups_per_s']:.1f}", f"{gl['lookups_per_s']:.1f}",
-        f"{r['ratio_glove']:.1f}x", f">= {TARGETS['glove']:.0f}x {verdict(r['ratio_glove'], TARGETS['glove'])}",
-    ))
-    print(row.format(
-        "  per distinct word computed", f"{ref['glove_lookups_per_s']:.1f}", f"{gl['distinct_per_s']:.1f}",
-        f"{gl['distinct_per_s'] / ref['glove_lookups_per_s']:.1f}x", "(no cache benefit)",
-    ))
-    print(row.format(
-        "MLM tokens/s (ours vs plain fwd)", f"{lim['limit_tokens_per_s']:.0f}", f"{lim['ours_tokens_per_s']:.0f}",
-        f"{lim['fraction_of_limit']:.0%}",
-        f">= {TARGETS['limit']:.0%} {verdict(lim['fraction_of_limit'], TARGETS['limit'])}",
-    ))
-    print(f"  MLM on {lim['masked_copies']} masked copies ({lim['tokens']} tokens); ours at the default batch "
-          f"{lim['ours_batch_size']}, plain forward at its best batch {lim['limit_batch_size']}; "
-          f"ours at its best batch {lim['ours_best_batch_size']}: {lim['fraction_of_limit_at_ours_best']:.0%} of the limit")
-    print("  tokens/s by batch size (ours / plain = fraction): " + ", ".join(
-        f"{bs}: {v['ours']:.0f}/{v['plain']:.0f}={v['fraction_same_bs']:.0%}" for bs, v in lim["by_batch_size"].items()))
-    print(f"  reference: {ref['mlm_passes']} MLM passes at batch 1, {ref['glove_lookups']} GloVe full sorts; "
-          f"ours: {ours['rows_out']} rows out, {ours['stats']}")
-    print(f"  candidate sets: {cmp_['same_set']}/{cmp_['eligible']} eligible words identical "
-          f"({cmp_['same_order']} in the same order), {cmp_['mismatch']} differ, "
-          f"{cmp_['word_split']} sentences split differently")
+    print(
+        row.format(
+            "rows/s (sentences in per second)",
+            f"{ref['rows_per_s']:.2f}",
+            f"{ours['rows_per_s']:.2f}",
+            f"{r['ratio_overall']:.1f}x",
+            f">= {TARGETS['overall']:.0f}x {verdict(r['ratio_overall'], TARGETS['overall'])}",
+        )
+    )
+    print(
+        row.format(
+            "GloVe look-ups/s",
+            f"{ref['glove_lookups_per_s']:.1f}",
+            f"{gl['lookups_per_s']:.1f}",
+            f"{r['ratio_glove']:.1f}x",
+            f">= {TARGETS['glove']:.0f}x {verdict(r['ratio_glove'], TARGETS['glove'])}",
+        )
+    )
+    print(
+        row.format(
+            "  per distinct word computed",
+            f"{ref['glove_lookups_per_s']:.1f}",
+            f"{gl['distinct_per_s']:.1f}",
+            f"{gl['distinct_per_s'] / ref['glove_lookups_per_s']:.1f}x",
+            "(no cache benefit)",
+        )
+    )
+    print(
+        row.format(
+            "MLM tokens/s (ours vs plain fwd)",
+            f"{lim['limit_tokens_per_s']:.0f}",
+            f"{lim['ours_tokens_per_s']:.0f}",
+            f"{lim['fraction_of_limit']:.0%}",
+            f">= {TARGETS['limit']:.0%} {verdict(lim['fraction_of_limit'], TARGETS['limit'])}",
+        )
+    )
+    print(
+        f"  MLM on {lim['masked_copies']} masked copies ({lim['tokens']} tokens); ours at the default batch "
+        f"{lim['ours_batch_size']}, plain forward at its best batch {lim['limit_batch_size']}; "
+        f"ours at its best batch {lim['ours_best_batch_size']}: {lim['fraction_of_limit_at_ours_best']:.0%} of the limit"
+    )
+    print(
+        "  tokens/s by batch size (ours / plain = fraction): "
+        + ", ".join(
+            f"{bs}: {v['ours']:.0f}/{v['plain']:.0f}={v['fraction_same_bs']:.0%}"
+            for bs, v in lim["by_batch_size"].items()
+        )
+    )
+    print(
+        f"  reference: {ref['mlm_passes']} MLM passes at batch 1, {ref['glove_lookups']} GloVe full sorts; "
+        f"ours: {ours['rows_out']} rows out, {ours['stats']}"
+    )
+    print(
+        f"  candidate sets: {cmp_['same_set']}/{cmp_['eligible']} eligible words identical "
+        f"({cmp_['same_order']} in the same order), {cmp_['mismatch']} differ, "
+        f"{cmp_['word_split']} sentences split differently"
+    )
     for example in cmp_["examples"]:
         print(f"    differs: {example}")
 
@@ -365,23 +401,35 @@ def per_model(value: str) -> dict[str, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=500, help="SST-2 dev sentences our engine augments")
-    parser.add_argument("--ref-sentences", type=str, default="tiny=100,minilm=30",
-                        help="sentences the reference runs per model (a prefix of ours), 'name=N,...' or N")
+    parser.add_argument(
+        "--ref-sentences",
+        type=str,
+        default="tiny=100,minilm=30",
+        help="sentences the reference runs per model (a prefix of ours), 'name=N,...' or N",
+    )
     parser.add_argument("--models", default="tiny,minilm", help="comma list of: " + ", ".join(MODELS))
     parser.add_argument("--k", type=int, default=15)
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--p", type=float, default=0.4)
     parser.add_argument("--batch-size", type=int, default=None, help="our MLM batch size (default: settings)")
     parser.add_argument("--limit-batch-sizes", default="16,32,64,128,256")
-    parser.add_argument("--limit-copies", type=str, default="tiny=2000,minilm=400",
-                        help="masked copies (an even spread) for the forward-pass limit comparison, "
-                             "'name=N,...' or N (0 = all)")
+    parser.add_argument(
+        "--limit-copies",
+        type=str,
+        default="tiny=2000,minilm=400",
+        help="masked copies (an even spread) for the forward-pass limit comparison, 'name=N,...' or N (0 = all)",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="runs per micro-measurement (best kept)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for both sides (default 1: on a shared machine, threads beyond the "
-                             "free cores make OpenMP spin and inflate the batch-1 reference's times)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="JSON report (default bench/out/augment_bench-<models>.json)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for both sides (default 1: on a shared machine, threads beyond the "
+        "free cores make OpenMP spin and inflate the batch-1 reference's times)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON report (default bench/out/augment_bench-<models>.json)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -411,15 +459,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report: dict[str, Any] = {
         "command": " ".join(sys.argv),
-        "machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
-                    "load_avg_start": os.getloadavg()},
-        "settings": {"k": args.k, "n": args.n, "p": args.p, "batch_size": args.batch_size,
-                     "sentences": len(sentences), "glove": BUILTIN_GLOVE, "glove_rows": len(glove_words)},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads(),
+            "load_avg_start": os.getloadavg(),
+        },
+        "settings": {
+            "k": args.k,
+            "n": args.n,
+            "p": args.p,
+            "batch_size": args.batch_size,
+            "sentences": len(sentences),
+            "glove": BUILTIN_GLOVE,
+            "glove_rows": len(glove_words),
+        },
         "models": {},
     }
-    print(f"SST-2 dev: {len(sentences)} sentences; GloVe {BUILTIN_GLOVE} ({len(glove_words)} rows, both sides); "
-          f"K={args.k} N={args.n} p={args.p}; torch threads {torch.get_num_threads()}; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"SST-2 dev: {len(sentences)} sentences; GloVe {BUILTIN_GLOVE} ({len(glove_words)} rows, both sides); "
+        f"K={args.k} N={args.n} p={args.p}; torch threads {torch.get_num_threads()}; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory(prefix="augment-bench-") as tmp:
         for name in models:
             model_dir = build_model(name, Path(tmp))
@@ -434,7 +494,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             glove = bench_glove(augmenter, sentences, args.repeats)
             limit = bench_mlm_limit(augmenter, sentences, args, limit_counts.get(name, 0))
             result = {
-                "reference": ref, "ours": ours, "candidates": candidates, "glove": glove, "mlm_limit": limit,
+                "reference": ref,
+                "ours": ours,
+                "candidates": candidates,
+                "glove": glove,
+                "mlm_limit": limit,
                 "ratio_overall": ours["rows_per_s"] / ref["rows_per_s"],
                 "ratio_glove": glove["lookups_per_s"] / ref["glove_lookups_per_s"],
             }

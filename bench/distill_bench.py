@@ -76,22 +76,34 @@ def main() -> None:
 
     runs = {}
     for name, switches in {
-        "plain": dict(bucket_by_length=False, pad_to_max_length=True, fast_attention=False,
-                      cache_teacher_logits=False, bf16=False),
+        "plain": dict(
+            bucket_by_length=False, pad_to_max_length=True, fast_attention=False, cache_teacher_logits=False, bf16=False
+        ),
         "ours": {},
     }.items():
         config = DistillConfig(
-            teacher=teacher, train=train, task=args.task, output_dir=tmp / name,
-            student=StudentSpec(layers, hidden, heads, inter), stage1_epochs=args.stage1_epochs,
-            stage2_epochs=args.stage2_epochs, batch_size=args.batch_size, max_seq_len=args.max_seq_len,
-            device=args.device, checkpoint_every=0, log_every=1, **switches,
+            teacher=teacher,
+            train=train,
+            task=args.task,
+            output_dir=tmp / name,
+            student=StudentSpec(layers, hidden, heads, inter),
+            stage1_epochs=args.stage1_epochs,
+            stage2_epochs=args.stage2_epochs,
+            batch_size=args.batch_size,
+            max_seq_len=args.max_seq_len,
+            device=args.device,
+            checkpoint_every=0,
+            log_every=1,
+            **switches,
         )
         started = time.time()
         report = distill(config)
         runs[name] = (report, time.time() - started)
 
-    print(f"device {runs['ours'][0]['device']}, {args.rows} rows, batch {args.batch_size}, max len "
-          f"{args.max_seq_len}, stage-1 epochs {args.stage1_epochs}, stage-2 epochs {args.stage2_epochs}")
+    print(
+        f"device {runs['ours'][0]['device']}, {args.rows} rows, batch {args.batch_size}, max len "
+        f"{args.max_seq_len}, stage-1 epochs {args.stage1_epochs}, stage-2 epochs {args.stage2_epochs}"
+    )
     print(f"teacher {runs['ours'][0]['teacher']['params']:,} params, student {runs['ours'][0]['student']['params']:,}")
     header = f"{'':24}{'plain':>14}{'ours':>14}{'ratio':>10}"
     print(header)

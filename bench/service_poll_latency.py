@@ -23,18 +23,33 @@ def main() -> None:
             client.get(f"/v1/jobs/{job}").raise_for_status()
             timings.append((time.perf_counter() - t0) * 1000)
     timings.sort()
-    print(f"{n} polls (httpx, keep-alive): median {statistics.median(timings):.2f} ms, "
-          f"p95 {timings[int(0.95 * n) - 1]:.2f} ms, max {timings[-1]:.2f} ms")
+    print(
+        f"{n} polls (httpx, keep-alive): median {statistics.median(timings):.2f} ms, "
+        f"p95 {timings[int(0.95 * n) - 1]:.2f} ms, max {timings[-1]:.2f} ms"
+    )
     curl = []
     for _ in range(n):
         out = subprocess.run(
-            ["curl", "-sf", "-o", "/dev/null", "-w", "%{time_total}", "-H", f"Authorization: Bearer {key}",
-             f"{base}/v1/jobs/{job}"],
-            capture_output=True, text=True, check=True,
+            [
+                "curl",
+                "-sf",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{time_total}",
+                "-H",
+                f"Authorization: Bearer {key}",
+                f"{base}/v1/jobs/{job}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         curl.append(float(out.stdout) * 1000)
-    print(f"{n} polls (curl, new connection each): median {statistics.median(curl):.2f} ms "
-          f"(server + connect, as curl reports time_total)")
+    print(
+        f"{n} polls (curl, new connection each): median {statistics.median(curl):.2f} ms "
+        f"(server + connect, as curl reports time_total)"
+    )
 
 
 if __name__ == "__main__":

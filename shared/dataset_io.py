@@ -112,9 +112,7 @@ def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> 
     suffix = Path(path).suffix.lower()
     if suffix in _SUFFIXES:
         return _SUFFIXES[suffix]
-    raise DatasetError(
-        f"cannot tell the format from the suffix {suffix!r}; use .tsv, .csv or .jsonl", path=str(path)
-    )
+    raise DatasetError(f"cannot tell the format from the suffix {suffix!r}; use .tsv, .csv or .jsonl", path=str(path))
 
 
 def _decode(data: bytes, name: str) -> tuple[str, bool]:
@@ -218,7 +216,9 @@ def _parse_jsonl(text: str, name: str) -> tuple[list[str], list[list[Any]], list
             raise DatasetError("missing field", path=name, line=i, row=len(rows) + 1, column=missing[0])
         extra = [c for c in obj if c not in columns]
         if extra:
-            raise DatasetError("field not present in the first row", path=name, line=i, row=len(rows) + 1, column=extra[0])
+            raise DatasetError(
+                "field not present in the first row", path=name, line=i, row=len(rows) + 1, column=extra[0]
+            )
         rows.append([obj[c] for c in columns])
         line_numbers.append(i)
     if columns is None:
@@ -295,9 +295,7 @@ def resolve_spec(
         raise DatasetError(f"at most two text columns are supported, got {len(texts)}", path=name)
     for col in (*texts, *([label] if label else [])):
         if col not in table.columns:
-            raise DatasetError(
-                f"column not found; the file has columns {table.columns}", path=name, column=col
-            )
+            raise DatasetError(f"column not found; the file has columns {table.columns}", path=name, column=col)
     if label is not None and label in texts:
         raise DatasetError("the label column is also a text column", path=name, column=label)
     _validate_rows(table, texts, label, preset, name)

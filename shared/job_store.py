@@ -230,7 +230,10 @@ class JobStore:
         allowed = list(allowed_from)
         flat: list[Any] = []
         for name, value in fields.items():
-            flat += [name, json.dumps(value) if name in _JSON_FIELDS else repr(value) if isinstance(value, float) else value]
+            flat += [
+                name,
+                json.dumps(value) if name in _JSON_FIELDS else repr(value) if isinstance(value, float) else value,
+            ]
         answer = self._transition(keys=[keys.job(job_id)], args=[new_status, len(allowed), *allowed, *flat])
         return answer == b"OK"
 
@@ -242,9 +245,7 @@ class JobStore:
         return ok
 
     def succeed(self, job_id: str, result: Mapping[str, Any] | None = None) -> bool:
-        ok = self.transition(
-            job_id, "succeeded", ACTIVE_STATUSES, finished_at=time.time(), result=dict(result or {})
-        )
+        ok = self.transition(job_id, "succeeded", ACTIVE_STATUSES, finished_at=time.time(), result=dict(result or {}))
         if ok:
             self.add_event(job_id, "succeeded", "job succeeded", **(dict(result or {})))
         return ok

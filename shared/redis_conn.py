@@ -72,9 +72,8 @@ class EmbeddedRedis:
             port = _free_port()
             args += ["--port", str(port)]
             self.url = f"redis://127.0.0.1:{port}/0"
-        log = open(self.dir / "redis.log", "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        with open(self.dir / "redis.log", "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -98,7 +97,7 @@ class EmbeddedRedis:
             self.proc.kill()
             self.proc.wait()
 
-    def __enter__(self) -> "EmbeddedRedis":
+    def __enter__(self) -> EmbeddedRedis:
         self.start()
         return self
 

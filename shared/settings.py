@@ -123,10 +123,6 @@ def setting_field(name: str) -> Any:
 def settings_values(config_cls: type, settings: Settings, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{field: value}`` for every ``setting_field`` of a config dataclass, taken from ``settings``, then
     updated with the ``overrides`` that are not None (an unset CLI flag or JSON field keeps the default)."""
-    values = {
-        f.name: getattr(settings, f.metadata["setting"])
-        for f in fields(config_cls)
-        if "setting" in f.metadata
-    }
+    values = {f.name: getattr(settings, f.metadata["setting"]) for f in fields(config_cls) if "setting" in f.metadata}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return values

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from shared.dataset_io import atomic_write_text
 
-__all__ = ["Storage", "atomic_write_text", "atomic_concat"]
+__all__ = ["Storage", "atomic_concat", "atomic_write_text"]
 
 
 class Storage:

@@ -69,8 +69,9 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
-#: The Redis database the service tests own (flushed before and after each test).
-SERVICE_REDIS_DB = 11
+#: The Redis database the service tests own (flushed before and after each test). Two test runs on one
+#: machine at once (two checkouts) each need their own: DISTILLERY_TEST_REDIS_DB picks another.
+SERVICE_REDIS_DB = int(os.environ.get("DISTILLERY_TEST_REDIS_DB", "11"))
 
 
 @pytest.fixture(scope="session")
@@ -138,12 +139,15 @@ def start_workers(tmp_path: Path) -> Iterator[Callable[..., list[subprocess.Pope
     def start(count: int, env: dict[str, str], queue: str = "augment") -> list[subprocess.Popen]:
         started = []
         for _ in range(count):
-            log = open(tmp_path / f"worker-{len(procs)}.log", "wb")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli.main", "worker", "--queue", queue],
-                env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-            log.close()
+            with open(tmp_path / f"worker-{len(procs)}.log", "wb") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "services.cli.main", "worker", "--queue", queue],
+                    env=env,
+                    cwd=REPO_ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             procs.append(proc)
             started.append(proc)
         return started

@@ -25,9 +25,15 @@ def make_tiny_teacher(
     labels = preset.labels or ("score",)
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=hidden * 2, max_position_embeddings=128, num_labels=preset.num_labels,
-        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+        vocab_size=30522,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=128,
+        num_labels=preset.num_labels,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
         problem_type="regression" if preset.is_regression else "single_label_classification",
     )
     model = BertForSequenceClassification(config)

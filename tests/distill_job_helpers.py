@@ -22,9 +22,14 @@ TINY_STUDENT = {"layers": 1, "hidden": 32, "heads": 4, "intermediate": 64}
 def worker_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     """Service env plus fast recovery and progress: a dead worker's job is retried within seconds."""
     return service_env(
-        redis_url, data_dir,
-        DISTILLERY_JOB_HEARTBEAT_TTL_S="3", DISTILLERY_WORKER_MAINTENANCE_S="1",
-        DISTILLERY_PROGRESS_INTERVAL_S="0.3", DISTILLERY_SHARD_POLL_S="0.2", DISTILLERY_DEVICE="cpu", **extra,
+        redis_url,
+        data_dir,
+        DISTILLERY_JOB_HEARTBEAT_TTL_S="3",
+        DISTILLERY_WORKER_MAINTENANCE_S="1",
+        DISTILLERY_PROGRESS_INTERVAL_S="0.3",
+        DISTILLERY_SHARD_POLL_S="0.2",
+        DISTILLERY_DEVICE="cpu",
+        **extra,
     )
 
 
@@ -35,8 +40,14 @@ def rte_teacher(folder: Path) -> Path:
 def tiny_encoder(folder: Path) -> Path:
     """A tiny BertModel without a classifier (like the offline MiniLM): what a fine-tune starts from."""
     torch.manual_seed(3)
-    config = BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=128, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=128,
+    )
     BertModel(config).save_pretrained(folder)
     AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
     return folder
@@ -57,8 +68,15 @@ def run_one_job(queue: str, env: dict[str, str]) -> None:
         f"importlib.import_module({'workers.augment.jobs' if queue == 'augment' else 'workers.distill.jobs'!r});"
         f"HeartbeatWorker([Queue({queue!r}, connection=c)], connection=c).work(burst=True, max_jobs=1)"
     )
-    subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, check=True, timeout=120,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=REPO_ROOT,
+        check=True,
+        timeout=120,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def events(client: TestClient, job_id: str) -> list[dict[str, Any]]:

@@ -33,8 +33,9 @@ def upload(client: TestClient, filename: str, data: bytes, headers: dict[str, st
     return client.post("/v1/datasets", headers=headers, files={"file": (filename, data)}, data=fields)
 
 
-def wait_for_status(client: TestClient, job_id: str, statuses: set[str], timeout: float = 180.0,
-                    headers: dict[str, str] = AUTH_A) -> dict[str, Any]:
+def wait_for_status(
+    client: TestClient, job_id: str, statuses: set[str], timeout: float = 180.0, headers: dict[str, str] = AUTH_A
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     job: dict[str, Any] = {}
     while time.monotonic() < deadline:

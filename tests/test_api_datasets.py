@@ -28,8 +28,10 @@ def test_upload_sst2_by_task(client) -> None:
     stored = client.app.state.storage.dataset_file(doc["id"], "tsv")
     assert stored.read_bytes() == data  # kept byte for byte
     got = client.get(f"/v1/datasets/{doc['id']}?preview=2", headers=AUTH_A).json()
-    assert got["preview"] == [{"sentence": "it 's a charming and often affecting journey . ", "label": "1"},
-                              {"sentence": "unflinchingly bleak and desperate ", "label": "0"}]
+    assert got["preview"] == [
+        {"sentence": "it 's a charming and often affecting journey . ", "label": "1"},
+        {"sentence": "unflinchingly bleak and desperate ", "label": "0"},
+    ]
 
 
 def test_upload_with_explicit_columns_csv_and_jsonl(client) -> None:
@@ -46,7 +48,13 @@ def test_upload_with_explicit_columns_csv_and_jsonl(client) -> None:
     [
         ("wrong.tsv", b"text\tlabel\nhi\t1\n", {"task": "sst-2"}, 422, ["sentence", "column not found"]),
         ("ragged.tsv", b"sentence\tlabel\nfine\t1\nbroken\n", {"task": "sst-2"}, 422, ["row 2", "line 3", "fields"]),
-        ("latin1.tsv", "sentence\tlabel\ncaf\u00e9\t1\n".encode("latin-1"), {"task": "sst-2"}, 422, ["UTF-8", "line 2"]),
+        (
+            "latin1.tsv",
+            "sentence\tlabel\ncaf\u00e9\t1\n".encode("latin-1"),
+            {"task": "sst-2"},
+            422,
+            ["UTF-8", "line 2"],
+        ),
         ("empty.tsv", b"", {"task": "sst-2"}, 422, ["empty"]),
         ("header-only.tsv", b"sentence\tlabel\n", {"task": "sst-2"}, 422, ["no data rows"]),
         ("badlabel.tsv", b"sentence\tlabel\nok\t1\nbad\t7\n", {"task": "sst-2"}, 422, ["row 2", "'label'", "'7'"]),
@@ -81,8 +89,11 @@ def test_missing_file_field_and_non_multipart(client) -> None:
 
 
 def test_oversized_declared_length_is_refused_before_reading(client) -> None:
-    r = client.post("/v1/datasets", headers={**AUTH_A, "content-length": str(50 << 20),
-                                             "content-type": "multipart/form-data; boundary=x"}, content=b"--x--")
+    r = client.post(
+        "/v1/datasets",
+        headers={**AUTH_A, "content-length": str(50 << 20), "content-type": "multipart/form-data; boundary=x"},
+        content=b"--x--",
+    )
     assert r.status_code == 413 and "1 MiB" in r.json()["detail"]
 
 

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import io
 import tarfile
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import wait_until
 from tests.distill_job_helpers import (
-    TINY_STUDENT, events, get_job, rte_teacher, tiny_encoder, upload_rte, wait_done, worker_env,
+    TINY_STUDENT,
+    events,
+    get_job,
+    rte_teacher,
+    tiny_encoder,
+    upload_rte,
+    worker_env,
 )
 from tests.service_helpers import AUTH_A, AUTH_B, make_client
 
@@ -32,12 +37,18 @@ def test_one_post_from_upload_to_a_downloaded_student(
     with make_client(redis_url, data_dir) as client:
         train = upload_rte(client, glue_dir, tmp_path, "train", 12)
         dev = upload_rte(client, glue_dir, tmp_path, "dev", 8)
-        r = client.post("/v1/pipelines", headers=AUTH_A, json={
-            "dataset_id": train["id"], "dev_dataset_id": dev["id"], "base_model": str(encoder),
-            "finetune": {"epochs": 1, "batch_size": 4, "max_seq_len": 48},
-            "augment": {"n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 4},
-            "distill": DISTILL,
-        })
+        r = client.post(
+            "/v1/pipelines",
+            headers=AUTH_A,
+            json={
+                "dataset_id": train["id"],
+                "dev_dataset_id": dev["id"],
+                "base_model": str(encoder),
+                "finetune": {"epochs": 1, "batch_size": 4, "max_seq_len": 48},
+                "augment": {"n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 4},
+                "distill": DISTILL,
+            },
+        )
         assert r.status_code == 202, r.text
         pipe = r.json()
         assert r.headers["location"] == f"/v1/jobs/{pipe['id']}"
@@ -90,9 +101,16 @@ def test_cancelling_a_pipeline_cancels_its_children(redis_url, tmp_path, glue_di
     teacher = rte_teacher(tmp_path / "teacher")
     with make_client(redis_url, tmp_path / "data") as client:
         train = upload_rte(client, glue_dir, tmp_path, "train", 4)
-        pipe = client.post("/v1/pipelines", headers=AUTH_A, json={
-            "dataset_id": train["id"], "teacher": str(teacher), "augment": {"mlm_model": str(tiny_mlm_dir)},
-            "distill": DISTILL}).json()
+        pipe = client.post(
+            "/v1/pipelines",
+            headers=AUTH_A,
+            json={
+                "dataset_id": train["id"],
+                "teacher": str(teacher),
+                "augment": {"mlm_model": str(tiny_mlm_dir)},
+                "distill": DISTILL,
+            },
+        ).json()
         assert pipe["params"]["children"]["finetune"] is None
         r = client.post(f"/v1/jobs/{pipe['id']}/cancel", headers=AUTH_A)
         assert r.status_code == 202 and r.json()["status"] == "cancelled"

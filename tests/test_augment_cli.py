@@ -74,8 +74,10 @@ def test_csv_and_jsonl_keep_their_format(tmp_path: Path, tiny_mlm_dir: Path) -> 
 
     jsonl_in = tmp_path / "in.jsonl"
     jsonl_in.write_text(
-        json.dumps({"text": "a charming journey", "label": 1, "meta": {"x": [1]}}) + "\n"
-        + json.dumps({"text": "bleak and desperate", "label": 0, "meta": None}) + "\n"
+        json.dumps({"text": "a charming journey", "label": 1, "meta": {"x": [1]}})
+        + "\n"
+        + json.dumps({"text": "bleak and desperate", "label": 0, "meta": None})
+        + "\n"
     )
     jsonl_out = tmp_path / "out.jsonl"
     assert run_cli(tmp_path, tiny_mlm_dir, "--input", str(jsonl_in), "--output", str(jsonl_out), *args) == 0
@@ -91,8 +93,21 @@ def test_output_is_byte_identical_across_batch_sizes(tmp_path: Path, tiny_mlm_di
     outputs = []
     for batch in ("1", "64"):
         out = tmp_path / f"out-{batch}.tsv"
-        assert run_cli(tmp_path, tiny_mlm_dir, "--input", str(source), "--output", str(out), "--task", "sst-2",
-                       "--batch-size", batch) == 0
+        assert (
+            run_cli(
+                tmp_path,
+                tiny_mlm_dir,
+                "--input",
+                str(source),
+                "--output",
+                str(out),
+                "--task",
+                "sst-2",
+                "--batch-size",
+                batch,
+            )
+            == 0
+        )
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
 
@@ -118,8 +133,23 @@ def test_sst2_sample_with_the_rough_mlm_and_real_glove(
     source = tmp_path / "sst2.tsv"
     source.write_text("".join(lines), encoding="utf-8")
     out = tmp_path / "sst2-aug.tsv"
-    code = main(["augment", "--task", "sst-2", "--input", str(source), "--output", str(out),
-                 "--mlm-model", str(minilm3_mlm_dir), "--n", "5", "--device", "cpu"])
+    code = main(
+        [
+            "augment",
+            "--task",
+            "sst-2",
+            "--input",
+            str(source),
+            "--output",
+            str(out),
+            "--mlm-model",
+            str(minilm3_mlm_dir),
+            "--n",
+            "5",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     summary = capsys.readouterr().out
     assert "rows in 8" in summary and "words replaced by MLM" in summary and "by GloVe" in summary

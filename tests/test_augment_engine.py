@@ -12,11 +12,32 @@ from hypothesis import strategies as st
 
 from shared.dataset_io import DatasetSpec, Table, read_table, resolve_spec
 from shared.settings import Settings
-from workers.augment.engine import AugmentCancelled, AugmentParams, Augmenter, WordSlot, get_augmenter
+from workers.augment.engine import AugmentCancelled, Augmenter, AugmentParams, WordSlot, get_augmenter
 
 POOL = [
-    "the", "movie", "Movie", "is", "not", "great", "charming", "journey", "Paris", "unbelievableness",
-    "Unflinchingly", "xqzvbnwk", "don't", "42", "naïve", "Café", ",", ".", "!", "(", ")", "--", "ok",
+    "the",
+    "movie",
+    "Movie",
+    "is",
+    "not",
+    "great",
+    "charming",
+    "journey",
+    "Paris",
+    "unbelievableness",
+    "Unflinchingly",
+    "xqzvbnwk",
+    "don't",
+    "42",
+    "naïve",
+    "Café",
+    ",",
+    ".",
+    "!",
+    "(",
+    ")",
+    "--",
+    "ok",
 ]
 SEPARATORS = [" ", " ", " ", "  ", "\u00a0", ""]
 
@@ -30,7 +51,10 @@ def augmenter(tiny_mlm_dir: Path) -> Augmenter:
 def with_params(augmenter: Augmenter, *, chunk_rows: int | None = None, **changes) -> Augmenter:
     """Another parameter set over the same loaded MLM and GloVe."""
     return Augmenter(
-        replace(augmenter.params, **changes), augmenter.mlm, augmenter.glove, augmenter.stop_words,
+        replace(augmenter.params, **changes),
+        augmenter.mlm,
+        augmenter.glove,
+        augmenter.stop_words,
         chunk_rows=chunk_rows,
     )
 

@@ -35,7 +35,7 @@ def test_every_glue_file_validates(glue_dir: Path, task: str) -> None:
 
 
 def test_shards_concatenate_to_the_whole_file() -> None:
-    table = parse_table(b"a,b\n\"x, y\",1\nz,2\nw,3\n", "csv")
+    table = parse_table(b'a,b\n"x, y",1\nz,2\nw,3\n', "csv")
     whole = format_header(table) + format_rows(table, table.rows)
     pieces = format_header(table) + format_rows(table, table.rows[:1]) + format_rows(table, table.rows[1:])
     assert whole == pieces == 'a,b\n"x, y",1\nz,2\nw,3\n'

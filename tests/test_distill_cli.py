@@ -18,8 +18,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "services.cli.main", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +41,35 @@ def data(tmp_path_factory, glue_dir: Path) -> dict[str, Path]:
 
 def test_distill_runs_and_prints_a_summary(data) -> None:
     out = data["root"] / "student"
-    r = _cli("distill", "--teacher", str(data["teacher"]), "--train", str(data["train"]), "--dev", str(data["dev"]),
-             "--task", "sst-2", "--output", str(out), "--stage1-epochs", "1", "--stage2-epochs", "1",
-             "--student-layers", "1", "--student-hidden", "32", "--student-heads", "4",
-             "--student-intermediate", "64", "--batch-size", "16", "--device", "cpu")
+    r = _cli(
+        "distill",
+        "--teacher",
+        str(data["teacher"]),
+        "--train",
+        str(data["train"]),
+        "--dev",
+        str(data["dev"]),
+        "--task",
+        "sst-2",
+        "--output",
+        str(out),
+        "--stage1-epochs",
+        "1",
+        "--stage2-epochs",
+        "1",
+        "--student-layers",
+        "1",
+        "--student-hidden",
+        "32",
+        "--student-heads",
+        "4",
+        "--student-intermediate",
+        "64",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert "accuracy" in summary["student_dev"] and summary["student_params"] < summary["teacher_params"]
@@ -58,8 +89,12 @@ def test_distill_runs_and_prints_a_summary(data) -> None:
 def test_distill_errors_exit_2_without_traceback(data, capsys, extra: list[str], message: str) -> None:
     empty = data["root"] / "empty.tsv"
     empty.write_text("")
-    args = {"--teacher": str(data["teacher"]), "--train": str(data["train"]), "--task": "sst-2",
-            "--output": str(data["root"] / "bad")}
+    args = {
+        "--teacher": str(data["teacher"]),
+        "--train": str(data["train"]),
+        "--task": "sst-2",
+        "--output": str(data["root"] / "bad"),
+    }
     for flag, value in zip(extra[::2], extra[1::2]):
         args[flag] = {"ENCODER": minilm_path(), "EMPTY": str(empty)}.get(value, value)
     # in-process: the same entry point as the console script, without paying a new interpreter per case
@@ -71,7 +106,18 @@ def test_distill_errors_exit_2_without_traceback(data, capsys, extra: list[str],
 def test_finetune_bad_file_exits_2(data, capsys) -> None:
     bad = data["root"] / "bad.tsv"
     bad.write_text("sentence\tlabel\nok\t1\nhmm\t7\n")
-    code = main(["finetune", "--model", minilm_path(), "--train", str(bad), "--task", "sst-2",
-                 "--output", str(data["root"] / "ft")])
+    code = main(
+        [
+            "finetune",
+            "--model",
+            minilm_path(),
+            "--train",
+            str(bad),
+            "--task",
+            "sst-2",
+            "--output",
+            str(data["root"] / "ft"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "row 2" in err and "Traceback" not in err

@@ -90,6 +90,7 @@ def test_bucketed_batches_cover_everything_once_and_are_reproducible() -> None:
     assert flat == list(range(1000))
     assert batches == length_bucketed_batches(lengths, 32, seed=1, epoch=0)
     assert batches != length_bucketed_batches(lengths, 32, seed=1, epoch=1)
+
     # bucketing: far less padding than random batches
     def padded(bs):
         return sum(len(b) * max(lengths[i] for i in b) for b in bs)

@@ -20,8 +20,18 @@ def test_minilm_on_a_few_hundred_sst2_rows_is_well_above_chance(tmp_path: Path, 
     train = glue_sample(glue_dir, "SST-2", "train", 400, tmp_path / "train.tsv", offset=1000)
     dev = glue_sample(glue_dir, "SST-2", "dev", 200, tmp_path / "dev.tsv")
     events: list[ProgressEvent] = []
-    config = FinetuneConfig(model=minilm_path(), train=train, dev=dev, task="sst-2", output_dir=tmp_path / "teacher",
-                            epochs=2, lr=1e-4, batch_size=16, max_seq_len=64, device="cpu")
+    config = FinetuneConfig(
+        model=minilm_path(),
+        train=train,
+        dev=dev,
+        task="sst-2",
+        output_dir=tmp_path / "teacher",
+        epochs=2,
+        lr=1e-4,
+        batch_size=16,
+        max_seq_len=64,
+        device="cpu",
+    )
     report = finetune(config, progress=events.append)
     assert report["dev"]["accuracy"] > 0.7, report["dev"]
     assert report["steps"] == 50 and report["loss_history"][-1]["loss"] < report["loss_history"][0]["loss"]
@@ -48,6 +58,7 @@ def test_configs_take_their_defaults_from_settings(tmp_path: Path) -> None:
     s = Settings(finetune_epochs=5, lr2=1e-5, student_layers=3)
     f = FinetuneConfig.from_settings(model="m", train="t.tsv", task="sst-2", output_dir=tmp_path, settings=s)
     assert f.epochs == 5 and f.lr == s.finetune_lr
-    d = DistillConfig.from_settings(teacher="t", train=["a.tsv"], task="sst-2", output_dir=tmp_path, settings=s,
-                                    stage1_epochs=2, max_seq_len=None)
+    d = DistillConfig.from_settings(
+        teacher="t", train=["a.tsv"], task="sst-2", output_dir=tmp_path, settings=s, stage1_epochs=2, max_seq_len=None
+    )
     assert d.lr2 == 1e-5 and d.student.layers == 3 and d.stage1_epochs == 2 and d.max_seq_len is None

@@ -18,7 +18,9 @@ def test_progress_is_throttled_mirrored_and_recorded(redis_url) -> None:
 
     progress(ProgressEvent("evaluate", 0, 0, 0, metrics={"accuracy": 0.6}, message="teacher dev metrics"))
     for step in range(1, 6):
-        progress(ProgressEvent("distill-intermediate", 1, step, 10, {"attention": float(step), "total": 2.0 * step}, 8.0))
+        progress(
+            ProgressEvent("distill-intermediate", 1, step, 10, {"attention": float(step), "total": 2.0 * step}, 8.0)
+        )
     progress(ProgressEvent("distill-intermediate", 1, 5, 10, message="resumed from checkpoint at step 5"))
     progress(ProgressEvent("distill-prediction", 1, 1, 4, {"prediction": 0.5, "total": 0.5}, 9.0))
     progress(ProgressEvent("evaluate", 1, 1, 4, metrics={"accuracy": 0.75}))

@@ -10,7 +10,14 @@ import pytest
 
 from tests.conftest import wait_until
 from tests.distill_job_helpers import (
-    TINY_STUDENT, events, get_job, rte_teacher, run_one_job, upload_rte, wait_done, worker_env,
+    TINY_STUDENT,
+    events,
+    get_job,
+    rte_teacher,
+    run_one_job,
+    upload_rte,
+    wait_done,
+    worker_env,
 )
 from tests.service_helpers import AUTH_A, make_client
 
@@ -23,8 +30,16 @@ def teacher(tmp_path: Path) -> Path:
 
 
 def _distill_body(teacher: Path | str, train: dict, **extra) -> dict:
-    return {"teacher": str(teacher), "train": train, "student": TINY_STUDENT, "stage1_epochs": 2,
-            "stage2_epochs": 1, "batch_size": 4, "max_seq_len": 48, **extra}
+    return {
+        "teacher": str(teacher),
+        "train": train,
+        "student": TINY_STUDENT,
+        "stage1_epochs": 2,
+        "stage2_epochs": 1,
+        "batch_size": 4,
+        "max_seq_len": 48,
+        **extra,
+    }
 
 
 def test_distillation_starts_while_its_augmentation_runs(
@@ -35,18 +50,27 @@ def test_distillation_starts_while_its_augmentation_runs(
     with make_client(redis_url, data_dir) as client:
         train = upload_rte(client, glue_dir, tmp_path, "train", 9)
         dev = upload_rte(client, glue_dir, tmp_path, "dev", 8)
-        aug = client.post("/v1/augmentations", headers=AUTH_A, json={
-            "dataset_id": train["id"], "n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 3}).json()
-        r = client.post("/v1/distillations", headers=AUTH_A, json=_distill_body(
-            teacher, {"augmentation_job_id": aug["id"]}, dev_dataset_id=dev["id"]))
+        aug = client.post(
+            "/v1/augmentations",
+            headers=AUTH_A,
+            json={"dataset_id": train["id"], "n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 3},
+        ).json()
+        r = client.post(
+            "/v1/distillations",
+            headers=AUTH_A,
+            json=_distill_body(teacher, {"augmentation_job_id": aug["id"]}, dev_dataset_id=dev["id"]),
+        )
         assert r.status_code == 202, r.text
         job = r.json()
         assert job["type"] == "distillation" and job["params"]["lr1"] == 5e-5  # defaults resolved
         start_workers(1, env, queue="distill")
 
         # No augment worker yet: the distillation waits for the first shard, visibly.
-        waiting = wait_until(lambda: (j := get_job(client, job["id"]))
-                             ["progress"].get("stage") == "augment" and j, 60, "the distillation to wait for shards")
+        waiting = wait_until(
+            lambda: (j := get_job(client, job["id"]))["progress"].get("stage") == "augment" and j,
+            60,
+            "the distillation to wait for shards",
+        )
         assert waiting["status"] == "running" and waiting["progress"]["shards_total"] == 3
         run_one_job("augment", env)  # exactly one shard, by a real worker process
         wait_until(lambda: any(e["kind"] == "shards" for e in events(client, job["id"])), 60, "training to start")
@@ -68,8 +92,11 @@ def test_distillation_starts_while_its_augmentation_runs(
         metrics = client.get(f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A).json()["points"]
         stages = {p["stage"] for p in metrics}
         assert {"distill-intermediate", "distill-prediction", "evaluate"} <= stages
-        assert all(set(p["losses"]) >= {"attention", "hidden", "embedding"} for p in metrics
-                   if p["stage"] == "distill-intermediate" and p["losses"])
+        assert all(
+            set(p["losses"]) >= {"attention", "hidden", "embedding"}
+            for p in metrics
+            if p["stage"] == "distill-intermediate" and p["losses"]
+        )
         assert client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A).content[:2] == b"\x1f\x8b"  # gzip
 
 
@@ -79,11 +106,13 @@ def test_cancel_stops_a_running_distillation_within_a_step(
     data_dir = tmp_path / "data"
     with make_client(redis_url, data_dir) as client:
         train = upload_rte(client, glue_dir, tmp_path, "train", 16)
-        job = client.post("/v1/distillations", headers=AUTH_A, json=_distill_body(
-            teacher, {"dataset_id": train["id"]}, stage1_epochs=500)).json()
+        job = client.post(
+            "/v1/distillations",
+            headers=AUTH_A,
+            json=_distill_body(teacher, {"dataset_id": train["id"]}, stage1_epochs=500),
+        ).json()
         start_workers(1, worker_env(redis_url, data_dir), queue="distill")
-        wait_until(lambda: (get_job(client, job["id"])["progress"].get("step") or 0)
-                   >= 3, 60, "training steps")
+        wait_until(lambda: (get_job(client, job["id"])["progress"].get("step") or 0) >= 3, 60, "training steps")
         started = time.monotonic()
         r = client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A)
         assert r.status_code == 202 and r.json()["status"] == "cancelled"
@@ -92,8 +121,11 @@ def test_cancel_stops_a_running_distillation_within_a_step(
         assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A).json()["status"] == "cancelled"
         assert client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A).status_code == 409
         # The worker is free again: a second job runs to the end.
-        again = client.post("/v1/distillations", headers=AUTH_A, json=_distill_body(
-            teacher, {"dataset_id": train["id"]}, stage1_epochs=1, stage2_epochs=0)).json()
+        again = client.post(
+            "/v1/distillations",
+            headers=AUTH_A,
+            json=_distill_body(teacher, {"dataset_id": train["id"]}, stage1_epochs=1, stage2_epochs=0),
+        ).json()
         assert wait_done(client, again["id"], timeout=60)["status"] == "succeeded"
 
 
@@ -102,8 +134,9 @@ def test_missing_teacher_fails_with_an_error_object(redis_url, tmp_path, glue_di
     with make_client(redis_url, data_dir) as client:
         train = upload_rte(client, glue_dir, tmp_path, "train", 4)
         missing = tmp_path / "no-such-teacher"
-        job = client.post("/v1/distillations", headers=AUTH_A,
-                          json=_distill_body(missing, {"dataset_id": train["id"]})).json()
+        job = client.post(
+            "/v1/distillations", headers=AUTH_A, json=_distill_body(missing, {"dataset_id": train["id"]})
+        ).json()
         start_workers(1, worker_env(redis_url, data_dir), queue="distill")
         done = wait_done(client, job["id"], timeout=60)
         assert done["status"] == "failed"
@@ -118,10 +151,14 @@ def test_failed_augmentation_fails_the_distillation_with_its_cause(
     env = worker_env(redis_url, data_dir)
     with make_client(redis_url, data_dir) as client:
         train = upload_rte(client, glue_dir, tmp_path, "train", 4)
-        aug = client.post("/v1/augmentations", headers=AUTH_A, json={
-            "dataset_id": train["id"], "mlm_model": str(tmp_path / "no-such-mlm"), "shard_rows": 2}).json()
-        job = client.post("/v1/distillations", headers=AUTH_A,
-                          json=_distill_body(teacher, {"augmentation_job_id": aug["id"]})).json()
+        aug = client.post(
+            "/v1/augmentations",
+            headers=AUTH_A,
+            json={"dataset_id": train["id"], "mlm_model": str(tmp_path / "no-such-mlm"), "shard_rows": 2},
+        ).json()
+        job = client.post(
+            "/v1/distillations", headers=AUTH_A, json=_distill_body(teacher, {"augmentation_job_id": aug["id"]})
+        ).json()
         start_workers(1, env, queue="distill")
         start_workers(1, env, queue="augment")
         done = wait_done(client, job["id"], timeout=60)

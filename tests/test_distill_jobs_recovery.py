@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
@@ -29,12 +28,24 @@ def test_sigkilled_distill_worker_is_replaced_and_the_job_resumes_from_its_check
     teacher = rte_teacher(tmp_path / "teacher")
     with make_client(redis_url, data_dir) as client:
         train = upload_rte(client, glue_dir, tmp_path, "train", 24)
-        job = client.post("/v1/distillations", headers=AUTH_A, json={
-            "teacher": str(teacher), "train": {"dataset_id": train["id"]}, "student": TINY_STUDENT,
-            "stage1_epochs": 8, "stage2_epochs": 1, "batch_size": 4, "max_seq_len": 48, "checkpoint_every": 3,
-        }).json()
+        job = client.post(
+            "/v1/distillations",
+            headers=AUTH_A,
+            json={
+                "teacher": str(teacher),
+                "train": {"dataset_id": train["id"]},
+                "student": TINY_STUDENT,
+                "stage1_epochs": 8,
+                "stage2_epochs": 1,
+                "batch_size": 4,
+                "max_seq_len": 48,
+                "checkpoint_every": 3,
+            },
+        ).json()
         (first,) = start_workers(1, env, queue="distill")
-        wait_until(lambda: (get_job(client, job["id"])["progress"].get("step") or 0) >= 8, 90, "steps past a checkpoint")
+        wait_until(
+            lambda: (get_job(client, job["id"])["progress"].get("step") or 0) >= 8, 90, "steps past a checkpoint"
+        )
         _sigkill(first)
         assert get_job(client, job["id"])["status"] == "running"  # nobody knows yet
 
@@ -51,8 +62,9 @@ def test_sigkilled_distill_worker_is_replaced_and_the_job_resumes_from_its_check
         assert 0 < step < 8 * 6 and step % 3 == 0 and resumed["data"]["stage"] == "distill-intermediate"
         assert kinds.index("retried") < kinds.index("resumed")
         # after the resume, steps continue from the checkpoint: the first point after it is past it
-        metrics = client.get(f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A,
-                             params={"stage": "distill-intermediate"}).json()["points"]
+        metrics = client.get(
+            f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A, params={"stage": "distill-intermediate"}
+        ).json()["points"]
         assert metrics[-1]["step"] == metrics[-1]["total_steps"] == 8 * 6
         assert not (data_dir / "jobs" / job["id"] / "checkpoint.pt").exists()  # removed once finished
 
@@ -62,8 +74,11 @@ def test_sigkilled_augment_worker_shard_is_redone(redis_url, tmp_path, glue_dir,
     env = worker_env(redis_url, data_dir, DISTILLERY_AUG_CHUNK_ROWS="1")
     with make_client(redis_url, data_dir) as client:
         train = upload_rte(client, glue_dir, tmp_path, "train", 40)
-        aug = client.post("/v1/augmentations", headers=AUTH_A, json={
-            "dataset_id": train["id"], "n": 20, "k": 10, "mlm_model": str(tiny_mlm_dir), "shard_rows": 40}).json()
+        aug = client.post(
+            "/v1/augmentations",
+            headers=AUTH_A,
+            json={"dataset_id": train["id"], "n": 20, "k": 10, "mlm_model": str(tiny_mlm_dir), "shard_rows": 40},
+        ).json()
         (first,) = start_workers(1, env, queue="augment")
         wait_until(lambda: get_job(client, aug["id"])["progress"]["done"] >= 1, 90, "the shard to start")
         _sigkill(first)
@@ -84,18 +99,35 @@ def test_sigkilled_pipeline_keeps_its_finished_teacher_and_resumes_the_student(
     env = worker_env(redis_url, data_dir)
     with make_client(redis_url, data_dir) as client:
         train = upload_rte(client, glue_dir, tmp_path, "train", 16)
-        pipe = client.post("/v1/pipelines", headers=AUTH_A, json={
-            "dataset_id": train["id"], "base_model": str(tiny_encoder(tmp_path / "encoder")),
-            "finetune": {"epochs": 1, "batch_size": 8, "max_seq_len": 48},
-            "augment": {"n": 1, "k": 2, "mlm_model": str(tiny_mlm_dir), "shard_rows": 8},
-            "distill": {"student": TINY_STUDENT, "stage1_epochs": 6, "stage2_epochs": 1, "batch_size": 4,
-                        "max_seq_len": 48, "checkpoint_every": 3},
-        }).json()
+        pipe = client.post(
+            "/v1/pipelines",
+            headers=AUTH_A,
+            json={
+                "dataset_id": train["id"],
+                "base_model": str(tiny_encoder(tmp_path / "encoder")),
+                "finetune": {"epochs": 1, "batch_size": 8, "max_seq_len": 48},
+                "augment": {"n": 1, "k": 2, "mlm_model": str(tiny_mlm_dir), "shard_rows": 8},
+                "distill": {
+                    "student": TINY_STUDENT,
+                    "stage1_epochs": 6,
+                    "stage2_epochs": 1,
+                    "batch_size": 4,
+                    "max_seq_len": 48,
+                    "checkpoint_every": 3,
+                },
+            },
+        ).json()
         children = pipe["params"]["children"]
         (first,) = start_workers(1, env, queue="distill")
         start_workers(1, env, queue="augment")
-        wait_until(lambda: (p := get_job(client, children["distillation"])["progress"]).get("stage")
-                   == "distill-intermediate" and p.get("step", 0) >= 4, 90, "the student to train past a checkpoint")
+        wait_until(
+            lambda: (
+                (p := get_job(client, children["distillation"])["progress"]).get("stage") == "distill-intermediate"
+                and p.get("step", 0) >= 4
+            ),
+            90,
+            "the student to train past a checkpoint",
+        )
         _sigkill(first)
         start_workers(1, env, queue="distill")
         done = wait_done(client, pipe["id"], timeout=120)

@@ -58,13 +58,13 @@ def test_regression_mse_against_teacher_prediction() -> None:
 
 def _random_stage1(layers: int, shared: bool) -> tuple[Projections, dict[str, torch.Tensor]]:
     torch.manual_seed(0)
-    b, l, hs, ht, heads = 2, 5, 8, 16, 2
+    b, length, hs, ht, heads = 2, 5, 8, 16, 2
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
     proj = Projections(hs, ht, layers, shared=shared)
-    s_hidden = [torch.randn(b, l, hs, requires_grad=True) for _ in range(layers + 1)]
-    t_hidden = [torch.randn(b, l, ht) for _ in range(2 * layers + 1)]
-    s_scores = [torch.randn(b, heads, l, l, requires_grad=True) for _ in range(layers)]
-    t_scores = [torch.randn(b, heads, l, l) for _ in range(2 * layers)]
+    s_hidden = [torch.randn(b, length, hs, requires_grad=True) for _ in range(layers + 1)]
+    t_hidden = [torch.randn(b, length, ht) for _ in range(2 * layers + 1)]
+    s_scores = [torch.randn(b, heads, length, length, requires_grad=True) for _ in range(layers)]
+    t_scores = [torch.randn(b, heads, length, length) for _ in range(2 * layers)]
     layer_map = [2 * (m + 1) for m in range(layers)]
     return proj, intermediate_losses(s_hidden, t_hidden, s_scores, t_scores, layer_map, proj, mask)
 

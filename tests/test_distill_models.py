@@ -80,8 +80,9 @@ def test_student_checkpoint_with_another_vocabulary_is_refused(teacher_dir: Path
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]) + "\n")
     other = tmp_path / "other"
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=48)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48
+    )
     BertForSequenceClassification(config).save_pretrained(other)
     BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(other)
     with pytest.raises(DistillError, match="different tokenizer vocabulary"):
@@ -96,15 +97,17 @@ def test_student_checkpoint_with_another_vocabulary_is_refused(teacher_dir: Path
 def test_student_checkpoint_gets_a_fresh_head(teacher_dir: Path, tmp_path: Path) -> None:
     teacher = load_teacher(str(teacher_dir), get_task("sst-2"), CPU)
     general = tmp_path / "general"
-    encoder = AutoModel.from_config(BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                                               intermediate_size=48))
+    encoder = AutoModel.from_config(
+        BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48)
+    )
     encoder.save_pretrained(general)
     spec = StudentSpec(checkpoint=str(general))
     assert student_layer_count(spec) == 3
     student = build_student(spec, teacher, load_tokenizer(str(teacher_dir)), [1, 2, 4])
     assert student.config.num_labels == 2 and student.config.num_hidden_layers == 3
-    assert torch.equal(student.bert.encoder.layer[0].attention.self.query.weight,
-                       encoder.encoder.layer[0].attention.self.query.weight)
+    assert torch.equal(
+        student.bert.encoder.layer[0].attention.self.query.weight, encoder.encoder.layer[0].attention.self.query.weight
+    )
 
 
 def test_head_count_mismatch_and_bad_shapes(teacher_dir: Path) -> None:

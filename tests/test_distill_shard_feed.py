@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -28,8 +27,10 @@ def setup(redis_url, tmp_path):
     path = storage.dataset_file(ds, "tsv")
     path.parent.mkdir(parents=True)
     path.write_text(HEADER + "a fine film\t1\nawful\t0\n")
-    DatasetStore(conn).add("t", {"id": ds, "format": "tsv", "task": "sst-2", "text_columns": ["sentence"],
-                                 "label_column": "label", "rows": 2})
+    DatasetStore(conn).add(
+        "t",
+        {"id": ds, "format": "tsv", "task": "sst-2", "text_columns": ["sentence"], "label_column": "label", "rows": 2},
+    )
     aug = store.create(job_type="augmentation", team="t", params={"dataset_id": ds}, shards_total=3)
     return store, storage, aug, tmp_path / "feed"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -28,9 +29,21 @@ def sst2(tmp_path_factory, glue_dir: Path) -> dict[str, Path]:
 
 def _config(data: dict[str, Path], out: Path, **kw) -> DistillConfig:
     values = dict(
-        teacher=str(data["teacher"]), train=data["train"], dev=data["dev"], task="sst-2", output_dir=out,
-        student=StudentSpec(2, 32, 4, 64), stage1_epochs=2, stage2_epochs=2, lr1=2e-3, lr2=2e-3,
-        batch_size=16, log_every=2, checkpoint_every=3, device="cpu", seed=7,
+        teacher=str(data["teacher"]),
+        train=data["train"],
+        dev=data["dev"],
+        task="sst-2",
+        output_dir=out,
+        student=StudentSpec(2, 32, 4, 64),
+        stage1_epochs=2,
+        stage2_epochs=2,
+        lr1=2e-3,
+        lr2=2e-3,
+        batch_size=16,
+        log_every=2,
+        checkpoint_every=3,
+        device="cpu",
+        seed=7,
     )
     values.update(kw)
     return DistillConfig(**values)
@@ -59,7 +72,7 @@ def test_short_run_lowers_every_loss(full_run) -> None:
 
 
 def test_output_is_a_plain_transformers_model_with_report(full_run, sst2) -> None:
-    report, out, _ = full_run
+    _, out, _ = full_run
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert model.config.num_hidden_layers == 2 and model.config.hidden_size == 32
     assert (out / "tokenizer.json").exists() or (out / "vocab.txt").exists()
@@ -130,8 +143,17 @@ def test_sts_b_regression_path(tmp_path: Path, glue_dir: Path) -> None:
 
 def test_teacher_initialised_student_and_shard_list(sst2, tmp_path: Path, glue_dir: Path) -> None:
     shards = [glue_sample(glue_dir, "SST-2", "train", 40, tmp_path / f"shard{k}.tsv", offset=40 * k) for k in range(2)]
-    report = distill(_config(sst2, tmp_path / "out", train=shards, student=StudentSpec(1, init="teacher"),
-                             stage1_epochs=1, stage2_epochs=1, share_projection=True))
+    report = distill(
+        _config(
+            sst2,
+            tmp_path / "out",
+            train=shards,
+            student=StudentSpec(1, init="teacher"),
+            stage1_epochs=1,
+            stage2_epochs=1,
+            share_projection=True,
+        )
+    )
     assert report["train_rows"] == 80 and report["student"]["hidden"] == 64
     assert report["layer_map"] == [2]
 
@@ -146,7 +168,7 @@ def test_bad_inputs_are_refused(sst2, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no data rows"):
         distill(_config(sst2, tmp_path / "b", train=header_only))
     with pytest.raises(DistillError, match="no training files"):
-        distill(_config(sst2, tmp_path / "c", train=lambda: []))
+        distill(_config(sst2, tmp_path / "c", train=list))
     with pytest.raises(DistillError, match="layer map"):
         distill(_config(sst2, tmp_path / "d", layer_map="1,2,3"))
 
@@ -155,4 +177,4 @@ def test_lr_schedule_warms_up_then_decays() -> None:
     factors = [lr_factor(s, 100, 0.1) for s in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert factors[10] == pytest.approx(1.0) and factors[99] == pytest.approx(1 / 90)
-    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    assert all(a >= b for a, b in itertools.pairwise(factors[9:]))

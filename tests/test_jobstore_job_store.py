@@ -17,12 +17,29 @@ def test_create_and_public_shape(redis_url: str) -> None:
     job_id = store.create(job_type="augmentation", team="a", params={"n": 3}, total=10, shards_total=2)
     job = store.get(job_id, "a")
     assert job is not None
-    assert set(job) == {"id", "type", "status", "created_at", "started_at", "finished_at", "params", "progress",
-                        "error", "result"}
+    assert set(job) == {
+        "id",
+        "type",
+        "status",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "params",
+        "progress",
+        "error",
+        "result",
+    }
     assert job["status"] == "queued" and job["params"] == {"n": 3}
     assert job["created_at"].endswith("Z") and job["started_at"] is None
-    assert job["progress"] == {"done": 0, "total": 10, "unit": "rows", "rate_per_s": None, "eta_s": None,
-                               "shards_done": 0, "shards_total": 2}
+    assert job["progress"] == {
+        "done": 0,
+        "total": 10,
+        "unit": "rows",
+        "rate_per_s": None,
+        "eta_s": None,
+        "shards_done": 0,
+        "shards_total": 2,
+    }
     assert store.get(job_id, "b") is None  # another team sees nothing
     assert store.get("job_missing") is None
 
@@ -78,9 +95,23 @@ def test_retried_shard_does_not_double_count(redis_url: str) -> None:
 
 
 def test_rate_and_eta_from_counters() -> None:
-    rec = {"id": "j", "type": "t", "status": "running", "created_at": 0.0, "started_at": 100.0, "finished_at": None,
-           "params": {}, "result": None, "error": None, "done": 50, "total": 150, "unit": "rows",
-           "shards_done": 1, "shards_total": 3, "progress_extra": {"stage": "augment"}}
+    rec = {
+        "id": "j",
+        "type": "t",
+        "status": "running",
+        "created_at": 0.0,
+        "started_at": 100.0,
+        "finished_at": None,
+        "params": {},
+        "result": None,
+        "error": None,
+        "done": 50,
+        "total": 150,
+        "unit": "rows",
+        "shards_done": 1,
+        "shards_total": 3,
+        "progress_extra": {"stage": "augment"},
+    }
     progress = JobStore.to_public(rec, now=110.0)["progress"]
     assert progress["rate_per_s"] == 5.0 and progress["eta_s"] == 20.0 and progress["stage"] == "augment"
 

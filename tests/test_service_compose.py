@@ -46,6 +46,8 @@ def test_docker_compose_config_accepts_the_file() -> None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed")
     done = subprocess.run(
         [*command, "-f", str(COMPOSE), "config", "--quiet"],
-        capture_output=True, text=True, env={"DISTILLERY_API_KEYS": "team:key", "PATH": "/usr/bin:/usr/local/bin"},
+        capture_output=True,
+        text=True,
+        env={"DISTILLERY_API_KEYS": "team:key", "PATH": "/usr/bin:/usr/local/bin"},
     )
     assert done.returncode == 0, done.stderr

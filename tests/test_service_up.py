@@ -35,12 +35,19 @@ def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "up", "--port", str(port), "--workers", "2"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        key_line = wait_until(lambda: re.search(r"API key \(team 'default'\): (\S+)", log_path.read_text()), 30,
-                              "the API key to be printed")
+        key_line = wait_until(
+            lambda: re.search(r"API key \(team 'default'\): (\S+)", log_path.read_text()),
+            30,
+            "the API key to be printed",
+        )
         key = key_line.group(1)  # type: ignore[union-attr]
         assert f"http://localhost:{port}" in log_path.read_text()
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -55,11 +62,20 @@ def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path)
         wait_until(ready, 90, "/readyz to answer 200", interval=0.5)
         auth = {"Authorization": f"Bearer {key}"}
         assert httpx.get(f"{base}/v1/jobs", timeout=5).status_code == 401
-        ds = httpx.post(f"{base}/v1/datasets", headers=auth, files={"file": ("s.tsv", SST2_SAMPLE.encode())},
-                        data={"task": "sst-2"}, timeout=30)
+        ds = httpx.post(
+            f"{base}/v1/datasets",
+            headers=auth,
+            files={"file": ("s.tsv", SST2_SAMPLE.encode())},
+            data={"task": "sst-2"},
+            timeout=30,
+        )
         assert ds.status_code == 201, ds.text
-        job = httpx.post(f"{base}/v1/augmentations", headers=auth, timeout=30,
-                         json={"dataset_id": ds.json()["id"], "n": 3, "shard_rows": 2, "mlm_model": str(tiny_mlm_dir)})
+        job = httpx.post(
+            f"{base}/v1/augmentations",
+            headers=auth,
+            timeout=30,
+            json={"dataset_id": ds.json()["id"], "n": 3, "shard_rows": 2, "mlm_model": str(tiny_mlm_dir)},
+        )
         assert job.status_code == 202, job.text
         job_id = job.json()["id"]
 

@@ -35,8 +35,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-model", default=None, help="encoder the teacher is fine-tuned from (default MiniLM-L6)")
     parser.add_argument("--mlm-model", default=str(ROUGH_MLM), help="masked LM for augmentation")
     parser.add_argument("--glue", default=str(GLUE), help="folder holding SST-2/ and MRPC/")
-    parser.add_argument("--results", default=None,
-                        help="where JSON and Markdown results go (default bench/quality/results/<profile>)")
+    parser.add_argument(
+        "--results", default=None, help="where JSON and Markdown results go (default bench/quality/results/<profile>)"
+    )
     parser.add_argument("--cache", default=str(CACHE), help="teachers, subsets, augmented data, students")
 
 
@@ -86,8 +87,9 @@ def _inputs(batch: int, seq_len: int, seed: int) -> dict[str, Any]:
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
 
 
-def measure_latencies(models: dict[str, Any], *, batch: int, seq_len: int, repeats: int, warmup: int,
-                      seed: int = 0) -> dict[str, float]:
+def measure_latencies(
+    models: dict[str, Any], *, batch: int, seq_len: int, repeats: int, warmup: int, seed: int = 0
+) -> dict[str, float]:
     """Median seconds of one forward pass (inference mode, fp32, CPU) per model. The models are timed
     round-robin (one pass of each per repeat), so load from other processes on shared cores hits every
     model alike instead of whichever happened to be measured during a busy moment."""

@@ -62,8 +62,9 @@ CPU = Profile(
     # MRPC: the teacher needs the full 3,667 rows and 3 epochs at 1e-4 to leave the majority class (1 epoch on
     # 2,000 rows at 5e-5 answered "paraphrase" for everything); the students get 1,000 rows (small data), which
     # N=2 grows about 5x (a pair row yields augmented copies of each sentence).
-    mrpc=TaskScale(teacher_rows=None, teacher_epochs=3, student_rows=1000, dev_rows=None, max_seq_len=128, aug_n=2,
-                   teacher_lr=1e-4),
+    mrpc=TaskScale(
+        teacher_rows=None, teacher_epochs=3, student_rows=1000, dev_rows=None, max_seq_len=128, aug_n=2, teacher_lr=1e-4
+    ),
     stage1_epochs=2,
     stage2_epochs=2,
     baseline_epochs=4,
@@ -115,4 +116,4 @@ def get_profile(name: str) -> Profile:
     return PROFILES[name]
 
 
-__all__ = ["CPU", "GPU", "SMOKE", "PROFILES", "Profile", "TaskScale", "get_profile", "replace"]
+__all__ = ["CPU", "GPU", "PROFILES", "SMOKE", "Profile", "TaskScale", "get_profile", "replace"]

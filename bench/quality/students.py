@@ -21,7 +21,6 @@ from typing import Any
 
 from bench.quality.common import (
     add_common_args,
-    results_dir,
     fmt,
     load_classifier,
     log,
@@ -29,6 +28,7 @@ from bench.quality.common import (
     markdown_table,
     measure_latencies,
     parameter_counts,
+    results_dir,
     set_threads,
     subset_file,
     task_file,
@@ -38,8 +38,14 @@ from bench.quality.profiles import Profile, get_profile
 from bench.quality.teacher import dev_file, ensure_teacher, teacher_dir, train_rows
 
 STUDENTS = {
-    "tinybert4": {"label": "TinyBERT4 shape (4L, 312H, random init)", "layers": 4, "hidden": 312, "heads": 12,
-                  "intermediate": 1200, "init": "random"},
+    "tinybert4": {
+        "label": "TinyBERT4 shape (4L, 312H, random init)",
+        "layers": 4,
+        "hidden": 312,
+        "heads": 12,
+        "intermediate": 1200,
+        "init": "random",
+    },
     "minilm3-tinit": {"label": "3L from teacher (teacher width, uniform map)", "layers": 3, "init": "teacher"},
     # Added after the first CPU run measured ~2.1x for the 3- and 4-layer students: 2 layers is the depth
     # that can reach the >= 3x target against a 6-layer teacher of the same width.
@@ -68,8 +74,7 @@ def ensure_augmented(profile: Profile, task: str, source: Path, *, cache: str, m
     if target.exists() and meta_path.exists():
         log(f"augment {task}: reusing {target}")
         return json.loads(meta_path.read_text(encoding="utf-8"))
-    params = AugmentParams.from_settings(n=n, seed=profile.seed, mlm_model=mlm_model,
-                                         device=profile.device)
+    params = AugmentParams.from_settings(n=n, seed=profile.seed, mlm_model=mlm_model, device=profile.device)
     log(f"augment {task}: {source.name} with N={params.n}, K={params.k}, p={params.p}, MLM {mlm_model}")
     started = time.time()
     table = read_table(source, task=task)
@@ -77,15 +82,24 @@ def ensure_augmented(profile: Profile, task: str, source: Path, *, cache: str, m
     augmenter = get_augmenter(params)
     rows = augmenter.augment_rows(table, spec)
     write_table(table.with_rows(rows), target)
-    meta = {"path": str(target), "n": params.n, "k": params.k, "p": params.p, "mlm_model": mlm_model,
-            "glove": params.glove, "stats": dict(augmenter.stats), "seconds": round(time.time() - started, 1)}
+    meta = {
+        "path": str(target),
+        "n": params.n,
+        "k": params.k,
+        "p": params.p,
+        "mlm_model": mlm_model,
+        "glove": params.glove,
+        "stats": dict(augmenter.stats),
+        "seconds": round(time.time() - started, 1),
+    }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     log(f"augment {task}: {meta['stats']} in {meta['seconds']} s")
     return meta
 
 
-def labels_baseline(profile: Profile, task: str, name: str, train: Path, dev: Path, teacher: Path,
-                    folder: Path) -> dict[str, Any]:
+def labels_baseline(
+    profile: Profile, task: str, name: str, train: Path, dev: Path, teacher: Path, folder: Path
+) -> dict[str, Any]:
     """The same student (same shape and init) fine-tuned on the gold labels only."""
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -105,34 +119,83 @@ def labels_baseline(profile: Profile, task: str, name: str, train: Path, dev: Pa
     tokenizer.save_pretrained(init_dir)
     epochs = profile.baseline_epochs
     config = FinetuneConfig.from_settings(
-        model=str(init_dir), train=str(train), task=task, output_dir=folder / "model", dev=str(dev),
-        epochs=epochs, lr=profile.baseline_lr, batch_size=profile.batch_size,
-        max_seq_len=profile.scale(task).max_seq_len, seed=profile.seed, device=profile.device,
+        model=str(init_dir),
+        train=str(train),
+        task=task,
+        output_dir=folder / "model",
+        dev=str(dev),
+        epochs=epochs,
+        lr=profile.baseline_lr,
+        batch_size=profile.batch_size,
+        max_seq_len=profile.scale(task).max_seq_len,
+        seed=profile.seed,
+        device=profile.device,
     )
     report = finetune(config)
-    return {"dev": report["dev"], "model": str(folder / "model"), "seconds": report["seconds"],
-            "epochs": epochs, "train_rows": report["train_rows"]}
+    return {
+        "dev": report["dev"],
+        "model": str(folder / "model"),
+        "seconds": report["seconds"],
+        "epochs": epochs,
+        "train_rows": report["train_rows"],
+    }
 
 
-def distilled(profile: Profile, task: str, name: str, train: Path, dev: Path, teacher: Path, folder: Path,
-              *, stage1: int, stage2: int) -> dict[str, Any]:
+def distilled(
+    profile: Profile,
+    task: str,
+    name: str,
+    train: Path,
+    dev: Path,
+    teacher: Path,
+    folder: Path,
+    *,
+    stage1: int,
+    stage2: int,
+) -> dict[str, Any]:
     from workers.distill.train import DistillConfig, distill
 
     config = DistillConfig.from_settings(
-        teacher=str(teacher), train=str(train), task=task, output_dir=folder / "model", dev=str(dev),
-        student=student_spec(name), stage1_epochs=stage1, stage2_epochs=stage2, lr1=profile.lr1,
-        lr2=profile.lr2, batch_size=profile.batch_size, max_seq_len=profile.scale(task).max_seq_len,
-        seed=profile.seed, device=profile.device, checkpoint_every=10**9,
+        teacher=str(teacher),
+        train=str(train),
+        task=task,
+        output_dir=folder / "model",
+        dev=str(dev),
+        student=student_spec(name),
+        stage1_epochs=stage1,
+        stage2_epochs=stage2,
+        lr1=profile.lr1,
+        lr2=profile.lr2,
+        batch_size=profile.batch_size,
+        max_seq_len=profile.scale(task).max_seq_len,
+        seed=profile.seed,
+        device=profile.device,
+        checkpoint_every=10**9,
     )
     report = distill(config)
-    return {"dev": report["student"]["dev"], "teacher_dev": report["teacher"]["dev"], "model": str(folder / "model"),
-            "seconds": report["seconds"], "epochs": [stage1, stage2], "train_rows": report["train_rows"],
-            "final_losses": {s["name"]: (s["loss_history"][-1] if s["loss_history"] else None)
-                             for s in report["stages"]}}
+    return {
+        "dev": report["student"]["dev"],
+        "teacher_dev": report["teacher"]["dev"],
+        "model": str(folder / "model"),
+        "seconds": report["seconds"],
+        "epochs": [stage1, stage2],
+        "train_rows": report["train_rows"],
+        "final_losses": {s["name"]: (s["loss_history"][-1] if s["loss_history"] else None) for s in report["stages"]},
+    }
 
 
-def run_variant(profile: Profile, task: str, name: str, variant: str, *, train: Path, aug: Path, dev: Path,
-                teacher: Path, cache: str) -> dict[str, Any]:
+def run_variant(
+    profile: Profile,
+    task: str,
+    name: str,
+    variant: str,
+    *,
+    train: Path,
+    aug: Path,
+    dev: Path,
+    teacher: Path,
+    cache: str,
+) -> dict[str, Any]:
     """One (student, variant) cell; its result is cached as result.json in its folder."""
     folder = Path(cache) / profile.name / task / "students" / f"{name}__{variant.replace('+', '_')}"
     done = folder / "result.json"
@@ -143,11 +206,21 @@ def run_variant(profile: Profile, task: str, name: str, variant: str, *, train: 
     if variant == "labels":
         result = labels_baseline(profile, task, name, train, dev, teacher, folder)
     elif variant == "distill":
-        result = distilled(profile, task, name, train, dev, teacher, folder,
-                           stage1=profile.stage1_epochs, stage2=profile.stage2_epochs)
+        result = distilled(
+            profile, task, name, train, dev, teacher, folder, stage1=profile.stage1_epochs, stage2=profile.stage2_epochs
+        )
     else:
-        result = distilled(profile, task, name, aug, dev, teacher, folder,
-                           stage1=profile.aug_stage1_epochs, stage2=profile.aug_stage2_epochs)
+        result = distilled(
+            profile,
+            task,
+            name,
+            aug,
+            dev,
+            teacher,
+            folder,
+            stage1=profile.aug_stage1_epochs,
+            stage2=profile.aug_stage2_epochs,
+        )
     folder.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     log(f"{task} {name} {variant}: dev {result['dev']} in {result['seconds']:.0f} s")
@@ -174,14 +247,27 @@ def main_metric(task: str) -> str:
     return "accuracy" if task == "sst-2" else "f1"
 
 
-def run(profile: Profile, task: str, *, glue: str, cache: str, results: str, base_model: str | None,
-        mlm_model: str, students: tuple[str, ...] = tuple(STUDENTS)) -> dict[str, Any]:
+def run(
+    profile: Profile,
+    task: str,
+    *,
+    glue: str,
+    cache: str,
+    results: str,
+    base_model: str | None,
+    mlm_model: str,
+    students: tuple[str, ...] = tuple(STUDENTS),
+) -> dict[str, Any]:
     set_threads(profile.threads)
     teacher_report = ensure_teacher(profile, task, glue=glue, cache=cache, base_model=base_model)
     teacher = teacher_dir(cache, profile, task)
     scale = profile.scale(task)
-    train = subset_file(task_file(glue, task, "train"), scale.student_rows, profile.seed + 1,
-                        Path(cache) / profile.name / task / f"student_train_{scale.student_rows}.tsv")
+    train = subset_file(
+        task_file(glue, task, "train"),
+        scale.student_rows,
+        profile.seed + 1,
+        Path(cache) / profile.name / task / f"student_train_{scale.student_rows}.tsv",
+    )
     dev = dev_file(cache, glue, profile, task)
     aug_meta = ensure_augmented(profile, task, train, cache=cache, mlm_model=mlm_model)
     aug = Path(aug_meta["path"])
@@ -189,8 +275,9 @@ def run(profile: Profile, task: str, *, glue: str, cache: str, results: str, bas
     cells: dict[str, dict[str, Any]] = {}
     for name in students:
         for variant in VARIANTS:
-            cells[f"{name}/{variant}"] = run_variant(profile, task, name, variant, train=train, aug=aug, dev=dev,
-                                                     teacher=teacher, cache=cache)
+            cells[f"{name}/{variant}"] = run_variant(
+                profile, task, name, variant, train=train, aug=aug, dev=dev, teacher=teacher, cache=cache
+            )
     # Latency depends only on the architecture: one trained model per student shape, plus the teacher.
     lat = latencies(profile, {"teacher": teacher, **{n: Path(cells[f"{n}/distill"]["model"]) for n in students}})
     metric = main_metric(task)
@@ -217,33 +304,59 @@ def render(data: dict[str, Any]) -> str:
     teacher = data["teacher"]
     t_metric = teacher["dev"].get(metric)
     aug = data["augmentation"]
-    rows = [["teacher MiniLM-L6 (fine-tuned)", "-", _metrics(teacher["dev"]), "100.0",
-             f"{teacher['params']['total'] / 1e6:.1f}M / {teacher['params']['without_embeddings'] / 1e6:.1f}M",
-             f"{teacher['latency_b1_ms']:.1f} (1.0x)", f"{teacher['latency_b32_ms']:.0f} (1.0x)"]]
+    rows = [
+        [
+            "teacher MiniLM-L6 (fine-tuned)",
+            "-",
+            _metrics(teacher["dev"]),
+            "100.0",
+            f"{teacher['params']['total'] / 1e6:.1f}M / {teacher['params']['without_embeddings'] / 1e6:.1f}M",
+            f"{teacher['latency_b1_ms']:.1f} (1.0x)",
+            f"{teacher['latency_b32_ms']:.0f} (1.0x)",
+        ]
+    ]
     for name, info in data["students"].items():
         for variant in VARIANTS:
             cell = data["cells"][f"{name}/{variant}"]
             kept = 100 * cell["dev"].get(metric, 0) / t_metric if t_metric else None
-            rows.append([info["label"], variant, _metrics(cell["dev"]), fmt(kept),
-                         f"{info['params']['total'] / 1e6:.1f}M / {info['params']['without_embeddings'] / 1e6:.1f}M",
-                         f"{info['latency_b1_ms']:.1f} ({teacher['latency_b1_ms'] / info['latency_b1_ms']:.1f}x)",
-                         f"{info['latency_b32_ms']:.0f} ({teacher['latency_b32_ms'] / info['latency_b32_ms']:.1f}x)"])
+            rows.append(
+                [
+                    info["label"],
+                    variant,
+                    _metrics(cell["dev"]),
+                    fmt(kept),
+                    f"{info['params']['total'] / 1e6:.1f}M / {info['params']['without_embeddings'] / 1e6:.1f}M",
+                    f"{info['latency_b1_ms']:.1f} ({teacher['latency_b1_ms'] / info['latency_b1_ms']:.1f}x)",
+                    f"{info['latency_b32_ms']:.0f} ({teacher['latency_b32_ms'] / info['latency_b32_ms']:.1f}x)",
+                ]
+            )
     p = data["profile"]
     scale = p["sst2"] if task == "sst-2" else p["mrpc"]
-    head = (f"### {task.upper()}: teacher vs students (profile {p['name']})\n\n"
-            f"Teacher trained on {teacher['train_rows']} rows; students on {data['student_train_rows']} rows "
-            f"(distill: stage 1 {p['stage1_epochs']} + stage 2 {p['stage2_epochs']} epochs; labels: "
-            f"{p['baseline_epochs']} epochs); distill+aug: {aug['stats']['rows_out']} rows (N={aug['n']}, "
-            f"K={aug['k']}, p={aug['p']}, GloVe 6B-50d + masked LM `{Path(aug['mlm_model']).name}`"
-            f"{' (a rough 3-layer MLM, top-5 33%)' if 'rough' in aug['mlm_model'] else ''}), stage 1 "
-            f"{p['aug_stage1_epochs']} + stage 2 {p['aug_stage2_epochs']} epochs. Dev: full "
-            f"{'set' if scale['dev_rows'] is None else str(scale['dev_rows']) + ' rows'}, max length "
-            f"{scale['max_seq_len']}. Latency: fp32 CPU forward, length 64, {p['latency_threads']} torch thread(s), "
-            f"median of {p['latency_repeats_b1']} (batch 1) / {p['latency_repeats_b32']} (batch 32) runs after "
-            f"{p['latency_warmup']} warm-up; speed-up over the teacher in brackets.\n\n")
+    head = (
+        f"### {task.upper()}: teacher vs students (profile {p['name']})\n\n"
+        f"Teacher trained on {teacher['train_rows']} rows; students on {data['student_train_rows']} rows "
+        f"(distill: stage 1 {p['stage1_epochs']} + stage 2 {p['stage2_epochs']} epochs; labels: "
+        f"{p['baseline_epochs']} epochs); distill+aug: {aug['stats']['rows_out']} rows (N={aug['n']}, "
+        f"K={aug['k']}, p={aug['p']}, GloVe 6B-50d + masked LM `{Path(aug['mlm_model']).name}`"
+        f"{' (a rough 3-layer MLM, top-5 33%)' if 'rough' in aug['mlm_model'] else ''}), stage 1 "
+        f"{p['aug_stage1_epochs']} + stage 2 {p['aug_stage2_epochs']} epochs. Dev: full "
+        f"{'set' if scale['dev_rows'] is None else str(scale['dev_rows']) + ' rows'}, max length "
+        f"{scale['max_seq_len']}. Latency: fp32 CPU forward, length 64, {p['latency_threads']} torch thread(s), "
+        f"median of {p['latency_repeats_b1']} (batch 1) / {p['latency_repeats_b32']} (batch 32) runs after "
+        f"{p['latency_warmup']} warm-up; speed-up over the teacher in brackets.\n\n"
+    )
     return head + markdown_table(
-        ["model", "trained by", "dev", f"% of teacher {metric}", "params total / w/o emb.", "ms batch 1",
-         "ms batch 32"], rows)
+        [
+            "model",
+            "trained by",
+            "dev",
+            f"% of teacher {metric}",
+            "params total / w/o emb.",
+            "ms batch 1",
+            "ms batch 32",
+        ],
+        rows,
+    )
 
 
 def _metrics(metrics: dict[str, float]) -> str:
@@ -256,8 +369,16 @@ def main() -> None:
     parser.add_argument("--task", default="sst-2", choices=["sst-2", "mrpc"])
     parser.add_argument("--students", default=",".join(STUDENTS), help=f"comma list of {', '.join(STUDENTS)}")
     args = parser.parse_args()
-    run(get_profile(args.profile), args.task, glue=args.glue, cache=args.cache, results=results_dir(args),
-        base_model=args.base_model, mlm_model=args.mlm_model, students=tuple(args.students.split(",")))
+    run(
+        get_profile(args.profile),
+        args.task,
+        glue=args.glue,
+        cache=args.cache,
+        results=results_dir(args),
+        base_model=args.base_model,
+        mlm_model=args.mlm_model,
+        students=tuple(args.students.split(",")),
+    )
 
 
 if __name__ == "__main__":

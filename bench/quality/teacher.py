@@ -17,12 +17,12 @@ from typing import Any
 
 from bench.quality.common import (
     add_common_args,
-    results_dir,
     fmt,
     log,
     machine,
     markdown_table,
     minilm_path,
+    results_dir,
     set_threads,
     subset_file,
     task_file,
@@ -49,14 +49,26 @@ def ensure_teacher(
     if folder.exists():
         shutil.rmtree(folder)
     scale = profile.scale(task)
-    train = subset_file(task_file(glue, task, "train"), scale.teacher_rows, profile.seed,
-                        Path(cache) / profile.name / task / f"teacher_train_{scale.teacher_rows}.tsv")
+    train = subset_file(
+        task_file(glue, task, "train"),
+        scale.teacher_rows,
+        profile.seed,
+        Path(cache) / profile.name / task / f"teacher_train_{scale.teacher_rows}.tsv",
+    )
     dev = dev_file(cache, glue, profile, task)
     log(f"teacher {task}: fine-tuning {base_model or 'MiniLM-L6'} on {train.name}, {scale.teacher_epochs} epoch(s)")
     config = FinetuneConfig.from_settings(
-        model=base_model or minilm_path(), train=str(train), task=task, output_dir=folder, dev=str(dev),
-        epochs=scale.teacher_epochs, lr=scale.teacher_lr or profile.teacher_lr, batch_size=profile.batch_size,
-        max_seq_len=scale.max_seq_len, seed=profile.seed, device=profile.device,
+        model=base_model or minilm_path(),
+        train=str(train),
+        task=task,
+        output_dir=folder,
+        dev=str(dev),
+        epochs=scale.teacher_epochs,
+        lr=scale.teacher_lr or profile.teacher_lr,
+        batch_size=profile.batch_size,
+        max_seq_len=scale.max_seq_len,
+        seed=profile.seed,
+        device=profile.device,
     )
     started = time.time()
     report = finetune(config)
@@ -68,16 +80,21 @@ def ensure_teacher(
 def dev_file(cache: str | Path, glue: str, profile: Profile, task: str) -> Path:
     """The dev set (or its seeded subset) that the teacher and every student are scored on; cached."""
     scale = profile.scale(task)
-    return subset_file(task_file(glue, task, "dev"), scale.dev_rows, profile.seed,
-                       Path(cache) / profile.name / task / f"dev_{scale.dev_rows}.tsv")
+    return subset_file(
+        task_file(glue, task, "dev"),
+        scale.dev_rows,
+        profile.seed,
+        Path(cache) / profile.name / task / f"dev_{scale.dev_rows}.tsv",
+    )
 
 
 def train_rows(path: Path) -> int:
     return sum(1 for line in path.read_text(encoding="utf-8").splitlines()[1:] if line.strip())
 
 
-def run(profile: Profile, task: str, *, glue: str, cache: str, results: str, base_model: str | None,
-        force: bool = False) -> dict[str, Any]:
+def run(
+    profile: Profile, task: str, *, glue: str, cache: str, results: str, base_model: str | None, force: bool = False
+) -> dict[str, Any]:
     set_threads(profile.threads)
     report = ensure_teacher(profile, task, glue=glue, cache=cache, base_model=base_model, force=force)
     scale = profile.scale(task)
@@ -111,8 +128,15 @@ def main() -> None:
     parser.add_argument("--task", default="sst-2", choices=["sst-2", "mrpc"])
     parser.add_argument("--force", action="store_true", help="retrain even if a cached teacher exists")
     args = parser.parse_args()
-    run(get_profile(args.profile), args.task, glue=args.glue, cache=args.cache, results=results_dir(args),
-        base_model=args.base_model, force=args.force)
+    run(
+        get_profile(args.profile),
+        args.task,
+        glue=args.glue,
+        cache=args.cache,
+        results=results_dir(args),
+        base_model=args.base_model,
+        force=args.force,
+    )
 
 
 if __name__ == "__main__":

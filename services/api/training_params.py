@@ -48,7 +48,9 @@ def teacher_param(teacher: str | JobRef, team: str, jobs: JobStore, *, field: st
     if job is None:
         raise HTTPException(404, f"field '{field}.job_id': job {teacher.job_id!r} not found")
     if job["type"] != "finetune":
-        raise HTTPException(422, f"field '{field}.job_id': job {teacher.job_id!r} is a {job['type']} job, not a finetune")
+        raise HTTPException(
+            422, f"field '{field}.job_id': job {teacher.job_id!r} is a {job['type']} job, not a finetune"
+        )
     if job["status"] != "succeeded":
         raise HTTPException(
             422, f"field '{field}.job_id': fine-tune {teacher.job_id!r} is {job['status']}; it must have succeeded"
@@ -61,7 +63,12 @@ def _pick(value: Any, default: Any) -> Any:
 
 
 def finetune_params(
-    opts: FinetuneOptions, settings: Settings, *, model: str, dataset: dict[str, Any], dev: dict[str, Any] | None,
+    opts: FinetuneOptions,
+    settings: Settings,
+    *,
+    model: str,
+    dataset: dict[str, Any],
+    dev: dict[str, Any] | None,
     task: str,
 ) -> dict[str, Any]:
     preset = get_task(task)
@@ -73,7 +80,9 @@ def finetune_params(
         "epochs": _pick(opts.epochs, settings.finetune_epochs),
         "lr": _pick(opts.lr, settings.finetune_lr),
         "batch_size": _pick(opts.batch_size, settings.batch_size),
-        "max_seq_len": _pick(opts.max_seq_len, settings.max_seq_len_pair if preset.is_pair else settings.max_seq_len_single),
+        "max_seq_len": _pick(
+            opts.max_seq_len, settings.max_seq_len_pair if preset.is_pair else settings.max_seq_len_single
+        ),
         "seed": _pick(opts.seed, settings.seed),
     }
 
@@ -91,13 +100,21 @@ def student_params(opts: DistillOptions, settings: Settings) -> dict[str, Any]:
         "intermediate": _pick(student.intermediate, settings.student_intermediate),
     }
     if shape["hidden"] % shape["heads"]:
-        raise HTTPException(422, f"field 'student.hidden': {shape['hidden']} is not a multiple of heads={shape['heads']}")
+        raise HTTPException(
+            422, f"field 'student.hidden': {shape['hidden']} is not a multiple of heads={shape['heads']}"
+        )
     return shape
 
 
 def distill_params(
-    opts: DistillOptions, settings: Settings, *, teacher: str | dict[str, str], train: dict[str, str],
-    train_dataset_id: str, dev_dataset_id: str | None, task: str,
+    opts: DistillOptions,
+    settings: Settings,
+    *,
+    teacher: str | dict[str, str],
+    train: dict[str, str],
+    train_dataset_id: str,
+    dev_dataset_id: str | None,
+    task: str,
 ) -> dict[str, Any]:
     preset = get_task(task)
     return {
@@ -112,7 +129,9 @@ def distill_params(
         "lr1": _pick(opts.lr1, settings.lr1),
         "lr2": _pick(opts.lr2, settings.lr2),
         "batch_size": _pick(opts.batch_size, settings.batch_size),
-        "max_seq_len": _pick(opts.max_seq_len, settings.max_seq_len_pair if preset.is_pair else settings.max_seq_len_single),
+        "max_seq_len": _pick(
+            opts.max_seq_len, settings.max_seq_len_pair if preset.is_pair else settings.max_seq_len_single
+        ),
         "layer_map": _pick(opts.layer_map, settings.layer_map),
         "temperature": _pick(opts.temperature, settings.temperature),
         "seed": _pick(opts.seed, settings.seed),
@@ -129,4 +148,4 @@ def enqueue_or_fail(jobs: JobStore, conn: Any, settings: Settings, job_id: str, 
     except Exception as exc:
         jobs.fail(job_id, "enqueue_failed", f"could not queue the job: {exc}")
         raise HTTPException(503, f"could not queue job {job_id}: {exc}") from None
-    jobs.add_event(job_id, "queued", f"queued on the distill queue")
+    jobs.add_event(job_id, "queued", "queued on the distill queue")

@@ -86,7 +86,9 @@ async def receive_upload(
         if state["is_file"]:
             upload.size += len(chunk)
             if upload.size > max_bytes:
-                raise UploadError(413, f"field 'file': the upload exceeds the limit of {max_bytes // (1024 * 1024)} MiB")
+                raise UploadError(
+                    413, f"field 'file': the upload exceeds the limit of {max_bytes // (1024 * 1024)} MiB"
+                )
             digest.update(chunk)
             out.write(chunk)
         else:

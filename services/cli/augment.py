@@ -47,9 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=s.aug_pair_input,
         help="MLM input is '[CLS] masked [SEP]' without the original sentence",
     )
-    parser.add_argument(
-        "--stop-words", default=s.aug_stop_words, help="stop-word file (one per line); '' for none"
-    )
+    parser.add_argument("--stop-words", default=s.aug_stop_words, help="stop-word file (one per line); '' for none")
     parser.set_defaults(func=run)
 
 
@@ -135,7 +133,11 @@ class _RowProgress:
             self.last_log = now
             rate = self.done / max(now - self.started, 1e-9)
             eta = (self.total - self.done) / max(rate, 1e-9)
-            print(f"augment: {self.done}/{self.total} rows, {rate:.1f} rows/s, ETA {eta:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"augment: {self.done}/{self.total} rows, {rate:.1f} rows/s, ETA {eta:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def __enter__(self) -> _RowProgress:
         return self

@@ -31,8 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--student-heads", type=int, default=s.student_heads)
     g.add_argument("--student-intermediate", type=int, default=s.student_intermediate)
     g.add_argument("--student-checkpoint", help="start from this checkpoint folder (e.g. general TinyBERT)")
-    g.add_argument("--student-init", choices=("random", "teacher"), default="random",
-                   help="'teacher': copy the teacher's mapped layers (keeps its hidden size)")
+    g.add_argument(
+        "--student-init",
+        choices=("random", "teacher"),
+        default="random",
+        help="'teacher': copy the teacher's mapped layers (keeps its hidden size)",
+    )
     o = p.add_argument_group("more")
     o.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
     o.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every, help="steps between checkpoints")
@@ -53,24 +57,46 @@ def run(args: argparse.Namespace) -> int:
         except (TypeError, ValueError):
             raise DistillError(f"--weights {args.weights!r}: give four numbers, e.g. 1,1,1,1") from None
         student = StudentSpec(
-            args.student_layers, args.student_hidden, args.student_heads, args.student_intermediate,
-            checkpoint=args.student_checkpoint, init=args.student_init,
+            args.student_layers,
+            args.student_hidden,
+            args.student_heads,
+            args.student_intermediate,
+            checkpoint=args.student_checkpoint,
+            init=args.student_init,
         )
         config = DistillConfig.from_settings(
-            teacher=args.teacher, train=list(args.train), task=args.task, output_dir=args.output,
-            student=student, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
-            lr1=args.lr1, lr2=args.lr2, layer_map=args.layer_map, temperature=args.temperature,
-            resume=args.resume, checkpoint_every=args.checkpoint_every, share_projection=args.share_projection,
-            loss_weights=weights, **data_overrides(args),
+            teacher=args.teacher,
+            train=list(args.train),
+            task=args.task,
+            output_dir=args.output,
+            student=student,
+            stage1_epochs=args.stage1_epochs,
+            stage2_epochs=args.stage2_epochs,
+            lr1=args.lr1,
+            lr2=args.lr2,
+            layer_map=args.layer_map,
+            temperature=args.temperature,
+            resume=args.resume,
+            checkpoint_every=args.checkpoint_every,
+            share_projection=args.share_projection,
+            loss_weights=weights,
+            **data_overrides(args),
         )
         return distill(config, progress=progress)
 
     report = run_training(train)
     if report is None:
         return 2
-    print(json.dumps({
-        "output": args.output, "teacher_dev": report["teacher"]["dev"], "student_dev": report["student"]["dev"],
-        "teacher_params": report["teacher"]["params"], "student_params": report["student"]["params"],
-        "seconds": report["seconds"],
-    }))
+    print(
+        json.dumps(
+            {
+                "output": args.output,
+                "teacher_dev": report["teacher"]["dev"],
+                "student_dev": report["student"]["dev"],
+                "teacher_params": report["teacher"]["params"],
+                "student_params": report["student"]["params"],
+                "seconds": report["seconds"],
+            }
+        )
+    )
     return 0

@@ -29,14 +29,28 @@ def run(args: argparse.Namespace) -> int:
 
     def train(progress: object) -> dict:
         config = FinetuneConfig.from_settings(
-            model=args.model, train=args.train, task=args.task, output_dir=args.output,
-            epochs=args.epochs, lr=args.lr, **data_overrides(args),
+            model=args.model,
+            train=args.train,
+            task=args.task,
+            output_dir=args.output,
+            epochs=args.epochs,
+            lr=args.lr,
+            **data_overrides(args),
         )
         return finetune(config, progress=progress)
 
     report = run_training(train)
     if report is None:
         return 2
-    print(json.dumps({"output": args.output, "dev": report["dev"], "params": report["params"],
-                      "steps": report["steps"], "seconds": report["seconds"]}))
+    print(
+        json.dumps(
+            {
+                "output": args.output,
+                "dev": report["dev"],
+                "params": report["params"],
+                "steps": report["steps"],
+                "seconds": report["seconds"],
+            }
+        )
+    )
     return 0

@@ -34,8 +34,12 @@ class TqdmProgress:
             if event.losses and (now - self._last_log >= self._log_every_s or event.step == event.total_steps):
                 self._last_log = now
                 losses = " ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
-                print(f"{event.stage} epoch {event.epoch} step {event.step}/{event.total_steps} {losses} "
-                      f"{event.samples_per_s:.1f} samples/s", file=sys.stderr, flush=True)
+                print(
+                    f"{event.stage} epoch {event.epoch} step {event.step}/{event.total_steps} {losses} "
+                    f"{event.samples_per_s:.1f} samples/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return
         if event.stage != self._stage:
             self.close()

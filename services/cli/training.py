@@ -18,9 +18,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, settings: Settings) 
     parser.add_argument("--task", required=True, help="GLUE task preset (sst-2, mrpc, rte, sts-b, ...)")
     parser.add_argument("--output", required=True, help="folder for the trained model")
     parser.add_argument("--batch-size", type=int, default=settings.batch_size)
-    parser.add_argument("--max-seq-len", type=int, default=None,
-                        help=f"default: {settings.max_seq_len_single} single sentence, "
-                        f"{settings.max_seq_len_pair} pairs")
+    parser.add_argument(
+        "--max-seq-len",
+        type=int,
+        default=None,
+        help=f"default: {settings.max_seq_len_single} single sentence, {settings.max_seq_len_pair} pairs",
+    )
     parser.add_argument("--text-columns", nargs="+", help="override the task's text columns")
     parser.add_argument("--label-column", help="override the task's label column")
     parser.add_argument("--seed", type=int, default=settings.seed)
@@ -30,9 +33,13 @@ def add_training_arguments(parser: argparse.ArgumentParser, settings: Settings) 
 def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The config fields that `add_training_arguments` collected."""
     return {
-        "dev": args.dev, "batch_size": args.batch_size, "max_seq_len": args.max_seq_len,
+        "dev": args.dev,
+        "batch_size": args.batch_size,
+        "max_seq_len": args.max_seq_len,
         "text_columns": tuple(args.text_columns) if args.text_columns else None,
-        "label_column": args.label_column, "seed": args.seed, "device": args.device,
+        "label_column": args.label_column,
+        "seed": args.seed,
+        "device": args.device,
     }
 
 

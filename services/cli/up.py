@@ -85,13 +85,26 @@ def build_children(host: str, port: int, workers: int) -> list[Child]:
     children = [
         Child(
             "api",
-            [py, "-m", "uvicorn", "--factory", "services.api.app:app_from_env", "--host", host, "--port", str(port),
-             "--log-level", "warning"],
+            [
+                py,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "services.api.app:app_from_env",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
             restart=False,
         )
     ]
     for i in range(workers):
-        children.append(Child(f"augment-worker-{i + 1}", [py, "-m", "services.cli.main", "worker", "--queue", "augment"], True))
+        children.append(
+            Child(f"augment-worker-{i + 1}", [py, "-m", "services.cli.main", "worker", "--queue", "augment"], True)
+        )
     if queue_available("distill"):  # issue 5 hook: appears once workers/distill/jobs.py exists
         children.append(Child("distill-worker", [py, "-m", "services.cli.main", "worker", "--queue", "distill"], True))
     return children
@@ -156,7 +169,9 @@ def run(args: argparse.Namespace) -> int:
         shown_host = "localhost" if host in ("0.0.0.0", "127.0.0.1") else host
         print(f"Distillery is up: http://{shown_host}:{port}  (API docs: http://{shown_host}:{port}/docs)")
         print(f"Redis: {redis_url}{' (embedded)' if embedded else ''}   data: {data_dir}")
-        print(f"Workers: {workers} augment" + (", 1 distill" if any(c.name == 'distill-worker' for c in children) else ""))
+        print(
+            f"Workers: {workers} augment" + (", 1 distill" if any(c.name == "distill-worker" for c in children) else "")
+        )
         if generated_key:
             print(f"API key (team 'default'): {generated_key}")
             print(f"  export DISTILLERY_API_KEY={generated_key}")
@@ -171,7 +186,9 @@ def run(args: argparse.Namespace) -> int:
                 code = child.proc.returncode if child.proc else None
                 if child.restart and child.restarts < MAX_RESTARTS:
                     child.restarts += 1
-                    print(f"{child.name} exited ({code}); restarting ({child.restarts}/{MAX_RESTARTS})", file=sys.stderr)
+                    print(
+                        f"{child.name} exited ({code}); restarting ({child.restarts}/{MAX_RESTARTS})", file=sys.stderr
+                    )
                     child.start(env)
                 else:
                     print(f"{child.name} exited ({code}); stopping everything", file=sys.stderr)

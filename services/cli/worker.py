@@ -58,10 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rq import Queue
 
-    from workers.rq_worker import HeartbeatWorker
-
     from shared.redis_conn import connect
     from shared.settings import get_settings
+    from workers.rq_worker import HeartbeatWorker
 
     if not queue_available(args.queue):
         print(
@@ -80,8 +79,11 @@ def run(args: argparse.Namespace) -> int:
     importlib.import_module(QUEUE_ENTRY_MODULES[args.queue])
     name = args.name or f"{socket.gethostname()}.{os.getpid()}.{args.queue}"
     worker = HeartbeatWorker(
-        [Queue(args.queue, connection=conn)], connection=conn, name=name,
-        heartbeat_ttl=settings.job_heartbeat_ttl_s, maintenance_interval=settings.worker_maintenance_s,
+        [Queue(args.queue, connection=conn)],
+        connection=conn,
+        name=name,
+        heartbeat_ttl=settings.job_heartbeat_ttl_s,
+        maintenance_interval=settings.worker_maintenance_s,
     )
     logging.getLogger("rq.worker").addFilter(QuietMaintenance())
     print(f"distillery worker {name}: serving queue {args.queue!r}", file=sys.stderr, flush=True)

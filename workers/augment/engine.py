@@ -157,9 +157,7 @@ class Augmenter:
                     candidates = [restore_case(word.text, c) for c in neighbours.get(ref, [])]
                 else:
                     candidates = []
-                slots.append(
-                    WordSlot(word.start, word.end, word.text, kind if candidates else "none", candidates)
-                )
+                slots.append(WordSlot(word.start, word.end, word.text, kind if candidates else "none", candidates))
             result.append(slots)
         return result
 

@@ -41,8 +41,9 @@ RESCORE_ROWS = 32
 class GloveIndex:
     """Unit-normalised float32 matrix + word->row dict; batched cosine top-k with a per-word cache."""
 
-    def __init__(self, words: Sequence[str], unit_matrix: np.ndarray, *, source: str = "",
-                 block_bytes: int | None = None) -> None:
+    def __init__(
+        self, words: Sequence[str], unit_matrix: np.ndarray, *, source: str = "", block_bytes: int | None = None
+    ) -> None:
         """``unit_matrix`` rows must already have unit length (or be zero); row i is ``words[i]``."""
         if unit_matrix.ndim != 2 or unit_matrix.shape[0] != len(words):
             raise ValueError(f"GloVe {source!r}: {len(words)} words but a matrix of shape {unit_matrix.shape}")
@@ -95,7 +96,7 @@ class GloveIndex:
         with self._lock:
             todo = [w for w in result if w in self.rows and k > 0 and (w, k) not in self._cache]
             for start in range(0, len(todo), self._block):
-                block = todo[start:start + self._block]
+                block = todo[start : start + self._block]
                 for word, found in zip(block, self._nearest(block, k)):
                     self._cache[(word, k)] = found
             for word in result:
@@ -124,15 +125,15 @@ class GloveIndex:
                 stop = min(whole, start + step)
                 scores = buffer[: size * (stop - start)].view(size, stop - start)
                 torch.mm(query, matrix[start:stop].T, out=scores)
-                best[:, start // group:stop // group] = scores.view(size, -1, group).amax(dim=2)
+                best[:, start // group : stop // group] = scores.view(size, -1, group).amax(dim=2)
             groups = torch.topk(best, min(k + 1, best.shape[1]), dim=1).indices
             candidates = (groups[:, :, None] * group + torch.arange(group)).reshape(size, -1)
             if whole < n:
                 candidates = torch.cat([candidates, torch.arange(whole, n).expand(size, -1)], dim=1)
             top: list[list[int]] = []
             for lo in range(0, size, RESCORE_ROWS):  # small gathers stay in cache
-                rows = candidates[lo:lo + RESCORE_ROWS]
-                exact = torch.bmm(matrix[rows], query[lo:lo + RESCORE_ROWS, :, None]).squeeze(2)
+                rows = candidates[lo : lo + RESCORE_ROWS]
+                exact = torch.bmm(matrix[rows], query[lo : lo + RESCORE_ROWS, :, None]).squeeze(2)
                 order = torch.topk(exact, min(k + 1, rows.shape[1]), dim=1).indices
                 top.extend(torch.gather(rows, 1, order).tolist())
         self.products += 1

@@ -131,8 +131,11 @@ def run_shard(
     current = get_current_job()
     attempt = _attempt(current)
     store.add_event(
-        job_id, "shard_started", f"shard {shard} started (rows {start}-{end - 1}, attempt {attempt})",
-        shard=shard, attempt=attempt,
+        job_id,
+        "shard_started",
+        f"shard {shard} started (rows {start}-{end - 1}, attempt {attempt})",
+        shard=shard,
+        attempt=attempt,
     )
     table, spec = load_source(source)
     part = table.with_rows(table.rows[start:end])
@@ -161,8 +164,12 @@ def run_shard(
     store.r.hset(keys.job_shard_stats(job_id), str(shard), json.dumps(stats))
     finished = store.shard_done(job_id, shard)
     store.add_event(
-        job_id, "shard_done", f"shard {shard} done: {end - start} rows in, {len(rows)} rows out",
-        shard=shard, rows_out=len(rows), shards_done=finished,
+        job_id,
+        "shard_done",
+        f"shard {shard} done: {end - start} rows in, {len(rows)} rows out",
+        shard=shard,
+        rows_out=len(rows),
+        shards_done=finished,
     )
     return stats
 
@@ -226,8 +233,11 @@ def on_job_failure(job: RQJob, connection: redis.Redis, exc_type: type, exc_valu
             return
         if job.retries_left:
             store.add_event(
-                job_id, "retried", f"{part} failed ({reason}); retrying, {job.retries_left} retries left",
-                part=part, error=reason,
+                job_id,
+                "retried",
+                f"{part} failed ({reason}); retrying, {job.retries_left} retries left",
+                part=part,
+                error=reason,
             )
             return
         if tb is not None:

@@ -75,9 +75,10 @@ class MaskedLM:
         self.mask_id = int(self.tokenizer.mask_token_id)
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
         self.max_len = self._max_len(max_seq_len)
-        self.use_types = "token_type_ids" in self.tokenizer.model_input_names and (
-            getattr(model.config, "type_vocab_size", 0) or 0
-        ) >= 2
+        self.use_types = (
+            "token_type_ids" in self.tokenizer.model_input_names
+            and (getattr(model.config, "type_vocab_size", 0) or 0) >= 2
+        )
         self.template = self._template()
         self.base, self.head = _split_head(self.model)
         self.words = self._vocab_words()
@@ -130,7 +131,9 @@ class MaskedLM:
         """WordPieces of each text, without special tokens, with offsets into the original text."""
         return self.backend.encode_batch(list(texts), add_special_tokens=False)
 
-    def build_input(self, ids: Sequence[int], position: int, pair_input: bool) -> tuple[list[int], list[int], int] | None:
+    def build_input(
+        self, ids: Sequence[int], position: int, pair_input: bool
+    ) -> tuple[list[int], list[int], int] | None:
         """Model input for ``ids`` with ``ids[position]`` masked; None when truncation would cut the mask.
 
         Pair form ``[CLS] masked [SEP] original [SEP]``; too long: the original half is cut first, then
@@ -144,9 +147,8 @@ class MaskedLM:
             if room > 0:
                 original = list(ids[:room])
                 seq = t.prefix + masked + t.mid + original + t.suffix
-                types = (
-                    [t.type_a] * (len(t.prefix) + len(masked) + len(t.mid))
-                    + [t.type_b] * (len(original) + len(t.suffix))
+                types = [t.type_a] * (len(t.prefix) + len(masked) + len(t.mid)) + [t.type_b] * (
+                    len(original) + len(t.suffix)
                 )
                 return seq, types, len(t.prefix) + position
         cap = self.max_len - len(t.prefix) - len(t.suffix_single)

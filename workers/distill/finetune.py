@@ -16,7 +16,14 @@ from shared.dataset_io import atomic_write_text
 from shared.settings import Settings, get_settings, setting_field, settings_values
 from shared.tasks import get_task
 from workers.distill.attention_capture import use_fast_attention
-from workers.distill.data import ExampleEncoder, TrainSource, collate, label_tensor, length_bucketed_batches, resolve_train_files
+from workers.distill.data import (
+    ExampleEncoder,
+    TrainSource,
+    collate,
+    label_tensor,
+    length_bucketed_batches,
+    resolve_train_files,
+)
 from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.evaluate import evaluate
 from workers.distill.models import count_parameters, load_tokenizer, resolve_device
@@ -50,8 +57,14 @@ class FinetuneConfig:
 
     @classmethod
     def from_settings(
-        cls, *, model: str, train: TrainSource, task: str, output_dir: str | Path,
-        settings: Settings | None = None, **overrides: Any,
+        cls,
+        *,
+        model: str,
+        train: TrainSource,
+        task: str,
+        output_dir: str | Path,
+        settings: Settings | None = None,
+        **overrides: Any,
     ) -> FinetuneConfig:
         s = settings or get_settings()
         values = settings_values(cls, s, overrides)
@@ -121,8 +134,17 @@ def finetune(
                 n = window.pop("_n")
                 history.append({"step": step, "epoch": epoch + 1, "loss": window.pop("loss") / n})
             samples += len(rows)
-            emit(progress, ProgressEvent(STAGE_FINETUNE, epoch + 1, step, total_steps, {"loss": float(loss.detach())},
-                                         samples / max(1e-9, time.time() - epoch_started)))
+            emit(
+                progress,
+                ProgressEvent(
+                    STAGE_FINETUNE,
+                    epoch + 1,
+                    step,
+                    total_steps,
+                    {"loss": float(loss.detach())},
+                    samples / max(1e-9, time.time() - epoch_started),
+                ),
+            )
         if dev is not None:
             dev_metrics = evaluate(model, dev, preset, config.eval_batch_size, pad_id, device, bf16)
             emit(progress, ProgressEvent(STAGE_EVALUATE, epoch + 1, step, total_steps, metrics=dev_metrics))

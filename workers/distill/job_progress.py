@@ -51,8 +51,13 @@ class JobProgress:
             self.event(kind, f"{event.stage}: {event.message}", stage=event.stage, step=event.step)
         if event.stage == STAGE_EVALUATE:
             self.metrics = dict(event.metrics or {})
-            self.event("evaluation", f"dev metrics after epoch {event.epoch}: {_fmt(self.metrics)}",
-                       epoch=event.epoch, step=event.step, metrics=self.metrics)
+            self.event(
+                "evaluation",
+                f"dev metrics after epoch {event.epoch}: {_fmt(self.metrics)}",
+                epoch=event.epoch,
+                step=event.step,
+                metrics=self.metrics,
+            )
             self._write(event, stage=STAGE_EVALUATE, point=True)
             return
         for name, value in event.losses.items():
@@ -69,8 +74,9 @@ class JobProgress:
 
     def event(self, kind: str, message: str, **data: Any) -> None:
         for job_id in self.job_ids:
-            self.store.add_event(job_id, kind, message, **({"job": self.source} if job_id != self.source else {}),
-                                 **data)
+            self.store.add_event(
+                job_id, kind, message, **({"job": self.source} if job_id != self.source else {}), **data
+            )
 
     def set_stage(self, stage: str, **fields: Any) -> None:
         """A stage without training steps (waiting for shards): throttled like steps, an event when new."""
@@ -85,8 +91,12 @@ class JobProgress:
 
     def shards_read(self, read: int, total: int) -> None:
         """An epoch of a distillation on an augmentation starts with ``read`` of its ``total`` shards."""
-        self.event("shards", f"training data: {read} of {total} augmented shards finished",
-                   shards_read=read, shards_total=total)
+        self.event(
+            "shards",
+            f"training data: {read} of {total} augmented shards finished",
+            shards_read=read,
+            shards_total=total,
+        )
         for job_id in self.job_ids:
             self.store.set_progress_extra(job_id, shards_done=read, shards_total=total)
 
@@ -108,8 +118,13 @@ class JobProgress:
         if stage != STAGE_EVALUATE and (self._rate_mark is None or self._rate_mark[0] != event.stage or rate):
             self._rate_mark = (event.stage, event.step, now)
         fields: dict[str, Any] = {
-            "stage": stage, "epoch": event.epoch, "step": event.step, "total_steps": event.total_steps,
-            "done": event.step, "total": event.total_steps, "unit": "steps",
+            "stage": stage,
+            "epoch": event.epoch,
+            "step": event.step,
+            "total_steps": event.total_steps,
+            "done": event.step,
+            "total": event.total_steps,
+            "unit": "steps",
             "samples_per_s": round(event.samples_per_s, 2) if event.samples_per_s else None,
             "dev_metrics": self.metrics,
         }
@@ -118,11 +133,19 @@ class JobProgress:
         if rate is not None:
             fields["rate_per_s"] = round(rate, 3)
             fields["eta_s"] = eta
-        doc = json.dumps({
-            "ts": round(now, 3), "job_id": self.source, "stage": stage, "epoch": event.epoch, "step": event.step,
-            "total_steps": event.total_steps, "losses": fields.get("losses", {}),
-            "samples_per_s": fields["samples_per_s"], "metrics": event.metrics if stage == STAGE_EVALUATE else None,
-        })
+        doc = json.dumps(
+            {
+                "ts": round(now, 3),
+                "job_id": self.source,
+                "stage": stage,
+                "epoch": event.epoch,
+                "step": event.step,
+                "total_steps": event.total_steps,
+                "losses": fields.get("losses", {}),
+                "samples_per_s": fields["samples_per_s"],
+                "metrics": event.metrics if stage == STAGE_EVALUATE else None,
+            }
+        )
         with self.store.r.pipeline(transaction=False) as pipe:
             for job_id in self.job_ids:
                 if point:

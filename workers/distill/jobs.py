@@ -171,7 +171,9 @@ def _execute(store: JobStore, job_id: str, body: Callable[[dict[str, Any]], dict
     try:
         result = body(rec)
     except TrainingCancelled as exc:
-        store.add_event(job_id, "stopped", f"stopped in stage {exc.stage} at step {exc.step}: job {store.status(job_id)}")
+        store.add_event(
+            job_id, "stopped", f"stopped in stage {exc.stage} at step {exc.step}: job {store.status(job_id)}"
+        )
         return {"stopped": True}
     except (DistillError, DatasetError, UnknownTaskError) as exc:
         store.fail(job_id, getattr(exc, "code", "invalid_input"), str(exc))
@@ -208,9 +210,17 @@ def _finetune(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> 
     dev, _ = _dataset_file(store, p.get("dev_dataset_id"))
     folder = _storage().job_dir(job_id) / MODEL_DIR
     config = FinetuneConfig.from_settings(
-        model=p["model"], train=train, task=p["task"], output_dir=folder, dev=dev,
-        text_columns=tuple(doc["text_columns"]) or None, label_column=doc.get("label_column"),
-        epochs=p.get("epochs"), lr=p.get("lr"), batch_size=p.get("batch_size"), max_seq_len=p.get("max_seq_len"),
+        model=p["model"],
+        train=train,
+        task=p["task"],
+        output_dir=folder,
+        dev=dev,
+        text_columns=tuple(doc["text_columns"]) or None,
+        label_column=doc.get("label_column"),
+        epochs=p.get("epochs"),
+        lr=p.get("lr"),
+        batch_size=p.get("batch_size"),
+        max_seq_len=p.get("max_seq_len"),
         seed=p.get("seed"),
     )
     _device_event(store, ids, config.device)
@@ -237,8 +247,10 @@ def student_spec(student: dict[str, Any], settings: Settings):
     if student.get("init") == "teacher":
         return StudentSpec(layers=student.get("layers") or settings.student_layers, init="teacher")
     return StudentSpec(
-        student.get("layers") or settings.student_layers, student.get("hidden") or settings.student_hidden,
-        student.get("heads") or settings.student_heads, student.get("intermediate") or settings.student_intermediate,
+        student.get("layers") or settings.student_layers,
+        student.get("hidden") or settings.student_hidden,
+        student.get("heads") or settings.student_heads,
+        student.get("intermediate") or settings.student_intermediate,
     )
 
 
@@ -257,8 +269,13 @@ def _distill(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> d
     train_path, doc = _dataset_file(store, p["train_dataset_id"])
     if "augmentation_job_id" in p["train"]:
         train: Any = ShardFeed(
-            store, storage, p["train"]["augmentation_job_id"], job_dir / "train", should_stop=should_stop,
-            poll_s=settings.shard_poll_s, on_wait=lambda info: progress.set_stage(STAGE_AUGMENT, **info),
+            store,
+            storage,
+            p["train"]["augmentation_job_id"],
+            job_dir / "train",
+            should_stop=should_stop,
+            poll_s=settings.shard_poll_s,
+            on_wait=lambda info: progress.set_stage(STAGE_AUGMENT, **info),
             on_read=lambda n, total: progress.shards_read(n, total),
         )
     else:
@@ -268,13 +285,26 @@ def _distill(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> d
     if checkpoint.exists():
         progress.event("resuming", f"checkpoint {checkpoint.name} found: continuing from it, not from zero")
     config = DistillConfig.from_settings(
-        teacher=teacher, train=train, task=p["task"], output_dir=job_dir / MODEL_DIR, dev=dev,
+        teacher=teacher,
+        train=train,
+        task=p["task"],
+        output_dir=job_dir / MODEL_DIR,
+        dev=dev,
         student=student_spec(p.get("student") or {}, settings),
-        text_columns=tuple(doc["text_columns"]) or None, label_column=doc.get("label_column"),
-        stage1_epochs=p.get("stage1_epochs"), stage2_epochs=p.get("stage2_epochs"), lr1=p.get("lr1"),
-        lr2=p.get("lr2"), batch_size=p.get("batch_size"), max_seq_len=p.get("max_seq_len"),
-        layer_map=p.get("layer_map"), temperature=p.get("temperature"), seed=p.get("seed"),
-        checkpoint_every=p.get("checkpoint_every"), resume=True, checkpoint_path=checkpoint,
+        text_columns=tuple(doc["text_columns"]) or None,
+        label_column=doc.get("label_column"),
+        stage1_epochs=p.get("stage1_epochs"),
+        stage2_epochs=p.get("stage2_epochs"),
+        lr1=p.get("lr1"),
+        lr2=p.get("lr2"),
+        batch_size=p.get("batch_size"),
+        max_seq_len=p.get("max_seq_len"),
+        layer_map=p.get("layer_map"),
+        temperature=p.get("temperature"),
+        seed=p.get("seed"),
+        checkpoint_every=p.get("checkpoint_every"),
+        resume=True,
+        checkpoint_path=checkpoint,
     )
     _device_event(store, ids, config.device)
     report = distill(config, progress=progress, should_stop=should_stop)
@@ -358,8 +388,13 @@ def on_job_failure(job: RQJob, connection: redis.Redis, exc_type: type, exc_valu
         if store.should_stop(job_id):
             return
         if job.retries_left:
-            store.add_event(job_id, "retried", f"{kind} attempt failed ({reason}); retrying, "
-                            f"{job.retries_left} retries left; it resumes from its last checkpoint", error=reason)
+            store.add_event(
+                job_id,
+                "retried",
+                f"{kind} attempt failed ({reason}); retrying, "
+                f"{job.retries_left} retries left; it resumes from its last checkpoint",
+                error=reason,
+            )
             return
         if tb is not None:
             store.add_event(job_id, "traceback", "".join(traceback.format_exception(exc_type, exc_value, tb))[-4000:])

@@ -5,6 +5,7 @@ Layers are numbered from 1 (0 is the embedding output, which always maps to the 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from workers.distill.errors import DistillError
@@ -54,6 +55,6 @@ def build_layer_map(spec: str | Sequence[int], student_layers: int, teacher_laye
                 f"layer map {list(layers)}: teacher layer {layer} does not exist (the teacher has layers "
                 f"1..{teacher_layers})"
             )
-    if any(b <= a for a, b in zip(layers, layers[1:])):
+    if any(b <= a for a, b in itertools.pairwise(layers)):
         raise DistillError(f"layer map {list(layers)} must be strictly increasing")
     return layers

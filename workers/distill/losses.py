@@ -38,7 +38,9 @@ def attention_mse(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tens
     return squared.sum() / (pair.sum() * student.size(1)).clamp_min(1.0)
 
 
-def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def soft_cross_entropy(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """Cross-entropy of the student against the teacher's softened distribution, summed over classes,
     averaged over the batch (the reference also averages over classes, which just rescales by 1/C)."""
     t = F.softmax(teacher_logits.float() / temperature, dim=-1)

@@ -87,8 +87,7 @@ def load_teacher(path: str, preset: TaskPreset, device: torch.device) -> PreTrai
     )
     if not any(a.endswith("ForSequenceClassification") for a in architectures):
         raise DistillError(
-            f"teacher {path!r} has no sequence-classification head (architectures: {architectures or 'none'}); "
-            + hint
+            f"teacher {path!r} has no sequence-classification head (architectures: {architectures or 'none'}); " + hint
         )
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True)
@@ -134,9 +133,7 @@ def check_same_vocabulary(teacher_tokenizer, other_path: str) -> None:
         )
 
 
-def build_student(
-    spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_map: list[int]
-) -> PreTrainedModel:
+def build_student(spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_map: list[int]) -> PreTrainedModel:
     """The student model (on CPU), with the teacher's labels and vocabulary."""
     tconf = teacher.config
     label_kwargs = dict(

@@ -129,11 +129,16 @@ class ShardFeed:
             self._check_alive()
             if self.on_wait is not None:
                 rec = self.store.raw(self.aug_id) or {}
-                self.on_wait({
-                    "waiting_for": what, "augmentation_job_id": self.aug_id, "shards_done": len(done),
-                    "shards_total": self.shards_total, "augment_done": rec.get("done", 0),
-                    "augment_total": rec.get("total", 0),
-                })
+                self.on_wait(
+                    {
+                        "waiting_for": what,
+                        "augmentation_job_id": self.aug_id,
+                        "shards_done": len(done),
+                        "shards_total": self.shards_total,
+                        "augment_done": rec.get("done", 0),
+                        "augment_total": rec.get("total", 0),
+                    }
+                )
             time.sleep(self.poll_s)
 
     def _materialise(self, shards: list[int]) -> list[Path]:

@@ -10,7 +10,6 @@ on CUDA. The switches exist so ``bench/distill_bench.py`` can run the plain vari
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -108,8 +107,14 @@ class DistillConfig:
 
     @classmethod
     def from_settings(
-        cls, *, teacher: str, train: TrainSource, task: str, output_dir: str | Path,
-        settings: Settings | None = None, **overrides: Any,
+        cls,
+        *,
+        teacher: str,
+        train: TrainSource,
+        task: str,
+        output_dir: str | Path,
+        settings: Settings | None = None,
+        **overrides: Any,
     ) -> DistillConfig:
         s = settings or get_settings()
         student = overrides.pop("student", None) or StudentSpec(**settings_values(StudentSpec, s))
@@ -188,9 +193,7 @@ def distill(
     train_examples()  # fail fast on bad data before any training
     dev = encoder.encode_files([config.dev], require_labels=True) if config.dev else None
 
-    layer_map = build_layer_map(
-        config.layer_map, student_layer_count(config.student), teacher.config.num_hidden_layers
-    )
+    layer_map = build_layer_map(config.layer_map, student_layer_count(config.student), teacher.config.num_hidden_layers)
     student = build_student(config.student, teacher, tokenizer, layer_map).to(device)
     projections = Projections(
         student.config.hidden_size, teacher.config.hidden_size, len(layer_map), config.share_projection
@@ -247,21 +250,32 @@ def distill(
             total_steps, history, window = state["total_steps"], state["history"], state["window"]
             stage_seconds = state["stage_seconds"]
             set_rng_state(state["rng"])
-            emit(progress, ProgressEvent(stage, start_epoch + 1, step, total_steps,
-                                         message=f"resumed from checkpoint at step {step}"))
+            emit(
+                progress,
+                ProgressEvent(
+                    stage, start_epoch + 1, step, total_steps, message=f"resumed from checkpoint at step {step}"
+                ),
+            )
         student.train()
         stage_started = time.time() - stage_seconds
 
         def checkpoint_state(stage_at: int, epoch: int, batch: int, opt: torch.optim.Optimizer | None) -> dict:
             return {
-                "stage_index": stage_at, "step": step if stage_at == stage_index else 0, "epoch": epoch,
-                "batch": batch, "total_steps": total_steps if stage_at == stage_index else 0,
+                "stage_index": stage_at,
+                "step": step if stage_at == stage_index else 0,
+                "epoch": epoch,
+                "batch": batch,
+                "total_steps": total_steps if stage_at == stage_index else 0,
                 "history": history if stage_at == stage_index else [],
                 "window": window if stage_at == stage_index else {},
                 "stage_seconds": time.time() - stage_started if stage_at == stage_index else 0.0,
-                "student": student.state_dict(), "projections": projections.state_dict(),
-                "optimizer": opt.state_dict() if opt is not None else None, "rng": rng_state(),
-                "teacher_dev": teacher_dev, "student_dev": student_dev, "stages": stages_done,
+                "student": student.state_dict(),
+                "projections": projections.state_dict(),
+                "optimizer": opt.state_dict() if opt is not None else None,
+                "rng": rng_state(),
+                "teacher_dev": teacher_dev,
+                "student_dev": student_dev,
+                "stages": stages_done,
                 "layer_map": layer_map,
             }
 
@@ -271,8 +285,12 @@ def distill(
                 prepare_epoch(stage, epoch, epochs)
             examples = train_examples()  # re-read: shards that landed since the last epoch join now
             batches = length_bucketed_batches(
-                [len(e) for e in examples], config.batch_size, config.seed, epoch,
-                bucket=config.bucket_by_length, tag=stage_index,
+                [len(e) for e in examples],
+                config.batch_size,
+                config.seed,
+                epoch,
+                bucket=config.bucket_by_length,
+                tag=stage_index,
             )
             first_batch = start_batch if (resumed and epoch == start_epoch) else 0
             if not (resumed and epoch == start_epoch and total_steps > 0):  # a stage-boundary checkpoint has 0
@@ -300,11 +318,19 @@ def distill(
                         s_out = train_student(**batch, output_hidden_states=True)
                         s_scores = pop_scores(student)
                         parts = intermediate_losses(
-                            list(s_out.hidden_states), list(t_out.hidden_states), s_scores, t_scores,
-                            layer_map, projections, batch["attention_mask"],
+                            list(s_out.hidden_states),
+                            list(t_out.hidden_states),
+                            s_scores,
+                            t_scores,
+                            layer_map,
+                            projections,
+                            batch["attention_mask"],
                         )
-                        loss = (weights.embedding * parts["embedding"] + weights.attention * parts["attention"]
-                                + weights.hidden * parts["hidden"])
+                        loss = (
+                            weights.embedding * parts["embedding"]
+                            + weights.attention * parts["attention"]
+                            + weights.hidden * parts["hidden"]
+                        )
                         if dist.enabled:  # DDP needs every output's parameters in the graph (classifier: zero)
                             loss = loss + 0.0 * s_out.logits.float().sum()
                     else:
@@ -351,10 +377,16 @@ def distill(
                 emit(progress, ProgressEvent(STAGE_EVALUATE, epoch + 1, step, total_steps, metrics=student_dev))
             student.train()
 
-        stages_done.append({
-            "name": stage, "epochs": epochs, "steps": step, "lr": lr,
-            "seconds": round(time.time() - stage_started, 3), "loss_history": history,
-        })
+        stages_done.append(
+            {
+                "name": stage,
+                "epochs": epochs,
+                "steps": step,
+                "lr": lr,
+                "seconds": round(time.time() - stage_started, 3),
+                "loss_history": history,
+            }
+        )
         if dist.is_main:
             save_checkpoint(ckpt_path, checkpoint_state(stage_index + 1, 0, 0, None))
         state = None
@@ -369,14 +401,21 @@ def distill(
     report = {
         "task": preset.name,
         "teacher": {
-            "path": str(config.teacher), "params": count_parameters(teacher),
-            "layers": teacher.config.num_hidden_layers, "hidden": teacher.config.hidden_size, "dev": teacher_dev,
+            "path": str(config.teacher),
+            "params": count_parameters(teacher),
+            "layers": teacher.config.num_hidden_layers,
+            "hidden": teacher.config.hidden_size,
+            "dev": teacher_dev,
         },
         "student": {
-            "params": count_parameters(student), "layers": student.config.num_hidden_layers,
-            "hidden": student.config.hidden_size, "heads": student.config.num_attention_heads,
-            "intermediate": student.config.intermediate_size, "init": config.student.init,
-            "checkpoint": config.student.checkpoint, "dev": student_dev,
+            "params": count_parameters(student),
+            "layers": student.config.num_hidden_layers,
+            "hidden": student.config.hidden_size,
+            "heads": student.config.num_attention_heads,
+            "intermediate": student.config.intermediate_size,
+            "init": config.student.init,
+            "checkpoint": config.student.checkpoint,
+            "dev": student_dev,
         },
         "layer_map": layer_map,
         "stages": stages_done,
@@ -398,7 +437,8 @@ def _config_summary(config: DistillConfig) -> dict[str, Any]:
     """The run's settings as JSON (a callable train source is shown by name)."""
     summary = asdict(config)
     summary["train"] = (
-        getattr(config.train, "__name__", "callable") if callable(config.train)
+        getattr(config.train, "__name__", "callable")
+        if callable(config.train)
         else [str(f) for f in resolve_train_files(config.train)]
     )
     return json.loads(json.dumps(summary, default=str))

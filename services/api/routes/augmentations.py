@@ -16,6 +16,7 @@ router = APIRouter(prefix="/v1/augmentations", tags=["augmentations"])
 
 def resolve_params(body: AugmentationRequest, settings: Settings) -> dict[str, Any]:
     """Every parameter with the server's defaults filled in (what the job object reports as params)."""
+
     def pick(value: Any, default: Any) -> Any:
         return default if value is None else value
 

@@ -15,8 +15,12 @@ from shared.schemas import EventPage, Job, JobStatus, MetricSeries, Page
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-_MEDIA_TYPES = {".tsv": "text/tab-separated-values", ".csv": "text/csv", ".jsonl": "application/x-ndjson",
-                ".gz": "application/gzip"}
+_MEDIA_TYPES = {
+    ".tsv": "text/tab-separated-values",
+    ".csv": "text/csv",
+    ".jsonl": "application/x-ndjson",
+    ".gz": "application/gzip",
+}
 
 
 def _owned(jobs: JobStore, job_id: str, team: str) -> dict[str, Any]:
@@ -38,8 +42,7 @@ def list_jobs(
 ) -> dict[str, Any]:
     offset, limit = page_bounds(settings, offset, limit)
     items, total = jobs.list(team, job_type=type, status=status, offset=offset, limit=limit)
-    return {"items": [_with_children(jobs, job) for job in items], "total": total, "offset": offset,
-            "limit": limit}
+    return {"items": [_with_children(jobs, job) for job in items], "total": total, "offset": offset, "limit": limit}
 
 
 def _with_children(jobs: JobStore, job: dict[str, Any]) -> dict[str, Any]:

@@ -46,8 +46,13 @@ def _augment_request(body: PipelineRequest) -> AugmentationRequest:
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
 def create_pipeline(
-    body: PipelineRequest, response: Response, team: TeamDep, settings: SettingsDep, conn: RedisDep,
-    datasets: DatasetStoreDep, jobs: JobStoreDep,
+    body: PipelineRequest,
+    response: Response,
+    team: TeamDep,
+    settings: SettingsDep,
+    conn: RedisDep,
+    datasets: DatasetStoreDep,
+    jobs: JobStoreDep,
 ) -> dict[str, Any]:
     """Fine-tune (given ``base_model``), augment the training set and distil, with a single request."""
     if (body.teacher is None) == (body.base_model is None):
@@ -65,12 +70,22 @@ def create_pipeline(
     ft_params = None
     if body.base_model is not None:
         ft_params = finetune_params(body.finetune, settings, model=body.base_model, dataset=dataset, dev=dev, task=task)
-        children["finetune"] = jobs.create(job_type="finetune", team=team, params={**ft_params, "pipeline_id": pipeline_id},
-                                           unit="steps", dataset_ids=ds_ids)
+        children["finetune"] = jobs.create(
+            job_type="finetune",
+            team=team,
+            params={**ft_params, "pipeline_id": pipeline_id},
+            unit="steps",
+            dataset_ids=ds_ids,
+        )
         teacher = {"job_id": children["finetune"]}
     d_params = distill_params(
-        body.distill, settings, teacher=teacher, train={"augmentation_job_id": "pending"},
-        train_dataset_id=dataset["id"], dev_dataset_id=dev_id, task=task,
+        body.distill,
+        settings,
+        teacher=teacher,
+        train={"augmentation_job_id": "pending"},
+        train_dataset_id=dataset["id"],
+        dev_dataset_id=dev_id,
+        task=task,
     )
     try:
         children["augmentation"] = submit_augmentation(aug_request, team, settings, conn, datasets, jobs)
@@ -79,14 +94,23 @@ def create_pipeline(
             jobs.fail(children["finetune"], "pipeline_failed", "the pipeline's augmentation could not be queued")
         raise
     d_params["train"] = {"augmentation_job_id": children["augmentation"]}
-    children["distillation"] = jobs.create(job_type="distillation", team=team,
-                                           params={**d_params, "pipeline_id": pipeline_id}, unit="steps",
-                                           dataset_ids=ds_ids)
+    children["distillation"] = jobs.create(
+        job_type="distillation",
+        team=team,
+        params={**d_params, "pipeline_id": pipeline_id},
+        unit="steps",
+        dataset_ids=ds_ids,
+    )
     aug_params = (jobs.get(children["augmentation"]) or {}).get("params", {})
     params = {
-        "dataset_id": dataset["id"], "dev_dataset_id": dev_id, "task": task,
+        "dataset_id": dataset["id"],
+        "dev_dataset_id": dev_id,
+        "task": task,
         "teacher": body.teacher if isinstance(body.teacher, str) else (teacher if body.teacher else None),
-        "base_model": body.base_model, "augment": aug_params, "finetune": ft_params, "distill": d_params,
+        "base_model": body.base_model,
+        "augment": aug_params,
+        "finetune": ft_params,
+        "distill": d_params,
         "children": children,
     }
     jobs.create(job_type="pipeline", team=team, params=params, unit="steps", dataset_ids=ds_ids, job_id=pipeline_id)
@@ -113,15 +137,23 @@ def summarise_pipeline(jobs: JobStore, job: dict[str, Any]) -> dict[str, Any]:
             continue
         p = child["progress"]
         summary[role] = {
-            "id": child_id, "status": child["status"], "error": child["error"],
-            "progress": {k: p.get(k) for k in ("done", "total", "unit", "stage", "shards_done", "shards_total",
-                                               "eta_s") if k in p},
+            "id": child_id,
+            "status": child["status"],
+            "error": child["error"],
+            "progress": {
+                k: p.get(k)
+                for k in ("done", "total", "unit", "stage", "shards_done", "shards_total", "eta_s")
+                if k in p
+            },
         }
     progress = job["progress"]
     progress["children"] = summary
     if "stage" not in progress:
-        pending = [r for r in ("finetune", "augmentation", "distillation")
-                   if r in summary and summary[r]["status"] in ("queued", "running")]
+        pending = [
+            r
+            for r in ("finetune", "augmentation", "distillation")
+            if r in summary and summary[r]["status"] in ("queued", "running")
+        ]
         progress["stage"] = ROLE_STAGES[pending[0]] if pending else None
     return job
 
