@@ -12,12 +12,12 @@ import csv
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.atomic import atomic_write
 from shared.tasks import TaskPreset, get_task
 
 Format = Literal["tsv", "csv", "jsonl"]
@@ -364,19 +364,9 @@ def format_rows(table: Table, rows: Iterable[Sequence[Any]]) -> str:
 
 def atomic_write_text(path: str | os.PathLike[str], text_parts: Iterable[str]) -> None:
     """Write to a temp file beside ``path`` and rename it into place, so readers never see half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            for part in text_parts:
-                fh.write(part)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
+        for part in text_parts:
+            fh.write(part)
 
 
 def write_table(table: Table, path: str | os.PathLike[str]) -> None:

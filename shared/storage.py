@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from shared.atomic import atomic_write
 from shared.dataset_io import atomic_write_text
 
 __all__ = ["Storage", "atomic_concat", "atomic_write_text"]
@@ -72,20 +72,9 @@ class Storage:
 
 def atomic_concat(target: str | os.PathLike[str], head: bytes, parts: Iterable[str | os.PathLike[str]]) -> int:
     """Write ``head`` then every file of ``parts`` in order into ``target`` atomically; returns its size."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(head)
-            for part in parts:
-                with open(part, "rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-            size = out.tell()
-        os.replace(tmp, target)
-        return size
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(target) as out:
+        out.write(head)
+        for part in parts:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+        return out.tell()

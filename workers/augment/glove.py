@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from shared.atomic import atomic_path, atomic_write
 from shared.settings import BUILTIN_GLOVE, get_settings
 
 #: Suffix of our converted caches: a gensim KeyedVectors of unit float32 vectors.
@@ -221,11 +222,8 @@ def _fresh(cache: Path, source: Path) -> bool:
 def _try_write_npy(target: Path, array: np.ndarray) -> bool:
     """Write atomically (temp file + rename); False when the folder is not writable."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_write(target) as handle:
             np.save(handle, array)
-        os.replace(tmp, target)
         return True
     except OSError:
         return False
@@ -283,14 +281,15 @@ def _has_header(path: Path) -> bool:
 
 def _try_save_kv(kv, target: Path) -> bool:
     """Save vectors as a separate .npy (so loads memory-map it); the .kv file is renamed last, as the marker."""
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        kv.save(str(tmp), separately=["vectors"])
-        os.replace(f"{tmp}.vectors.npy", f"{target}.vectors.npy")
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            vectors = Path(f"{tmp}.vectors.npy")
+            try:
+                kv.save(str(tmp), separately=["vectors"])
+                with atomic_path(f"{target}.vectors.npy") as vectors_tmp:
+                    os.replace(vectors, vectors_tmp)
+            finally:
+                vectors.unlink(missing_ok=True)
         return True
     except OSError:
-        for leftover in (tmp, Path(f"{tmp}.vectors.npy")):
-            leftover.unlink(missing_ok=True)
         return False

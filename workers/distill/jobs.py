@@ -17,10 +17,8 @@ the same single-worker queue would deadlock) while its augmentation child runs o
 
 from __future__ import annotations
 
-import os
 import shutil
 import tarfile
-import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +28,7 @@ import redis
 from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job as RQJob
 
+from shared.atomic import atomic_write
 from shared.dataset_io import DatasetError
 from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
@@ -123,18 +122,10 @@ def resolve_teacher(store: JobStore, team: str, teacher: str | dict[str, Any]) -
 
 def pack_model(folder: Path, target: Path) -> int:
     """The model folder as a .tar.gz (entries under ``model/``), written atomically; returns its size."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        with tarfile.open(tmp, "w:gz") as tar:
-            for path in sorted(folder.iterdir()):
-                if path.is_file() and path.name != CHECKPOINT:
-                    tar.add(path, arcname=f"{MODEL_DIR}/{path.name}")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(target) as handle, tarfile.open(fileobj=handle, mode="w:gz") as tar:
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.name != CHECKPOINT:
+                tar.add(path, arcname=f"{MODEL_DIR}/{path.name}")
     return target.stat().st_size
 
 
