@@ -111,7 +111,7 @@ def test_word_slots_kinds_and_candidates(augmenter: Augmenter) -> None:
     assert glove.kind == "glove" and len(glove.candidates) == 8
     assert all(c[0].isupper() for c in glove.candidates)  # title case restored
     assert "unflinchingly" not in {c.lower() for c in glove.candidates}  # the word itself excluded
-    assert slots["xqzvbnwk"].kind == "none" and slots["xqzvbnwk"].candidates == []  # not in GloVe
+    assert slots["xqzvbnwk"].kind == "none" and slots["xqzvbnwk"].candidates == ()  # not in GloVe
     for s in slots.values():
         assert text[s.start : s.end] == s.word
 

@@ -6,13 +6,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.augment.sampler import Replaceable, draw_samples, restore_case, seed_rng
+from workers.augment.sampler import draw_samples, restore_case, seed_rng
+from workers.augment.words import WordSlot
 
 TEXT = "The  Movie ,was  GREAT!\tReally."
 WORDS = [
-    Replaceable(5, 10, "Movie", ("Film", "Picture"), "glove"),
-    Replaceable(17, 22, "GREAT", ("good", "fine", "GREAT"), "mlm"),
-    Replaceable(24, 30, "Really", ("truly",), "mlm"),
+    WordSlot(5, 10, "Movie", "glove", ("Film", "Picture")),
+    WordSlot(17, 22, "GREAT", "mlm", ("good", "fine", "GREAT")),
+    WordSlot(24, 30, "Really", "mlm", ("truly",)),
 ]
 
 
@@ -62,16 +63,25 @@ def test_same_seed_same_draws_other_row_other_draws() -> None:
 
 def test_candidate_order_does_not_change_the_draws() -> None:
     # Near-tie score swaps between runs reorder candidates; the draws must not depend on that order.
-    shuffled = [Replaceable(w.start, w.end, w.word, tuple(reversed(w.candidates)), w.source) for w in WORDS]
+    shuffled = [WordSlot(w.start, w.end, w.word, w.kind, tuple(reversed(w.candidates))) for w in WORDS]
     a = draw_samples(TEXT, WORDS, n=20, p=0.6, rng=seed_rng(5, 0, 0))
     b = draw_samples(TEXT, shuffled, n=20, p=0.6, rng=seed_rng(5, 0, 0))
     assert a == b
 
 
+def test_slots_without_candidates_take_no_draws() -> None:
+    # The engine passes every word of a text; ineligible ones must not shift the draws of the others.
+    padded = [WordSlot(0, 3, "The", "none", ()), *WORDS, WordSlot(31, 31, "", "none", ())]
+    a = draw_samples(TEXT, WORDS, n=20, p=0.5, rng=seed_rng(9, 2, 0))
+    b = draw_samples(TEXT, padded, n=20, p=0.5, rng=seed_rng(9, 2, 0))
+    assert a == b
+    assert draw_samples(TEXT, padded[:1], n=5, p=1.0, rng=seed_rng(9, 2, 0)) == []
+
+
 @settings(max_examples=40, deadline=None)
 @given(p=st.floats(0.05, 0.95), seed=st.integers(0, 2**31))
 def test_replacement_rate_follows_p(p: float, seed: int) -> None:
-    words = [Replaceable(i * 2, i * 2 + 1, "a", ("b",), "mlm") for i in range(50)]
+    words = [WordSlot(i * 2, i * 2 + 1, "a", "mlm", ("b",)) for i in range(50)]
     text = " ".join("a" * 50)
     samples = draw_samples(text, words, n=40, p=p, rng=np.random.default_rng(seed))
     rate = sum(s.replaced["mlm"] for s in samples) / (40 * 50)

@@ -15,15 +15,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 from shared.dataset_io import DatasetSpec, Table
 from shared.settings import Settings, get_settings
 from workers.augment.glove import GloveIndex, load_glove
 from workers.augment.mlm import MaskedLM, resolve_device
-from workers.augment.sampler import Replaceable, draw_samples, restore_case, seed_rng
+from workers.augment.sampler import draw_samples, restore_case, seed_rng
 from workers.augment.stopwords import load_stop_words
-from workers.augment.words import is_eligible, split_words
+from workers.augment.words import WordSlot, is_eligible, split_words
 
 
 class AugmentCancelled(Exception):
@@ -84,17 +84,6 @@ class AugmentParams:
         return cls(**values)
 
 
-@dataclass
-class WordSlot:
-    """One word of a text and what it may become."""
-
-    start: int  # character span of the word in the original text
-    end: int
-    word: str  # its exact surface
-    kind: Literal["mlm", "glove", "none"]  # none = not eligible / no candidates
-    candidates: list[str]
-
-
 class Augmenter:
     """Augments tables with one set of parameters; the heavy MLM and GloVe objects are shared."""
 
@@ -152,11 +141,11 @@ class Augmenter:
             slots = []
             for word, kind, ref in entries:
                 if kind == "mlm":
-                    candidates = list(predictions[ref])
+                    candidates = tuple(predictions[ref])
                 elif kind == "glove":
-                    candidates = [restore_case(word.text, c) for c in neighbours.get(ref, [])]
+                    candidates = tuple(restore_case(word.text, c) for c in neighbours.get(ref, []))
                 else:
-                    candidates = []
+                    candidates = ()
                 slots.append(WordSlot(word.start, word.end, word.text, kind if candidates else "none", candidates))
             result.append(slots)
         return result
@@ -198,11 +187,8 @@ class Augmenter:
         seen = {tuple(str(row[i]) for i in text_idx)}
         for column, (cell, slots) in enumerate(zip(text_idx, row_slots)):
             text = str(row[cell])
-            words = [
-                Replaceable(s.start, s.end, s.word, tuple(s.candidates), s.kind) for s in slots if s.kind != "none"
-            ]
             rng = seed_rng(self.params.seed, global_row, column)
-            for sample in draw_samples(text, words, n=self.params.n, p=self.params.p, rng=rng):
+            for sample in draw_samples(text, slots, n=self.params.n, p=self.params.p, rng=rng):
                 new_row = list(row)
                 new_row[cell] = sample.text
                 key = tuple(str(new_row[i]) for i in text_idx)

@@ -13,16 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Replaceable:
-    """A word that has candidates: its span in the text and the candidate surfaces to draw from."""
-
-    start: int
-    end: int
-    word: str
-    candidates: tuple[str, ...]
-    source: str  # "mlm" or "glove", for the replacement counters
+from workers.augment.words import WordSlot
 
 
 @dataclass(frozen=True)
@@ -45,15 +36,15 @@ def seed_rng(seed: int, row: int, column: int) -> np.random.Generator:
     return np.random.default_rng([seed, row, column])
 
 
-def draw_samples(
-    text: str, words: Sequence[Replaceable], *, n: int, p: float, rng: np.random.Generator
-) -> list[Sample]:
-    """N samples; in each, every word is replaced with probability p by a uniform candidate choice.
+def draw_samples(text: str, slots: Sequence[WordSlot], *, n: int, p: float, rng: np.random.Generator) -> list[Sample]:
+    """N samples; in each, every word that has candidates is replaced with probability p by a uniform
+    candidate choice (slots of kind "none" take no draws).
 
     Candidates are drawn from their sorted order, so near-tie score swaps between two runs (batch
     shapes change floating-point rounding) cannot change which word a draw picks. Samples equal to
     the original are kept here; the caller drops duplicates.
     """
+    words = [slot for slot in slots if slot.kind != "none"]
     if n <= 0 or not words:
         return []
     pools = [sorted(w.candidates) for w in words]
@@ -74,7 +65,7 @@ def draw_samples(
             parts.append(text[cursor : word.start])
             parts.append(choice)
             cursor = word.end
-            replaced[word.source] += 1
+            replaced[word.kind] += 1
         parts.append(text[cursor:])
         samples.append(Sample("".join(parts), replaced))
     return samples

@@ -5,6 +5,10 @@ whitespace and punctuation, CJK characters apart, control characters dropped). T
 library tracks alignments through normalisation (lower-casing, accent stripping, CJK spacing), so the
 offsets it reports point into the ORIGINAL string even when the normalised text has another length.
 That lets us replace a word in place and keep every other character byte-exact.
+
+Two word types, one per stage: ``Word`` is what the splitter sees (span + WordPiece range, which decides
+MLM vs GloVe and where to mask); ``WordSlot`` is what the sampler draws from (span + candidates, no
+tokens). The engine turns each ``Word`` into a ``WordSlot`` once its candidates are known.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Literal
 
 from tokenizers import Encoding
 
@@ -29,6 +34,17 @@ class Word:
     @property
     def num_pieces(self) -> int:
         return self.token_end - self.token_start
+
+
+@dataclass(frozen=True)
+class WordSlot:
+    """One word of a text and what it may become: the sampler's input, the engine's public answer."""
+
+    start: int  # character span of the word in the original text
+    end: int
+    word: str  # its exact surface
+    kind: Literal["mlm", "glove", "none"]  # where the candidates came from; none = not eligible / no candidates
+    candidates: tuple[str, ...]
 
 
 def split_words(text: str, encoding: Encoding) -> list[Word]:
