@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -40,6 +41,78 @@ class ReceivedUpload:
             self.path.unlink(missing_ok=True)
 
 
+class _PartSink:
+    """python-multipart's callbacks: form fields into ``upload.fields``, the file part hashed into ``out``."""
+
+    def __init__(self, upload: ReceivedUpload, out: BinaryIO, *, file_field: str, max_bytes: int) -> None:
+        self.upload = upload
+        self.out = out
+        self.file_field = file_field
+        self.max_bytes = max_bytes
+        self.digest = hashlib.sha256()
+        self.headers: dict[bytes, bytes] = {}
+        self.header_name = b""
+        self.header_value = b""
+        self.name: str | None = None  # field name of the current part
+        self.is_file = False  # the current part is the file
+        self.buf = bytearray()  # value of the current (non-file) form field
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self.headers.clear()
+        self.name, self.is_file, self.buf = None, False, bytearray()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.header_name.lower()] = self.header_value
+        self.header_name, self.header_value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, opts = parse_options_header(self.headers.get(b"content-disposition", b""))
+        if b"name" not in opts:
+            raise UploadError(400, "a multipart part has no field name")
+        self.name = opts[b"name"].decode("utf-8", "replace")
+        if self.name == self.file_field:
+            if self.upload.filename is not None:
+                raise UploadError(400, f"send exactly one '{self.file_field}' part")
+            self.upload.filename = opts.get(b"filename", b"upload").decode("utf-8", "replace") or "upload"
+            self.is_file = True
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self.is_file:
+            self.upload.size += len(chunk)
+            if self.upload.size > self.max_bytes:
+                raise UploadError(
+                    413, f"field 'file': the upload exceeds the limit of {self.max_bytes // (1024 * 1024)} MiB"
+                )
+            self.digest.update(chunk)
+            self.out.write(chunk)
+        else:
+            self.buf.extend(chunk)
+            if len(self.buf) > MAX_FIELD_BYTES:
+                raise UploadError(413, f"form field {self.name!r} is too long")
+
+    def on_part_end(self) -> None:
+        if not self.is_file and self.name:
+            self.upload.fields[self.name] = bytes(self.buf).decode("utf-8", "replace")
+
+
 async def receive_upload(
     content_type: str, stream: AsyncIterator[bytes], *, file_field: str, max_bytes: int, scratch_dir: Path
 ) -> ReceivedUpload:
@@ -48,71 +121,11 @@ async def receive_upload(
     if mime != b"multipart/form-data" or b"boundary" not in options:
         raise UploadError(415, "send the dataset as multipart/form-data with a 'file' field")
     upload = ReceivedUpload()
-    digest = hashlib.sha256()
-    state: dict[str, object] = {"name": None, "is_file": False, "buf": bytearray(), "hname": b"", "hval": b""}
-    headers: dict[bytes, bytes] = {}
     fd, tmp = tempfile.mkstemp(prefix="upload-", dir=scratch_dir)
     out = os.fdopen(fd, "wb")
     upload.path = Path(tmp)
-
-    def on_part_begin() -> None:
-        headers.clear()
-        state.update(name=None, is_file=False, buf=bytearray())
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["hname"] = state["hname"] + data[start:end]  # type: ignore[operator]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["hval"] = state["hval"] + data[start:end]  # type: ignore[operator]
-
-    def on_header_end() -> None:
-        headers[state["hname"].lower()] = state["hval"]  # type: ignore[union-attr,index]
-        state.update(hname=b"", hval=b"")
-
-    def on_headers_finished() -> None:
-        _, opts = parse_options_header(headers.get(b"content-disposition", b""))
-        if b"name" not in opts:
-            raise UploadError(400, "a multipart part has no field name")
-        name = opts[b"name"].decode("utf-8", "replace")
-        state["name"] = name
-        if name == file_field:
-            if upload.filename is not None:
-                raise UploadError(400, f"send exactly one '{file_field}' part")
-            upload.filename = opts.get(b"filename", b"upload").decode("utf-8", "replace") or "upload"
-            state["is_file"] = True
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        chunk = data[start:end]
-        if state["is_file"]:
-            upload.size += len(chunk)
-            if upload.size > max_bytes:
-                raise UploadError(
-                    413, f"field 'file': the upload exceeds the limit of {max_bytes // (1024 * 1024)} MiB"
-                )
-            digest.update(chunk)
-            out.write(chunk)
-        else:
-            buf = state["buf"]
-            buf.extend(chunk)  # type: ignore[union-attr]
-            if len(buf) > MAX_FIELD_BYTES:  # type: ignore[arg-type]
-                raise UploadError(413, f"form field {state['name']!r} is too long")
-
-    def on_part_end() -> None:
-        if not state["is_file"] and state["name"]:
-            upload.fields[str(state["name"])] = bytes(state["buf"]).decode("utf-8", "replace")  # type: ignore[arg-type]
-
-    parser = MultipartParser(
-        options[b"boundary"],
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        },
-    )
+    sink = _PartSink(upload, out, file_field=file_field, max_bytes=max_bytes)
+    parser = MultipartParser(options[b"boundary"], sink.callbacks())
     try:
         async for chunk in stream:
             parser.write(chunk)
@@ -129,5 +142,5 @@ async def receive_upload(
     if upload.filename is None:
         upload.discard()
         raise UploadError(422, f"field '{file_field}' is required (the dataset file)")
-    upload.sha256 = digest.hexdigest()
+    upload.sha256 = sink.digest.hexdigest()
     return upload
