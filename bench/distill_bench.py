@@ -4,7 +4,8 @@ Plain = what a straightforward port of the reference does: eager attention every
 batches padded to the maximum length, teacher logits recomputed at every stage-2 step. Ours = length-
 bucketed batches padded only to their longest row, SDPA attention in stage 2, teacher logits computed
 once per distinct input and reused across epochs, bf16 autocast on CUDA. Both run the same `distill`
-function (its speed switches), so the losses and the optimiser are identical by construction.
+function (plain = `DistillConfig.speed=SpeedSwitches.plain()`, bf16 off), so the losses and the optimiser
+are identical by construction.
 
 On CPU the wins come from not padding to the maximum length and from the cached teacher logits
 (bf16 applies only on CUDA). Prints samples/s per stage and overall, the final losses side by side,
@@ -63,7 +64,7 @@ def main() -> None:
 
     from shared.dataset_io import read_table, write_table
     from workers.distill.models import StudentSpec
-    from workers.distill.train import DistillConfig, distill
+    from workers.distill.train import DistillConfig, SpeedSwitches, distill
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -76,9 +77,7 @@ def main() -> None:
 
     runs = {}
     for name, switches in {
-        "plain": dict(
-            bucket_by_length=False, pad_to_max_length=True, fast_attention=False, cache_teacher_logits=False, bf16=False
-        ),
+        "plain": dict(speed=SpeedSwitches.plain(), bf16=False),
         "ours": {},
     }.items():
         config = DistillConfig(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,12 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from tests.distill_helpers import glue_sample, make_tiny_teacher
+from workers.distill.checkpoint import load_checkpoint, save_checkpoint
 from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.models import StudentSpec
+from workers.distill.optim import lr_factor
 from workers.distill.progress import STAGE_EVALUATE, STAGE_INTERMEDIATE, STAGE_PREDICTION, ProgressEvent
-from workers.distill.train import DistillConfig, distill, lr_factor
+from workers.distill.train import DistillConfig, distill
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +100,7 @@ def test_progress_events(full_run) -> None:
     assert len(evals) == 2 and all("accuracy" in e.metrics for e in evals)
 
 
-def _interrupted_then_resumed(sst2, out: Path, stop_after: int) -> None:
+def _interrupted_then_resumed(sst2, out: Path, stop_after: int, between: Callable[[Path], None] | None = None) -> None:
     calls = {"n": 0}
 
     def should_stop() -> bool:
@@ -107,6 +110,8 @@ def _interrupted_then_resumed(sst2, out: Path, stop_after: int) -> None:
     with pytest.raises(TrainingCancelled):
         distill(_config(sst2, out), should_stop=should_stop)
     assert (out / "checkpoint.pt").exists()
+    if between is not None:
+        between(out / "checkpoint.pt")
     events: list[ProgressEvent] = []
     distill(_config(sst2, out, resume=True), progress=events.append)
     assert any(e.message and "resumed from checkpoint" in e.message for e in events)
@@ -126,6 +131,21 @@ def test_resume_reaches_the_same_weights(full_run, sst2, tmp_path: Path, stop_af
     b = json.loads((tmp_path / "report.json").read_text())
     assert a["stages"][1]["loss_history"] == b["stages"][1]["loss_history"]
     assert a["student"]["dev"] == b["student"]["dev"]
+
+
+def _earlier_flat_layout(path: Path) -> None:
+    """Rewrite a checkpoint as the loop wrote it before TrainState: history, window and stage_seconds flat."""
+    checkpoint = load_checkpoint(path)
+    log = checkpoint.pop("log")
+    checkpoint.update(history=log["history"], window=log["window"], stage_seconds=checkpoint.pop("seconds"))
+    save_checkpoint(path, checkpoint)
+
+
+def test_a_checkpoint_in_the_earlier_layout_still_resumes(full_run, sst2, tmp_path: Path) -> None:
+    _, reference, _ = full_run
+    _interrupted_then_resumed(sst2, tmp_path, 19, between=_earlier_flat_layout)
+    expected, got = _weights(reference), _weights(tmp_path)
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
 
 
 def test_sts_b_regression_path(tmp_path: Path, glue_dir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,54 @@ import numpy as np
 import torch
 
 from shared.atomic import atomic_write
+from workers.distill.step import LossLog
+
+
+@dataclass
+class TrainState:
+    """Where a distillation stands. Saved with the weights, the optimiser and the RNG states it is the
+    checkpoint, and a run that starts from it continues exactly where the saved one was."""
+
+    stage_index: int = 0  # the stage in progress: 0 = stage 1, 1 = stage 2, 2 = both done
+    epoch: int = 0  # the stage's current epoch
+    batch: int = 0  # the next batch of that epoch (0: the epoch has not started)
+    step: int = 0  # optimiser steps done in the stage
+    total_steps: int = 0  # the stage's estimated steps (re-estimated at each epoch start)
+    seconds: float = 0.0  # time spent in the stage until the last save
+    log: LossLog = field(default_factory=LossLog)  # the stage's loss history
+    teacher_dev: dict[str, float] = field(default_factory=dict)
+    student_dev: dict[str, float] = field(default_factory=dict)  # after the latest stage-2 epoch
+    stages: list[dict[str, Any]] = field(default_factory=list)  # report.json's entries of the finished stages
+
+    def next_stage(self, finished: dict[str, Any]) -> None:
+        """Record the stage just finished and stand at the start of the next one."""
+        self.stages.append(finished)
+        self.stage_index += 1
+        self.epoch = self.batch = self.step = self.total_steps = 0
+        self.seconds = 0.0
+        self.log = LossLog()
+
+    def to_checkpoint(
+        self, student: torch.nn.Module, projections: torch.nn.Module, optimizer: torch.optim.Optimizer | None
+    ) -> dict[str, Any]:
+        """The whole run in one dict: this state, the weights, the optimiser (None at a stage boundary), RNGs."""
+        return {
+            **asdict(self),
+            "student": student.state_dict(),
+            "projections": projections.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "rng": rng_state(),
+        }
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any]) -> TrainState:
+        """The state part of a checkpoint (weights, optimiser and RNGs are restored by their owners)."""
+        if "log" not in checkpoint:  # written before TrainState existed: the same content under flat names
+            log = {"history": checkpoint["history"], "window": checkpoint["window"]}
+            checkpoint = {**checkpoint, "log": log, "seconds": checkpoint["stage_seconds"]}
+        values = {f.name: checkpoint[f.name] for f in fields(cls)}
+        values["log"] = LossLog(**values["log"])
+        return cls(**values)
 
 
 def rng_state() -> dict[str, Any]:

@@ -8,15 +8,18 @@ cached by (path, size, mtime).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from shared.dataset_io import DatasetError, read_table, resolve_spec
+from shared.settings import Settings, get_settings
 from shared.tasks import TaskPreset
 from workers.distill.errors import DistillError
 
@@ -45,6 +48,12 @@ class Example:
         return self.input_ids if self.token_type_ids is None else self.input_ids + (-1,) + self.token_type_ids
 
 
+def default_max_seq_len(preset: TaskPreset, settings: Settings | None = None) -> int:
+    """The task's token budget when none is given: single sentences are short, pairs need more."""
+    s = settings or get_settings()
+    return s.max_seq_len_pair if preset.is_pair else s.max_seq_len_single
+
+
 def resolve_train_files(source: TrainSource) -> list[Path]:
     """The files of a train source at this moment."""
     if callable(source):
@@ -54,6 +63,17 @@ def resolve_train_files(source: TrainSource) -> list[Path]:
     else:
         files = list(source)
     return [Path(f) for f in files]
+
+
+def config_summary(config: Any) -> dict[str, Any]:
+    """A run config (a dataclass) as JSON for report.json: the train source as its files, or a callable
+    source by name (its files change while it runs)."""
+    summary = asdict(config)
+    train = config.train
+    summary["train"] = (
+        getattr(train, "__name__", "callable") if callable(train) else [str(f) for f in resolve_train_files(train)]
+    )
+    return json.loads(json.dumps(summary, default=str))
 
 
 class ExampleEncoder:

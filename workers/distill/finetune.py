@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from shared.dataset_io import atomic_write_text
 from shared.settings import Settings, get_settings, setting_field, settings_values
-from shared.tasks import get_task
+from shared.tasks import TaskPreset, get_task
 from workers.distill.attention_capture import use_fast_attention
 from workers.distill.data import (
+    Example,
     ExampleEncoder,
     TrainSource,
     collate,
+    config_summary,
+    default_max_seq_len,
     label_tensor,
     length_bucketed_batches,
     resolve_train_files,
@@ -27,8 +31,9 @@ from workers.distill.data import (
 from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.evaluate import evaluate
 from workers.distill.models import count_parameters, load_tokenizer, resolve_device
+from workers.distill.optim import make_optimizer, seed_everything
 from workers.distill.progress import STAGE_EVALUATE, STAGE_FINETUNE, ProgressCallback, ProgressEvent, ShouldStop, emit
-from workers.distill.train import default_max_seq_len, lr_factor, make_optimizer, seed_everything
+from workers.distill.step import LossLog, LossParts, StepRule, train_step
 
 
 @dataclass
@@ -79,81 +84,39 @@ def finetune(
     preset = get_task(config.task)
     device = resolve_device(config.device)
     bf16 = config.bf16 and device.type == "cuda"
-    out = Path(config.output_dir)
     seed_everything(config.seed)
-
     tokenizer = load_tokenizer(config.model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    max_len = config.max_seq_len or default_max_seq_len(preset)
-    encoder = ExampleEncoder(tokenizer, preset, max_len, config.text_columns, config.label_column)
-    train = encoder.encode_files(resolve_train_files(config.train), require_labels=True)
-    if not train:
-        raise DistillError("the training data has no rows")
-    dev = encoder.encode_files([config.dev], require_labels=True) if config.dev else None
-
-    labels = preset.labels or ("score",)
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            config.model,
-            num_labels=preset.num_labels,
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-            problem_type="regression" if preset.is_regression else "single_label_classification",
-            ignore_mismatched_sizes=True,
-        )
-    except (OSError, ValueError) as exc:
-        raise DistillError(f"cannot load the encoder {config.model!r}: {exc}") from None
-    model.to(device)
-    use_fast_attention(model)
+    train, dev = _labelled_examples(config, preset, tokenizer)
+    model = _load_model(config.model, preset, device)
     optimizer = make_optimizer([model], config.lr, config.weight_decay)
+    rule = StepRule(config.lr, config.warmup_ratio, config.grad_clip, bf16)
 
-    step, history, window, dev_metrics = 0, [], {}, {}
-    batches_per_epoch = len(length_bucketed_batches([len(e) for e in train], config.batch_size, config.seed, 0))
-    total_steps = config.epochs * batches_per_epoch
+    lengths = [len(e) for e in train]
+    total_steps = config.epochs * len(length_bucketed_batches(lengths, config.batch_size, config.seed, 0))
+    step, log, dev_metrics = 0, LossLog(), {}
     for epoch in range(config.epochs):
         model.train()
-        batches = length_bucketed_batches([len(e) for e in train], config.batch_size, config.seed, epoch)
-        epoch_started, samples = time.time(), 0
-        for idx in batches:
+        epoch_clock, samples = time.time(), 0
+        for idx in length_bucketed_batches(lengths, config.batch_size, config.seed, epoch):
             if should_stop is not None and should_stop():
                 raise TrainingCancelled(STAGE_FINETUNE, step)
             rows = [train[i] for i in idx]
-            batch = collate(rows, pad_id, device)
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_factor(step, total_steps, config.warmup_ratio)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = model(**batch, labels=label_tensor(rows, preset.is_regression, device)).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            forward_loss = partial(_supervised_loss, model, collate(rows, pad_id, device), rows, preset.is_regression)
+            loss, _ = train_step(forward_loss, optimizer, [model], rule, step, total_steps)
             step += 1
-            window["loss"] = window.get("loss", 0.0) + float(loss.detach())
-            window["_n"] = window.get("_n", 0.0) + 1
-            if step % config.log_every == 0 or step == total_steps:
-                n = window.pop("_n")
-                history.append({"step": step, "epoch": epoch + 1, "loss": window.pop("loss") / n})
+            log.add({"loss": loss}, step, epoch + 1, every=config.log_every, total_steps=total_steps)
             samples += len(rows)
-            emit(
-                progress,
-                ProgressEvent(
-                    STAGE_FINETUNE,
-                    epoch + 1,
-                    step,
-                    total_steps,
-                    {"loss": float(loss.detach())},
-                    samples / max(1e-9, time.time() - epoch_started),
-                ),
-            )
+            rate = samples / max(1e-9, time.time() - epoch_clock)
+            emit(progress, ProgressEvent(STAGE_FINETUNE, epoch + 1, step, total_steps, {"loss": loss}, rate))
         if dev is not None:
             dev_metrics = evaluate(model, dev, preset, config.eval_batch_size, pad_id, device, bf16)
             emit(progress, ProgressEvent(STAGE_EVALUATE, epoch + 1, step, total_steps, metrics=dev_metrics))
 
+    out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    summary = asdict(config)
-    summary["train"] = [str(f) for f in resolve_train_files(config.train)] if not callable(config.train) else "callable"
     report = {
         "task": preset.name,
         "model": str(config.model),
@@ -165,10 +128,50 @@ def finetune(
         "dev": dev_metrics,
         "epochs": config.epochs,
         "steps": step,
-        "loss_history": history,
+        "loss_history": log.history,
         "device": str(device),
-        "config": json.loads(json.dumps(summary, default=str)),
+        "config": config_summary(config),
         "seconds": round(time.time() - started, 3),
     }
     atomic_write_text(out / "report.json", [json.dumps(report, indent=2) + "\n"])
     return report
+
+
+def _labelled_examples(
+    config: FinetuneConfig, preset: TaskPreset, tokenizer: Any
+) -> tuple[list[Example], list[Example] | None]:
+    """Train and dev rows, tokenised; both need gold labels."""
+    max_len = config.max_seq_len or default_max_seq_len(preset)
+    encoder = ExampleEncoder(tokenizer, preset, max_len, config.text_columns, config.label_column)
+    train = encoder.encode_files(resolve_train_files(config.train), require_labels=True)
+    if not train:
+        raise DistillError("the training data has no rows")
+    dev = encoder.encode_files([config.dev], require_labels=True) if config.dev else None
+    return train, dev
+
+
+def _load_model(path: str, preset: TaskPreset, device: torch.device) -> PreTrainedModel:
+    """The encoder with a fresh classification head for the task's labels, on SDPA attention."""
+    labels = preset.labels or ("score",)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=preset.num_labels,
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            problem_type="regression" if preset.is_regression else "single_label_classification",
+            ignore_mismatched_sizes=True,
+        )
+    except (OSError, ValueError) as exc:
+        raise DistillError(f"cannot load the encoder {path!r}: {exc}") from None
+    model.to(device)
+    use_fast_attention(model)
+    return model
+
+
+def _supervised_loss(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], rows: list[Example], regression: bool
+) -> LossParts:
+    """The model's own loss against the gold labels (cross-entropy, or MSE for regression)."""
+    labels = label_tensor(rows, regression, next(model.parameters()).device)
+    return model(**batch, labels=labels).loss, {}
