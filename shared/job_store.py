@@ -21,7 +21,9 @@ from shared import redis_keys as keys
 from shared.schemas import ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_STATUSES
 
 #: Fields of the job hash that hold JSON documents.
-_JSON_FIELDS = ("params", "result", "error", "progress_extra")
+_JSON_FIELDS = ("params", "result", "error")
+#: Prefix of the job-hash fields that hold one type-specific progress field each (JSON), see set_progress_extra.
+_EXTRA = "extra:"
 
 # Set status (and extra fields) only if the current status is one of the allowed ones.
 # KEYS[1] job hash; ARGV[1] new status; ARGV[2] number of allowed statuses; then the allowed statuses;
@@ -132,7 +134,15 @@ class JobStore:
             data, shards_done = pipe.execute()
         if not data:
             return None
-        rec: dict[str, Any] = {k.decode(): v.decode() for k, v in data.items()}
+        rec: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            name = key.decode()
+            if name.startswith(_EXTRA):
+                extra[name.removeprefix(_EXTRA)] = json.loads(value)
+            else:
+                rec[name] = value.decode()
+        rec["progress_extra"] = extra
         for name in _JSON_FIELDS:
             rec[name] = json.loads(rec[name]) if rec.get(name) else None
         for name in ("created_at", "started_at", "finished_at"):
@@ -148,10 +158,6 @@ class JobStore:
         if rec is None or (team is not None and rec["team"] != team):
             return None
         return self.to_public(rec)
-
-    def owner(self, job_id: str) -> str | None:
-        team = self.r.hget(keys.job(job_id), "team")
-        return team.decode() if team else None
 
     def status(self, job_id: str) -> str | None:
         value = self.r.hget(keys.job(job_id), "status")
@@ -292,14 +298,42 @@ class JobStore:
     def shards_finished(self, job_id: str) -> set[int]:
         return {int(s) for s in self.r.smembers(keys.job_shards_done(job_id))}
 
-    def set_total(self, job_id: str, total: int) -> None:
-        self.r.hset(keys.job(job_id), "total", int(total))
-
     def set_progress_extra(self, job_id: str, **fields: Any) -> None:
-        """Merge type-specific progress fields (stage, epoch, losses...) into the job's progress object."""
-        current = self.r.hget(keys.job(job_id), "progress_extra")
-        merged = {**(json.loads(current) if current else {}), **fields}
-        self.r.hset(keys.job(job_id), "progress_extra", json.dumps(merged))
+        """Merge type-specific progress fields (stage, epoch, losses...) into the job's progress object.
+
+        Each field is a hash field of its own, written by one HSET: atomic, so writers in other processes
+        never drop each other's fields, and values keep their exact JSON (no decode and re-encode in Lua).
+        """
+        if fields:
+            self.r.hset(keys.job(job_id), mapping={_EXTRA + name: json.dumps(value) for name, value in fields.items()})
+
+    def record_shard_stats(self, job_id: str, shard: int, stats: Mapping[str, int]) -> None:
+        """Keep a finished shard's output counters (a retried shard replaces its earlier ones)."""
+        self.r.hset(keys.job_shard_stats(job_id), str(shard), json.dumps(dict(stats)))
+
+    def shard_stats_total(self, job_id: str) -> dict[str, int]:
+        """The counters of every recorded shard, summed."""
+        totals: dict[str, int] = {}
+        for doc in self.r.hvals(keys.job_shard_stats(job_id)):
+            for name, value in json.loads(doc).items():
+                totals[name] = totals.get(name, 0) + int(value)
+        return totals
+
+    # --- metrics time series ----------------------------------------------------------------------------
+
+    def append_metric(self, job_ids: Iterable[str], point: Mapping[str, Any], max_points: int) -> None:
+        """Append one training point to the series of each job (a child and its pipeline), keeping the
+        newest ``max_points``; one MULTI/EXEC, so every series gets the point or none does."""
+        doc = json.dumps(dict(point))
+        with self.r.pipeline(transaction=True) as pipe:
+            for job_id in job_ids:
+                pipe.rpush(keys.job_metrics(job_id), doc)
+                pipe.ltrim(keys.job_metrics(job_id), -max_points, -1)
+            pipe.execute()
+
+    def metrics(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's training time series, oldest first."""
+        return [json.loads(doc) for doc in self.r.lrange(keys.job_metrics(job_id), 0, -1)]
 
     # --- events -----------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import redis
 
 from shared.job_store import JobStore
-from workers.distill.job_progress import JobProgress, read_metrics
+from workers.distill.job_progress import JobProgress
 from workers.distill.progress import ProgressEvent
 
 
@@ -32,8 +32,8 @@ def test_progress_is_throttled_mirrored_and_recorded(redis_url) -> None:
         assert p["step"] == p["done"] == 1 and p["total_steps"] == p["total"] == 4 and p["unit"] == "steps"
         kinds = [e["kind"] for e in store.events(job_id)]
         assert kinds.count("stage") == 2 and kinds.count("evaluation") == 2 and "resumed" in kinds
-    points = read_metrics(store, child)
-    assert read_metrics(store, pipe) == points and {p["job_id"] for p in points} == {child}
+    points = store.metrics(child)
+    assert store.metrics(pipe) == points and {p["job_id"] for p in points} == {child}
     # interval 1h: a point at each stage start and evaluation only; the first one holds step 1's losses
     assert [p["stage"] for p in points] == ["distill-intermediate", "distill-prediction", "evaluate"]
     assert points[0]["losses"] == {"attention": 1.0, "total": 2.0} and points[2]["metrics"] == {"accuracy": 0.75}
@@ -45,6 +45,6 @@ def test_window_mean_of_losses_between_writes(redis_url) -> None:
     progress = JobProgress(store, [job], interval_s=0.0)  # write at every step
     for step, loss in enumerate([4.0, 2.0], start=1):
         progress(ProgressEvent("finetune", 1, step, 2, {"loss": loss}, 5.0))
-    points = read_metrics(store, job)
+    points = store.metrics(job)
     assert [p["losses"]["loss"] for p in points] == [4.0, 2.0]
     assert store.get(job)["progress"]["losses"] == {"loss": 2.0}

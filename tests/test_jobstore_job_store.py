@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import time
+
 import redis
 
 from shared import redis_keys as keys
@@ -162,3 +165,44 @@ def test_progress_extra_merges(redis_url: str) -> None:
     store.set_progress_extra(job_id, epoch=2)
     progress = store.get(job_id)["progress"]
     assert progress["unit"] == "steps" and progress["stage"] == "distill-intermediate" and progress["epoch"] == 2
+
+
+def _write_progress_fields(url: str, job_id: str, prefix: str, count: int) -> None:
+    """One racing writer (a real process): waits for the start flag, then sets ``count`` distinct fields."""
+    store = _store(url)
+    while not store.r.exists("race:go"):
+        time.sleep(0.001)
+    for i in range(count):
+        store.set_progress_extra(job_id, **{f"{prefix}{i}": i})
+
+
+def test_progress_extra_writers_in_two_processes_lose_nothing(redis_url: str) -> None:
+    """Two worker processes merge fields into one job at once (a child and its pipeline's writers do):
+    every field of both must survive. A read-modify-write merge loses some of them here."""
+    store = _store(redis_url)
+    job_id = store.create(job_type="pipeline", team="a", params={}, unit="steps")
+    count = 400
+    spawn = multiprocessing.get_context("spawn")
+    writers = [spawn.Process(target=_write_progress_fields, args=(redis_url, job_id, prefix, count)) for prefix in "ab"]
+    for w in writers:
+        w.start()
+    store.r.set("race:go", 1)
+    for w in writers:
+        w.join(60)
+        assert w.exitcode == 0
+    progress = store.get(job_id)["progress"]
+    for prefix in "ab":
+        missing = [i for i in range(count) if progress.get(f"{prefix}{i}") != i]
+        assert not missing, f"{len(missing)} of writer {prefix!r}'s fields were lost"
+
+
+def test_shard_stats_and_metrics(redis_url: str) -> None:
+    store = _store(redis_url)
+    job_id, pipe = (store.create(job_type=t, team="a", params={}) for t in ("distillation", "pipeline"))
+    store.record_shard_stats(job_id, 0, {"rows_out": 5, "replaced_mlm": 2})
+    store.record_shard_stats(job_id, 1, {"rows_out": 7, "replaced_mlm": 1})
+    store.record_shard_stats(job_id, 1, {"rows_out": 6, "replaced_mlm": 1})  # a retried shard replaces its stats
+    assert store.shard_stats_total(job_id) == {"rows_out": 11, "replaced_mlm": 3}
+    for step in range(5):
+        store.append_metric([job_id, pipe], {"step": step, "losses": {}}, max_points=3)
+    assert [p["step"] for p in store.metrics(job_id)] == [2, 3, 4] and store.metrics(pipe) == store.metrics(job_id)

@@ -16,6 +16,10 @@ from shared.job_store import JobStore
 from shared.redis_conn import connect
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
+from workers.orchestration.errors import InvalidRequest, NotFound, OrchestrationError, QueueUnavailable
+
+#: HTTP status of each refusal of the job orchestration (its message names the field at fault).
+ORCHESTRATION_STATUS: dict[type[OrchestrationError], int] = {NotFound: 404, InvalidRequest: 422, QueueUnavailable: 503}
 
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> FastAPI:
@@ -44,6 +48,10 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     @app.exception_handler(redis.ConnectionError)
     async def redis_down(request: Request, exc: redis.ConnectionError) -> JSONResponse:
         return JSONResponse({"detail": f"Redis unreachable: {exc}"}, status_code=503)
+
+    @app.exception_handler(OrchestrationError)
+    async def refused(request: Request, exc: OrchestrationError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=ORCHESTRATION_STATUS.get(type(exc), 422))
 
     for module in (health, datasets, augmentations, finetunes, distillations, pipelines, jobs):
         app.include_router(module.router)

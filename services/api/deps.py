@@ -12,6 +12,7 @@ from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
 from shared.settings import Settings
 from shared.storage import Storage
+from workers.orchestration.submit import Submission
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -56,6 +57,15 @@ JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 DatasetStoreDep = Annotated[DatasetStore, Depends(get_dataset_store)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 TeamDep = Annotated[str, Depends(get_team)]
+
+
+def get_submission(request: Request, team: TeamDep) -> Submission:
+    """What the job orchestration needs to submit for the authenticated team."""
+    state = request.app.state
+    return Submission(team, state.settings, state.redis, state.dataset_store, state.job_store)
+
+
+SubmissionDep = Annotated[Submission, Depends(get_submission)]
 
 
 def page_bounds(settings: Settings, offset: int, limit: int | None) -> tuple[int, int]:

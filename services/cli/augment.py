@@ -11,11 +11,14 @@ import argparse
 import sys
 import time
 
+from services.cli.params import params_from_args
+from shared.job_params import AugmentRunParams
 from shared.settings import get_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = get_settings()
+    d = AugmentRunParams.setting_defaults(s)
     parser = subparsers.add_parser(
         "augment",
         help="augment a dataset with TinyBERT's masked-LM + GloVe word replacement",
@@ -30,24 +33,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--label-column", help="label column (copied unchanged)")
     parser.add_argument("--format", choices=["tsv", "csv", "jsonl"], help="input format (default: from suffix)")
-    parser.add_argument("--mlm-model", default=s.mlm_model, help=f"masked LM, folder or hub id ({s.mlm_model})")
-    parser.add_argument("--glove", default=s.glove, help=f"GloVe source ({s.glove}) or .txt/.bin/.kv path")
-    parser.add_argument("--n", type=int, default=s.aug_n, help=f"samples per text column (N, {s.aug_n})")
-    parser.add_argument("--k", type=int, default=s.aug_k, help=f"candidates per word (K, {s.aug_k})")
-    parser.add_argument("--p", type=float, default=s.aug_p, help=f"replacement probability (p_t, {s.aug_p})")
-    parser.add_argument("--seed", type=int, default=s.aug_seed, help=f"random seed ({s.aug_seed})")
-    parser.add_argument(
-        "--batch-size", type=int, default=s.aug_batch_size, help=f"masked copies per forward pass ({s.aug_batch_size})"
-    )
+    parser.add_argument("--mlm-model", help=f"masked LM, folder or hub id ({d['mlm_model']})")
+    parser.add_argument("--glove", help=f"GloVe source ({d['glove']}) or .txt/.bin/.kv path")
+    parser.add_argument("--n", type=int, help=f"samples per text column (N, {d['n']})")
+    parser.add_argument("--k", type=int, help=f"candidates per word (K, {d['k']})")
+    parser.add_argument("--p", type=float, help=f"replacement probability (p_t, {d['p']})")
+    parser.add_argument("--seed", type=int, help=f"random seed ({d['seed']})")
+    parser.add_argument("--batch-size", type=int, help=f"masked copies per forward pass ({d['batch_size']})")
     parser.add_argument("--device", default=s.device, help=f"auto, cpu or cuda[:i] ({s.device})")
     parser.add_argument(
         "--no-pair-input",
         dest="pair_input",
         action="store_false",
-        default=s.aug_pair_input,
+        default=None,
         help="MLM input is '[CLS] masked [SEP]' without the original sentence",
     )
-    parser.add_argument("--stop-words", default=s.aug_stop_words, help="stop-word file (one per line); '' for none")
+    parser.add_argument(
+        "--stop-words", help="stop-word file (one per line); '' for none; default: the setting, else a built-in list"
+    )
     parser.set_defaults(func=run)
 
 
@@ -78,19 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from workers.augment.mlm import ModelLoadError
 
     try:
-        params = AugmentParams.from_settings(
-            n=args.n,
-            k=args.k,
-            p=args.p,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            pair_input=args.pair_input,
-            mlm_model=args.mlm_model,
-            glove=args.glove,
-            device=args.device,
-            stop_words=args.stop_words,
-        )
-        augmenter = get_augmenter(params)
+        run_params = params_from_args(AugmentRunParams, args, get_settings())
+        augmenter = get_augmenter(AugmentParams.from_run(run_params, args.device))
     except (ModelLoadError, FileNotFoundError, ValueError, OSError) as exc:
         return _fail(str(exc))
 

@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
-from services.cli.training import add_training_arguments, data_overrides, run_training
+from pydantic import ValidationError
+
+from services.cli.params import params_from_args
+from services.cli.training import add_training_arguments, engine_arguments, run_training
+from shared.job_params import DistillRunParams, ParamsError, StudentParams, StudentShapeParams, resolve_student
+from shared.schemas import StudentCheckpoint, StudentFromTeacher, StudentRequest, StudentShape
 from shared.settings import get_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = get_settings()
+    d = DistillRunParams.setting_defaults(s)
+    shape = StudentShapeParams.setting_defaults(s)
     p = subparsers.add_parser(
         "distill",
         help="distil a fine-tuned teacher into a small student",
@@ -19,17 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--teacher", required=True, help="fine-tuned sequence-classification model: folder or hub id")
     add_training_arguments(p, s)
-    p.add_argument("--stage1-epochs", type=int, default=s.stage1_epochs)
-    p.add_argument("--stage2-epochs", type=int, default=s.stage2_epochs)
-    p.add_argument("--lr1", type=float, default=s.lr1, help="stage-1 learning rate")
-    p.add_argument("--lr2", type=float, default=s.lr2, help="stage-2 learning rate")
-    p.add_argument("--layer-map", default=s.layer_map, help="uniform, top, bottom or a list such as 2,4,6")
-    p.add_argument("--temperature", type=float, default=s.temperature)
+    p.add_argument("--stage1-epochs", type=int, help=f"default: {d['stage1_epochs']}")
+    p.add_argument("--stage2-epochs", type=int, help=f"default: {d['stage2_epochs']}")
+    p.add_argument("--lr1", type=float, help=f"stage-1 learning rate (default: {d['lr1']})")
+    p.add_argument("--lr2", type=float, help=f"stage-2 learning rate (default: {d['lr2']})")
+    p.add_argument("--layer-map", help=f"uniform, top, bottom or a list such as 2,4,6 (default: {d['layer_map']})")
+    p.add_argument("--temperature", type=float, help=f"default: {d['temperature']}")
     g = p.add_argument_group("student")
-    g.add_argument("--student-layers", type=int, default=s.student_layers)
-    g.add_argument("--student-hidden", type=int, default=s.student_hidden)
-    g.add_argument("--student-heads", type=int, default=s.student_heads)
-    g.add_argument("--student-intermediate", type=int, default=s.student_intermediate)
+    for name in ("layers", "hidden", "heads", "intermediate"):
+        g.add_argument(f"--student-{name}", type=int, help=f"default: {shape[name]}")
     g.add_argument("--student-checkpoint", help="start from this checkpoint folder (e.g. general TinyBERT)")
     g.add_argument(
         "--student-init",
@@ -39,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     o = p.add_argument_group("more")
     o.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
-    o.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every, help="steps between checkpoints")
+    o.add_argument("--checkpoint-every", type=int, help=f"steps between checkpoints (default: {d['checkpoint_every']})")
     o.add_argument("--share-projection", action="store_true", help="one W_h for all layers (the reference)")
     o.add_argument("--weights", default="1,1,1,1", help="loss weights: embedding,attention,hidden,prediction")
     p.set_defaults(func=run)
@@ -47,40 +52,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workers.distill.errors import DistillError
+    from workers.distill.job_configs import distill_config
     from workers.distill.losses import LossWeights
-    from workers.distill.models import StudentSpec
-    from workers.distill.train import DistillConfig, distill
+    from workers.distill.train import distill
 
     def train(progress: object) -> dict:
         try:
             weights = LossWeights(*(float(w) for w in args.weights.split(",")))
         except (TypeError, ValueError):
             raise DistillError(f"--weights {args.weights!r}: give four numbers, e.g. 1,1,1,1") from None
-        student = StudentSpec(
-            args.student_layers,
-            args.student_hidden,
-            args.student_heads,
-            args.student_intermediate,
-            checkpoint=args.student_checkpoint,
-            init=args.student_init,
-        )
-        config = DistillConfig.from_settings(
+        settings = get_settings()
+        params = params_from_args(DistillRunParams, args, settings, student=student_from_args(args))
+        config = distill_config(
+            params,
             teacher=args.teacher,
             train=list(args.train),
-            task=args.task,
             output_dir=args.output,
-            student=student,
-            stage1_epochs=args.stage1_epochs,
-            stage2_epochs=args.stage2_epochs,
-            lr1=args.lr1,
-            lr2=args.lr2,
-            layer_map=args.layer_map,
-            temperature=args.temperature,
             resume=args.resume,
-            checkpoint_every=args.checkpoint_every,
             share_projection=args.share_projection,
             loss_weights=weights,
-            **data_overrides(args),
+            **engine_arguments(args),
         )
         return distill(config, progress=progress)
 
@@ -100,3 +91,23 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def student_from_args(args: argparse.Namespace) -> StudentParams:
+    """The student the --student-* flags ask for, resolved like a request's ``student`` object."""
+    request: StudentRequest
+    try:
+        if args.student_checkpoint:
+            request = StudentCheckpoint(checkpoint=args.student_checkpoint)
+        elif args.student_init == "teacher":
+            request = StudentFromTeacher(init="teacher", layers=args.student_layers)
+        else:
+            fields = ("layers", "hidden", "heads", "intermediate")
+            request = StudentShape(**{name: getattr(args, f"student_{name}") for name in fields})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ParamsError(f"--student-{err['loc'][0]}: {err['msg']}") from None
+    try:
+        return resolve_student(request, get_settings())
+    except ParamsError as exc:
+        raise ParamsError(f"--student-hidden: {exc}") from None

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from services.cli.training import add_training_arguments, data_overrides, run_training
+from services.cli.params import params_from_args
+from services.cli.training import add_training_arguments, engine_arguments, run_training
+from shared.job_params import FinetuneRunParams
 from shared.settings import get_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = get_settings()
+    d = FinetuneRunParams.setting_defaults(s)
     p = subparsers.add_parser(
         "finetune",
         help="fine-tune a pre-trained encoder into a teacher",
@@ -18,24 +21,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "its tokenizer and report.json in --output.",
     )
     p.add_argument("--model", required=True, help="pre-trained encoder: local folder or hub id")
-    p.add_argument("--epochs", type=int, default=s.finetune_epochs)
-    p.add_argument("--lr", type=float, default=s.finetune_lr)
+    p.add_argument("--epochs", type=int, help=f"default: {d['epochs']}")
+    p.add_argument("--lr", type=float, help=f"default: {d['lr']}")
     add_training_arguments(p, s)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from workers.distill.finetune import FinetuneConfig, finetune
+    from workers.distill.finetune import finetune
+    from workers.distill.job_configs import finetune_config
 
     def train(progress: object) -> dict:
-        config = FinetuneConfig.from_settings(
-            model=args.model,
-            train=args.train,
-            task=args.task,
-            output_dir=args.output,
-            epochs=args.epochs,
-            lr=args.lr,
-            **data_overrides(args),
+        params = params_from_args(FinetuneRunParams, args, get_settings())
+        config = finetune_config(
+            params, model=args.model, train=args.train, output_dir=args.output, **engine_arguments(args)
         )
         return finetune(config, progress=progress)
 

@@ -8,37 +8,36 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from shared.job_params import FinetuneRunParams
 from shared.settings import Settings
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
-    """--train/--dev/--task/--output, columns, batch size, length, seed and device, defaults from settings."""
+    """--train/--dev/--task/--output, columns, batch size, length, seed and device; unset ones take the
+    defaults of the resolved params (``shared.job_params``), shown in the help."""
+    d = FinetuneRunParams.setting_defaults(settings)  # batch_size and seed are the same for distillation
     parser.add_argument("--train", required=True, nargs="+", help="training file(s): .tsv, .csv or .jsonl")
     parser.add_argument("--dev", help="dev file for the metrics in report.json")
     parser.add_argument("--task", required=True, help="GLUE task preset (sst-2, mrpc, rte, sts-b, ...)")
     parser.add_argument("--output", required=True, help="folder for the trained model")
-    parser.add_argument("--batch-size", type=int, default=settings.batch_size)
+    parser.add_argument("--batch-size", type=int, help=f"default: {d['batch_size']}")
     parser.add_argument(
         "--max-seq-len",
         type=int,
-        default=None,
         help=f"default: {settings.max_seq_len_single} single sentence, {settings.max_seq_len_pair} pairs",
     )
     parser.add_argument("--text-columns", nargs="+", help="override the task's text columns")
     parser.add_argument("--label-column", help="override the task's label column")
-    parser.add_argument("--seed", type=int, default=settings.seed)
+    parser.add_argument("--seed", type=int, help=f"default: {d['seed']}")
     parser.add_argument("--device", default=settings.device, help="auto, cpu or cuda[:i]")
 
 
-def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The config fields that `add_training_arguments` collected."""
+def engine_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields that `add_training_arguments` collected and that are not job parameters."""
     return {
         "dev": args.dev,
-        "batch_size": args.batch_size,
-        "max_seq_len": args.max_seq_len,
         "text_columns": tuple(args.text_columns) if args.text_columns else None,
         "label_column": args.label_column,
-        "seed": args.seed,
         "device": args.device,
     }
 
@@ -47,6 +46,7 @@ def run_training(train: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | Non
     """Call ``train(progress)`` under a tqdm progress bar; None (after one printed line) on a user error."""
     from services.cli.progress_bar import TqdmProgress, quiet_transformers
     from shared.dataset_io import DatasetError
+    from shared.job_params import ParamsError
     from shared.tasks import UnknownTaskError
     from workers.distill.errors import DistillError
 
@@ -54,7 +54,7 @@ def run_training(train: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | Non
     bar = TqdmProgress()
     try:
         return train(bar)
-    except (DistillError, DatasetError, UnknownTaskError) as exc:
+    except (DistillError, DatasetError, UnknownTaskError, ParamsError) as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return None

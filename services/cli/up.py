@@ -79,8 +79,6 @@ def api_keys_for(data_dir: Path, configured: str) -> tuple[str, str | None]:
 
 
 def build_children(host: str, port: int, workers: int) -> list[Child]:
-    from services.cli.worker import queue_available
-
     py = sys.executable
     children = [
         Child(
@@ -105,8 +103,7 @@ def build_children(host: str, port: int, workers: int) -> list[Child]:
         children.append(
             Child(f"augment-worker-{i + 1}", [py, "-m", "services.cli.main", "worker", "--queue", "augment"], True)
         )
-    if queue_available("distill"):  # issue 5 hook: appears once workers/distill/jobs.py exists
-        children.append(Child("distill-worker", [py, "-m", "services.cli.main", "worker", "--queue", "distill"], True))
+    children.append(Child("distill-worker", [py, "-m", "services.cli.main", "worker", "--queue", "distill"], True))
     return children
 
 

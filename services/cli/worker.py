@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import os
 import socket
 import sys
 
-#: Queue name -> module holding its RQ entry points (imported before work starts, so a broken install
-#: fails at start-up, not on the first job). Issue 5 hook: the distill worker's entry points go in
-#: ``workers/distill/jobs.py``; the queue becomes available (here and in `distillery up`) once it exists.
-QUEUE_ENTRY_MODULES: dict[str, str] = {
-    "augment": "workers.augment.jobs",
-    "distill": "workers.distill.jobs",
+from shared.job_types import QueueName
+
+#: Queue -> module holding its RQ entry points (imported before work starts, so a broken install fails at
+#: start-up, not on the first job).
+QUEUE_ENTRY_MODULES: dict[QueueName, str] = {
+    QueueName.AUGMENT: "workers.augment.jobs",
+    QueueName.DISTILL: "workers.distill.jobs",
 }
 
 
@@ -33,22 +33,15 @@ class QuietMaintenance(logging.Filter):
         return not (record.levelno <= logging.INFO and "cleaning" in str(record.msg))
 
 
-def queue_available(queue: str) -> bool:
-    """True when the queue's entry-point module is installed."""
-    module = QUEUE_ENTRY_MODULES.get(queue)
-    try:
-        return module is not None and importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "worker",
         help="run one queue worker against DISTILLERY_REDIS_URL",
         description="Run one RQ worker. Scale out by starting more, on any machine sharing Redis and the data dir.",
     )
-    parser.add_argument("--queue", choices=sorted(QUEUE_ENTRY_MODULES), default="augment", help="queue to serve")
+    parser.add_argument(
+        "--queue", choices=[str(q) for q in QueueName], default=str(QueueName.AUGMENT), help="queue to serve"
+    )
     parser.add_argument("--redis-url", help="default: DISTILLERY_REDIS_URL")
     parser.add_argument("--name", help="worker name (default: host.pid.queue)")
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
@@ -62,13 +55,6 @@ def run(args: argparse.Namespace) -> int:
     from shared.settings import get_settings
     from workers.rq_worker import HeartbeatWorker
 
-    if not queue_available(args.queue):
-        print(
-            f"distillery worker: queue {args.queue!r} has no entry points yet "
-            f"({QUEUE_ENTRY_MODULES[args.queue]} is not installed)",
-            file=sys.stderr,
-        )
-        return 2
     settings = get_settings()
     try:
         conn = connect(args.redis_url, settings)

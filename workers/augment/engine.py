@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from shared.dataset_io import DatasetSpec, Table
+from shared.job_params import AugmentRunParams
 from shared.settings import Settings, get_settings
 from workers.augment.glove import GloveIndex, load_glove
 from workers.augment.mlm import MaskedLM, resolve_device
@@ -61,27 +62,16 @@ class AugmentParams:
             raise ValueError("; ".join(problems))
 
     @classmethod
+    def from_run(cls, run: AugmentRunParams, device: str) -> AugmentParams:
+        """The engine's parameters for resolved run (or job) parameters, on ``device``."""
+        return cls(**{name: getattr(run, name) for name in AugmentRunParams.model_fields}, device=device)
+
+    @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> AugmentParams:
-        """Defaults from settings (aug_*, mlm_model, glove, device); ``None`` overrides are ignored."""
+        """Defaults from settings (through ``AugmentRunParams``; the device too); ``None`` overrides are ignored."""
         s = settings or get_settings()
-        values: dict[str, Any] = {
-            "n": s.aug_n,
-            "k": s.aug_k,
-            "p": s.aug_p,
-            "seed": s.aug_seed,
-            "batch_size": s.aug_batch_size,
-            "pair_input": s.aug_pair_input,
-            "mlm_model": s.mlm_model,
-            "glove": s.glove,
-            "device": s.device,
-            "stop_words": s.aug_stop_words,
-        }
-        known = {f.name for f in fields(cls)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise TypeError(f"unknown augmentation parameters: {sorted(unknown)}")
-        values.update({key: value for key, value in overrides.items() if value is not None})
-        return cls(**values)
+        device = overrides.pop("device", None) or s.device
+        return cls.from_run(AugmentRunParams.resolve(s, **overrides), device)
 
 
 class Augmenter:

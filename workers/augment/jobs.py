@@ -13,29 +13,21 @@ and cancels the merge, so a failed job never hangs as "running".
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import traceback
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import redis
 from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job as RQJob
 
-from shared import redis_keys as keys
 from shared.dataset_io import DatasetSpec, Table, atomic_write_text, format_header, format_rows, read_table
+from shared.job_params import AugmentJobParams
 from shared.job_store import JobStore
+from shared.job_types import QueueName
 from shared.redis_conn import connect
 from shared.settings import Settings, get_settings
 from shared.storage import Storage, atomic_concat
-
-QUEUE = "augment"
-JOB_TYPE = "augmentation"
-#: Job params that belong to the service, not to the engine's AugmentParams.
-SERVICE_PARAMS = frozenset({"dataset_id", "shard_rows"})
-
 
 #: RQ ids are "<job id>--<part>" (RQ allows letters, digits, '_' and '-'), so a callback finds the job.
 _RQ_SEP = "--"
@@ -55,10 +47,13 @@ def plan_shards(n_rows: int, shard_rows: int) -> list[tuple[int, int]]:
 
 
 def enqueue_augmentation(
-    connection: redis.Redis, settings: Settings, job_id: str, dataset: dict[str, Any], params: dict[str, Any]
+    connection: redis.Redis, settings: Settings, job_id: str, dataset: dict[str, Any], params: AugmentJobParams
 ) -> list[str]:
-    """Enqueue one RQ job per shard and a merge depending on all of them; returns the RQ ids."""
-    queue = Queue(QUEUE, connection=connection)
+    """Enqueue one RQ job per shard and a merge depending on all of them; returns the RQ ids.
+
+    Shards get the params as their JSON document (what the job record holds), not as a pickled model.
+    """
+    queue = Queue(QueueName.AUGMENT, connection=connection)
     retry = Retry(max=settings.shard_retries) if settings.shard_retries > 0 else None
     common = dict(
         job_timeout=settings.shard_timeout_s,
@@ -67,11 +62,12 @@ def enqueue_augmentation(
         on_failure=Callback(on_job_failure),
     )
     source = {k: dataset[k] for k in ("id", "format", "task", "text_columns", "label_column")}
+    doc = params.model_dump(mode="json")
     shard_jobs = []
-    for shard, (start, end) in enumerate(plan_shards(dataset["rows"], params["shard_rows"])):
+    for shard, (start, end) in enumerate(plan_shards(dataset["rows"], params.shard_rows)):
         shard_jobs.append(
             queue.enqueue(
-                run_shard, job_id, shard, start, end, source, params, job_id=rq_shard_id(job_id, shard), **common
+                run_shard, job_id, shard, start, end, source, doc, job_id=rq_shard_id(job_id, shard), **common
             )
         )
     merge = queue.enqueue(
@@ -103,15 +99,6 @@ def load_source(source: dict[str, Any]) -> tuple[Table, DatasetSpec]:
     return table, spec
 
 
-def engine_params(params: dict[str, Any]) -> Any:
-    """The job's params as the engine's AugmentParams (device and anything unset come from this worker)."""
-    from workers.augment.engine import AugmentParams
-
-    names = {f.name for f in dataclasses.fields(AugmentParams)}
-    overrides = {k: v for k, v in params.items() if k in names and k not in SERVICE_PARAMS}
-    return AugmentParams.from_settings(get_settings(), **overrides)
-
-
 # --- the entry points ---------------------------------------------------------------------------------
 
 
@@ -119,7 +106,7 @@ def run_shard(
     job_id: str, shard: int, start: int, end: int, source: dict[str, Any], params: dict[str, Any]
 ) -> dict[str, Any]:
     """Augment input rows [start, end) and write them, atomically, as shard ``shard``'s file."""
-    from workers.augment.engine import AugmentCancelled, get_augmenter
+    from workers.augment.engine import AugmentCancelled, AugmentParams, get_augmenter
     from workers.augment.mlm import ModelLoadError
 
     store = _store()
@@ -140,7 +127,8 @@ def run_shard(
     table, spec = load_source(source)
     part = table.with_rows(table.rows[start:end])
     try:
-        augmenter = get_augmenter(engine_params(params))
+        engine_params = AugmentParams.from_run(AugmentJobParams.model_validate(params), get_settings().device)
+        augmenter = get_augmenter(engine_params)
     except (ModelLoadError, FileNotFoundError, ValueError, TypeError) as exc:
         # Deterministic: a missing model or a bad GloVe source fails the same way on every retry.
         store.fail(job_id, "bad_parameters", f"cannot load the augmenter: {exc}")
@@ -161,7 +149,7 @@ def run_shard(
     atomic_write_text(Storage(get_settings().data_dir).shard_file(job_id, shard, fmt), [format_rows(part, rows)])
     stats = {k: augmenter.stats.get(k, 0) - before.get(k, 0) for k in augmenter.stats}
     stats["rows_out"] = len(rows)
-    store.r.hset(keys.job_shard_stats(job_id), str(shard), json.dumps(stats))
+    store.record_shard_stats(job_id, shard, stats)
     finished = store.shard_done(job_id, shard)
     store.add_event(
         job_id,
@@ -193,10 +181,7 @@ def run_merge(job_id: str, shards_total: int, source: dict[str, Any]) -> dict[st
         format_header(table).encode("utf-8"),
         [storage.shard_file(job_id, k, fmt) for k in range(shards_total)],
     )
-    totals: dict[str, int] = {}
-    for doc in store.r.hvals(keys.job_shard_stats(job_id)):
-        for k, v in json.loads(doc).items():
-            totals[k] = totals.get(k, 0) + int(v)
+    totals = store.shard_stats_total(job_id)
     result = {
         "rows_in": len(table.rows),
         "rows_out": totals.pop("rows_out", 0),
@@ -249,7 +234,3 @@ def on_job_failure(job: RQJob, connection: redis.Redis, exc_type: type, exc_valu
             pass
     except Exception:  # a callback that raises would hide the original failure in RQ's logs
         traceback.print_exc()
-
-
-def result_path(data_dir: str | Path, job_id: str, fmt: str) -> Path:
-    return Storage(data_dir).result_file(job_id, fmt)

@@ -2,7 +2,7 @@
 
 Training data may be one file, several (augmented shards), or a callable that returns the files present
 *now*: the training loop resolves it again at every epoch, so shards that land while training runs join
-the next epoch (issue 5 overlaps augmentation and distillation this way). Files are tokenised once and
+the next epoch (the distill worker overlaps augmentation and distillation this way). Files are tokenised once and
 cached by (path, size, mtime).
 """
 

@@ -1,6 +1,6 @@
 """Errors a user can fix (bad model, bad mapping, bad data) versus bugs.
 
-The CLI turns these into a one-line message and exit status 2; the worker (issue 5) into a job error object.
+The CLI turns these into a one-line message and exit status 2; the distill worker into a job error object.
 """
 
 from __future__ import annotations
@@ -16,4 +16,4 @@ class TrainingCancelled(RuntimeError):
     def __init__(self, stage: str, step: int) -> None:
         self.stage = stage
         self.step = step
-        super().__init__(f"training cancelled in stage {stage!r} after step {step}")
+        super().__init__(f"training cancelled in stage {str(stage)!r} after step {step}")  # a Stage member too

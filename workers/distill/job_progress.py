@@ -8,12 +8,10 @@ the pipeline's record mirrors the child that is training now.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from shared import redis_keys as keys
 from shared.job_store import JobStore
 from workers.distill.progress import STAGE_EVALUATE, ProgressEvent
 
@@ -133,35 +131,24 @@ class JobProgress:
         if rate is not None:
             fields["rate_per_s"] = round(rate, 3)
             fields["eta_s"] = eta
-        doc = json.dumps(
-            {
-                "ts": round(now, 3),
-                "job_id": self.source,
-                "stage": stage,
-                "epoch": event.epoch,
-                "step": event.step,
-                "total_steps": event.total_steps,
-                "losses": fields.get("losses", {}),
-                "samples_per_s": fields["samples_per_s"],
-                "metrics": event.metrics if stage == STAGE_EVALUATE else None,
-            }
-        )
-        with self.store.r.pipeline(transaction=False) as pipe:
-            for job_id in self.job_ids:
-                if point:
-                    pipe.rpush(keys.job_metrics(job_id), doc)
-                    pipe.ltrim(keys.job_metrics(job_id), -self.metrics_max, -1)
-            pipe.execute()
+        point_doc = {
+            "ts": round(now, 3),
+            "job_id": self.source,
+            "stage": stage,
+            "epoch": event.epoch,
+            "step": event.step,
+            "total_steps": event.total_steps,
+            "losses": fields.get("losses", {}),
+            "samples_per_s": fields["samples_per_s"],
+            "metrics": event.metrics if stage == STAGE_EVALUATE else None,
+        }
+        if point:
+            self.store.append_metric(self.job_ids, point_doc, self.metrics_max)
         for job_id in self.job_ids:
             self.store.set_progress_extra(job_id, **fields)
         if point and stage != STAGE_EVALUATE:
             self._window, self._window_n = {}, 0
         self._last_flush = time.monotonic()
-
-
-def read_metrics(store: JobStore, job_id: str) -> list[dict[str, Any]]:
-    """The job's time series, oldest first."""
-    return [json.loads(d) for d in store.r.lrange(keys.job_metrics(job_id), 0, -1)]
 
 
 def _fmt(metrics: dict[str, float]) -> str:

@@ -17,7 +17,6 @@ the same single-worker queue would deadlock) while its augmentation child runs o
 
 from __future__ import annotations
 
-import shutil
 import tarfile
 import traceback
 from collections.abc import Callable
@@ -31,15 +30,17 @@ from rq.job import Job as RQJob
 from shared.atomic import atomic_write
 from shared.dataset_io import DatasetError
 from shared.dataset_store import DatasetStore
+from shared.job_params import DistillJobParams, FinetuneJobParams, PipelineJobParams
 from shared.job_store import JobStore
+from shared.job_types import JobType, QueueName, Stage
 from shared.model_refs import missing_local_model
 from shared.redis_conn import connect
+from shared.schemas import ACTIVE_STATUSES, JobRef, TrainFromAugmentation
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
 from shared.tasks import UnknownTaskError
+from workers.orchestration.children import cancel_children, children_of, fail_children
 
-QUEUE = "distill"
-FINETUNE, DISTILLATION, PIPELINE = "finetune", "distillation", "pipeline"
 #: RQ ids are "<job id>--<kind>": RQ allows no dots, and the failure callback finds the job from it.
 _RQ_SEP = "--"
 MODEL_DIR, MODEL_TAR, CHECKPOINT = "model", "model.tar.gz", "checkpoint.pt"
@@ -52,11 +53,11 @@ def rq_id(job_id: str, kind: str) -> str:
     return f"{job_id}{_RQ_SEP}{kind}"
 
 
-def enqueue(connection: redis.Redis, settings: Settings, job_id: str, kind: str) -> str:
+def enqueue(connection: redis.Redis, settings: Settings, job_id: str, kind: JobType) -> str:
     """Queue a fine-tune, distillation or pipeline job on the distill queue; returns the RQ id."""
-    entry = {FINETUNE: run_finetune, DISTILLATION: run_distillation, PIPELINE: run_pipeline}[kind]
-    job = Queue(QUEUE, connection=connection).enqueue(
-        entry,
+    entry = {JobType.FINETUNE: run_finetune, JobType.DISTILLATION: run_distillation, JobType.PIPELINE: run_pipeline}
+    job = Queue(QueueName.DISTILL, connection=connection).enqueue(
+        entry[kind],
         job_id,
         job_id=rq_id(job_id, kind),
         job_timeout=settings.distill_timeout_s,
@@ -103,14 +104,14 @@ def _dataset_file(store: JobStore, dataset_id: str | None) -> tuple[Path | None,
     return _storage().dataset_file(dataset_id, doc["format"]), doc
 
 
-def resolve_teacher(store: JobStore, team: str, teacher: str | dict[str, Any]) -> str:
+def resolve_teacher(store: JobStore, team: str, teacher: str | JobRef) -> str:
     """A teacher reference -> a model folder or hub id; refuses a fine-tune that has not succeeded."""
     from workers.distill.errors import DistillError
 
-    if isinstance(teacher, dict):
-        ref = teacher["job_id"]
+    if isinstance(teacher, JobRef):
+        ref = teacher.job_id
         rec = store.raw(ref)
-        if rec is None or rec["team"] != team or rec["type"] != FINETUNE:
+        if rec is None or rec["team"] != team or rec["type"] != JobType.FINETUNE:
             raise DistillError(f"teacher job {ref!r} is not a fine-tune job of this team")
         if rec["status"] != "succeeded":
             raise DistillError(f"teacher job {ref} is {rec['status']}, not a succeeded fine-tune")
@@ -155,7 +156,7 @@ def _execute(store: JobStore, job_id: str, body: Callable[[dict[str, Any]], dict
     rec = store.raw(job_id)
     if rec is None:
         return {"missing": True}
-    if rec["status"] not in ("queued", "running") or store.should_stop(job_id):
+    if rec["status"] not in ACTIVE_STATUSES or store.should_stop(job_id):
         return {"skipped": rec["status"]}
     if not store.mark_running(job_id):
         store.add_event(job_id, "restarted", "running again after an interrupted attempt")
@@ -193,26 +194,21 @@ def run_finetune(job_id: str, pipeline_id: str | None = None) -> dict[str, Any]:
 
 
 def _finetune(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> dict[str, Any]:
-    from workers.distill.finetune import FinetuneConfig, finetune
+    from workers.distill.finetune import finetune
+    from workers.distill.job_configs import finetune_config
 
-    job_id, p = rec["id"], rec["params"]
+    job_id, p = rec["id"], FinetuneJobParams.model_validate(rec["params"])
     ids = [job_id] + ([pipeline_id] if pipeline_id else [])
-    train, doc = _dataset_file(store, p["dataset_id"])
-    dev, _ = _dataset_file(store, p.get("dev_dataset_id"))
-    folder = _storage().job_dir(job_id) / MODEL_DIR
-    config = FinetuneConfig.from_settings(
-        model=p["model"],
+    train, doc = _dataset_file(store, p.dataset_id)
+    dev, _ = _dataset_file(store, p.dev_dataset_id)
+    config = finetune_config(
+        p,
+        model=p.model,
         train=train,
-        task=p["task"],
-        output_dir=folder,
+        output_dir=_storage().job_dir(job_id) / MODEL_DIR,
         dev=dev,
         text_columns=tuple(doc["text_columns"]) or None,
         label_column=doc.get("label_column"),
-        epochs=p.get("epochs"),
-        lr=p.get("lr"),
-        batch_size=p.get("batch_size"),
-        max_seq_len=p.get("max_seq_len"),
-        seed=p.get("seed"),
     )
     _device_event(store, ids, config.device)
     progress = _progress(store, ids)
@@ -230,70 +226,45 @@ def run_distillation(job_id: str, pipeline_id: str | None = None) -> dict[str, A
     return _execute(store, job_id, lambda rec: _distill(store, rec, pipeline_id))
 
 
-def student_spec(student: dict[str, Any], settings: Settings):
-    from workers.distill.models import StudentSpec
-
-    if student.get("checkpoint"):
-        return StudentSpec(checkpoint=student["checkpoint"])
-    if student.get("init") == "teacher":
-        return StudentSpec(layers=student.get("layers") or settings.student_layers, init="teacher")
-    return StudentSpec(
-        student.get("layers") or settings.student_layers,
-        student.get("hidden") or settings.student_hidden,
-        student.get("heads") or settings.student_heads,
-        student.get("intermediate") or settings.student_intermediate,
-    )
-
-
 def _distill(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> dict[str, Any]:
-    from workers.distill.shard_feed import STAGE_AUGMENT, ShardFeed
-    from workers.distill.train import DistillConfig, distill
+    from workers.distill.job_configs import distill_config
+    from workers.distill.shard_feed import ShardFeed
+    from workers.distill.train import distill
 
     settings = get_settings()
-    job_id, p = rec["id"], rec["params"]
+    job_id, p = rec["id"], DistillJobParams.model_validate(rec["params"])
     ids = [job_id] + ([pipeline_id] if pipeline_id else [])
     storage = _storage()
     job_dir = storage.job_dir(job_id)
     should_stop = _stopper(store, ids)
     progress = _progress(store, ids)
-    teacher = resolve_teacher(store, rec["team"], p["teacher"])
-    train_path, doc = _dataset_file(store, p["train_dataset_id"])
-    if "augmentation_job_id" in p["train"]:
+    teacher = resolve_teacher(store, rec["team"], p.teacher)
+    train_path, doc = _dataset_file(store, p.train_dataset_id)
+    if isinstance(p.train, TrainFromAugmentation):
         train: Any = ShardFeed(
             store,
             storage,
-            p["train"]["augmentation_job_id"],
+            p.train.augmentation_job_id,
             job_dir / "train",
             should_stop=should_stop,
             poll_s=settings.shard_poll_s,
-            on_wait=lambda info: progress.set_stage(STAGE_AUGMENT, **info),
+            on_wait=lambda info: progress.set_stage(Stage.AUGMENT, **info),
             on_read=lambda n, total: progress.shards_read(n, total),
         )
     else:
         train = train_path
-    dev, _ = _dataset_file(store, p.get("dev_dataset_id"))
+    dev, _ = _dataset_file(store, p.dev_dataset_id)
     checkpoint = job_dir / CHECKPOINT
     if checkpoint.exists():
         progress.event("resuming", f"checkpoint {checkpoint.name} found: continuing from it, not from zero")
-    config = DistillConfig.from_settings(
+    config = distill_config(
+        p,
         teacher=teacher,
         train=train,
-        task=p["task"],
         output_dir=job_dir / MODEL_DIR,
         dev=dev,
-        student=student_spec(p.get("student") or {}, settings),
         text_columns=tuple(doc["text_columns"]) or None,
         label_column=doc.get("label_column"),
-        stage1_epochs=p.get("stage1_epochs"),
-        stage2_epochs=p.get("stage2_epochs"),
-        lr1=p.get("lr1"),
-        lr2=p.get("lr2"),
-        batch_size=p.get("batch_size"),
-        max_seq_len=p.get("max_seq_len"),
-        layer_map=p.get("layer_map"),
-        temperature=p.get("temperature"),
-        seed=p.get("seed"),
-        checkpoint_every=p.get("checkpoint_every"),
         resume=True,
         checkpoint_path=checkpoint,
     )
@@ -329,40 +300,35 @@ def _child_failed(role: str, child_id: str, error: dict[str, Any]) -> Exception:
 def _pipeline(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
     from workers.distill.errors import TrainingCancelled
 
-    job_id, children = rec["id"], rec["params"]["children"]
+    job_id = rec["id"]
+    children = PipelineJobParams.model_validate(rec["params"]).children
 
-    def settle(role: str) -> dict[str, Any]:
+    def settle(role: JobType, child_id: str) -> dict[str, Any]:
         """After a child ran inline: its record, or the pipeline ends the way the child did."""
-        child = store.raw(children[role]) or {}
+        child = store.raw(child_id) or {}
         status = child.get("status")
         if status == "succeeded":
             return child
         if status == "cancelled" or store.should_stop(job_id):
-            cancel_children(store, children)
+            cancel_children(store, children.ids())
             store.cancel(job_id)
             raise TrainingCancelled(role, 0)
         error = child.get("error") or {"code": "unknown", "message": f"ended {status}"}
-        cancel_children(store, children)
-        raise _child_failed(role, children[role], error)
+        cancel_children(store, children.ids())
+        raise _child_failed(role, child_id, error)
 
     teacher_report = None
-    if children.get("finetune"):
-        run_finetune(children["finetune"], pipeline_id=job_id)
-        teacher_report = settle("finetune").get("result")
-    run_distillation(children["distillation"], pipeline_id=job_id)
-    student = settle("distillation")
+    if children.finetune:
+        run_finetune(children.finetune, pipeline_id=job_id)
+        teacher_report = settle(JobType.FINETUNE, children.finetune).get("result")
+    run_distillation(children.distillation, pipeline_id=job_id)
+    student = settle(JobType.DISTILLATION, children.distillation)
     result = dict(student["result"] or {})
-    result["children"] = children
+    result["children"] = children.model_dump()
     result["download"] = f"/v1/jobs/{job_id}/result"
     if teacher_report:
         result["teacher_job"] = {k: teacher_report.get(k) for k in ("dev", "params", "download")}
     return result
-
-
-def cancel_children(store: JobStore, children: dict[str, str | None]) -> None:
-    for child in children.values():
-        if child:
-            store.cancel(child)
 
 
 # --- failure callback ---------------------------------------------------------------------------------------
@@ -390,15 +356,6 @@ def on_job_failure(job: RQJob, connection: redis.Redis, exc_type: type, exc_valu
         if tb is not None:
             store.add_event(job_id, "traceback", "".join(traceback.format_exception(exc_type, exc_value, tb))[-4000:])
         store.fail(job_id, f"{kind}_failed", f"{kind} failed: {reason}")
-        rec = store.raw(job_id) or {}
-        children = (rec.get("params") or {}).get("children")
-        if children:
-            for child in children.values():
-                if child and store.status(child) in ("queued", "running"):
-                    store.fail(child, "pipeline_failed", f"pipeline {job_id} failed: {reason}")
+        fail_children(store, children_of(store.raw(job_id) or {}), f"pipeline {job_id} failed: {reason}")
     except Exception:  # a raising callback would hide the original failure in RQ's logs
         traceback.print_exc()
-
-
-def remove_job_files(data_dir: str | Path, job_id: str) -> None:
-    shutil.rmtree(Storage(data_dir).job_dir(job_id), ignore_errors=True)

@@ -1,7 +1,7 @@
 """Progress reporting and cancellation: the contract between the training loops and whoever watches them.
 
-The CLI renders events as a tqdm bar; the worker (issue 5) forwards them to Redis. Both pass a
-``should_stop`` callable that the loops check once per step.
+The CLI renders events as a tqdm bar; the distill worker (``workers.distill.job_progress``) forwards them to
+the job store. Both pass a ``should_stop`` callable that the loops check once per step.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-#: Stage names, shared with the worker's job status.
-STAGE_FINETUNE = "finetune"
-STAGE_INTERMEDIATE = "distill-intermediate"
-STAGE_PREDICTION = "distill-prediction"
-STAGE_EVALUATE = "evaluate"
+from shared.job_types import Stage
+
+#: The training loops' stage names (members of ``shared.job_types.Stage``, what a job's progress shows).
+STAGE_FINETUNE = Stage.FINETUNE
+STAGE_INTERMEDIATE = Stage.DISTILL_INTERMEDIATE
+STAGE_PREDICTION = Stage.DISTILL_PREDICTION
+STAGE_EVALUATE = Stage.EVALUATE
 
 
 @dataclass

@@ -11,7 +11,10 @@ from fastapi.responses import FileResponse
 
 from services.api.deps import JobStoreDep, SettingsDep, StorageDep, TeamDep, page_bounds
 from shared.job_store import JobStore
+from shared.job_types import JobType
 from shared.schemas import EventPage, Job, JobStatus, MetricSeries, Page
+from workers.orchestration.children import cancel_job as cancel_with_children
+from workers.orchestration.children import summarise_pipeline
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -35,28 +38,20 @@ def list_jobs(
     team: TeamDep,
     settings: SettingsDep,
     jobs: JobStoreDep,
-    type: str | None = Query(None, description="augmentation, finetune, distillation, pipeline"),
+    type: str | None = Query(None, description=", ".join(JobType)),
     status: JobStatus | None = None,
     offset: int = 0,
     limit: int | None = None,
 ) -> dict[str, Any]:
     offset, limit = page_bounds(settings, offset, limit)
     items, total = jobs.list(team, job_type=type, status=status, offset=offset, limit=limit)
-    return {"items": [_with_children(jobs, job) for job in items], "total": total, "offset": offset, "limit": limit}
-
-
-def _with_children(jobs: JobStore, job: dict[str, Any]) -> dict[str, Any]:
-    """A pipeline reads the same in the list as by id: with its children's status and progress."""
-    if job["type"] == "pipeline":
-        from services.api.routes.pipelines import summarise_pipeline
-
-        return summarise_pipeline(jobs, job)
-    return job
+    # a pipeline reads the same in the list as by id: with its children's status and progress
+    return {"items": [summarise_pipeline(jobs, job) for job in items], "total": total, "offset": offset, "limit": limit}
 
 
 @router.get("/{job_id}", response_model=Job)
 def get_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
-    return _with_children(jobs, _owned(jobs, job_id, team))
+    return summarise_pipeline(jobs, _owned(jobs, job_id, team))
 
 
 @router.get("/{job_id}/events", response_model=EventPage)
@@ -75,13 +70,8 @@ def get_events(
 @router.post("/{job_id}/cancel", response_model=Job, status_code=202)
 def cancel_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
     """Idempotent: queued shards never run, running ones stop at their next batch; a finished job is unchanged."""
-    job = _owned(jobs, job_id, team)
-    jobs.cancel(job_id)
-    if job["type"] == "pipeline":  # its children stop too (the augmentation runs on other workers)
-        from services.api.routes.pipelines import pipeline_children
-
-        for child in pipeline_children(job):
-            jobs.cancel(child)
+    _owned(jobs, job_id, team)
+    cancel_with_children(jobs, job_id)  # a pipeline's children stop too
     return get_job(job_id, team, jobs)
 
 
@@ -95,9 +85,7 @@ def get_metrics(
     """The training time series of a fine-tune, distillation or pipeline: step, stage, losses, samples/s,
     dev metrics (empty for augmentations). A pipeline's series holds its children's points in order."""
     _owned(jobs, job_id, team)
-    from workers.distill.job_progress import read_metrics
-
-    points = read_metrics(jobs, job_id)
+    points = jobs.metrics(job_id)
     if stage is not None:
         points = [p for p in points if p["stage"] == stage]
     return {"job_id": job_id, "points": points}

@@ -1,0 +1,20 @@
+"""Why a request cannot become a job; each message names the field at fault, and the API maps the class
+to its HTTP status (404, 422, 503) in ``services.api.app``."""
+
+from __future__ import annotations
+
+
+class OrchestrationError(Exception):
+    """A request refused before any work was queued."""
+
+
+class NotFound(OrchestrationError):
+    """A dataset or job the request refers to does not exist (or belongs to another team)."""
+
+
+class InvalidRequest(OrchestrationError):
+    """The request is well-formed but cannot work (no task, a teacher job that has not succeeded...)."""
+
+
+class QueueUnavailable(OrchestrationError):
+    """The job could not be queued (Redis or RQ refused); the job record was failed, not left queued."""

@@ -1,0 +1,104 @@
+"""One request from a training set to a student: [fine-tune ->] augment -> distil.
+
+The pipeline is a job of its own (on the `distill` queue) with child jobs, all created here so their ids
+are known at once: an optional fine-tune (when ``base_model`` is given), the augmentation (queued at once on
+the `augment` workers, so it overlaps the fine-tune) and the distillation (which reads the augmentation's
+shards as they finish). Every child's params are resolved before any job exists, so a bad request leaves
+no orphan; if queueing fails half-way, the children already created are failed with the pipeline.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from shared.job_params import PipelineChildren, PipelineJobParams
+from shared.job_store import new_id
+from shared.job_types import JobType
+from shared.schemas import AugmentationRequest, JobRef, PipelineRequest, TrainFromAugmentation
+from workers.orchestration.children import fail_children
+from workers.orchestration.errors import InvalidRequest, OrchestrationError
+from workers.orchestration.references import find_dataset, find_optional_dataset, resolve_task, resolve_teacher
+from workers.orchestration.submit import (
+    Submission,
+    create_augmentation,
+    create_training_job,
+    distill_params,
+    finetune_params,
+    queue_training,
+)
+
+
+def augment_request(body: PipelineRequest) -> AugmentationRequest:
+    """The pipeline's ``augment`` fields as an augmentation request for its own dataset."""
+    if "dataset_id" in body.augment:
+        raise InvalidRequest("field 'augment.dataset_id': the pipeline augments its own dataset_id")
+    try:
+        return AugmentationRequest(dataset_id=body.dataset_id, **body.augment)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InvalidRequest(f"field 'augment.{where}': {err['msg']}") from None
+
+
+def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
+    """Create the children and the pipeline job, queue the augmentation and the pipeline; returns its id."""
+    if (body.teacher is None) == (body.base_model is None):
+        raise InvalidRequest("fields 'teacher' and 'base_model': give exactly one of them")
+    dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, "dataset_id")
+    dev = find_optional_dataset(sub.datasets, sub.team, body.dev_dataset_id, "dev_dataset_id")
+    task = resolve_task(body.task, dataset)
+    aug_request = augment_request(body)
+    teacher = resolve_teacher(body.teacher, sub.team, sub.jobs) if body.teacher is not None else None
+    pipeline_id = new_id("job")
+    ds_ids = [d["id"] for d in (dataset, dev) if d]
+    common = {"dev_dataset_id": dev["id"] if dev else None, "task": task}
+    ft_params = None
+    if body.base_model is not None:
+        ft_params = finetune_params(sub, body.finetune, model=body.base_model, dataset_id=dataset["id"], **common)
+    d_params = distill_params(
+        sub,
+        body.distill,
+        teacher=teacher or JobRef(job_id="pending"),
+        train=TrainFromAugmentation(augmentation_job_id="pending"),
+        train_dataset_id=dataset["id"],
+        **common,
+    )
+
+    ft_id = None
+    if ft_params is not None:
+        child_params = ft_params.model_copy(update={"pipeline_id": pipeline_id})
+        ft_id = create_training_job(sub, JobType.FINETUNE, child_params, ds_ids)
+        d_params = d_params.model_copy(update={"teacher": JobRef(job_id=ft_id)})
+    try:
+        aug_id, aug_params = create_augmentation(sub, aug_request)
+    except OrchestrationError:
+        fail_children(sub.jobs, [ft_id] if ft_id else [], "the pipeline's augmentation could not be queued")
+        raise
+    d_params = d_params.model_copy(update={"train": TrainFromAugmentation(augmentation_job_id=aug_id)})
+    child_params = d_params.model_copy(update={"pipeline_id": pipeline_id})
+    distill_id = create_training_job(sub, JobType.DISTILLATION, child_params, ds_ids)
+    children = PipelineChildren(finetune=ft_id, augmentation=aug_id, distillation=distill_id)
+    params = PipelineJobParams(
+        dataset_id=dataset["id"],
+        base_model=body.base_model,
+        teacher=teacher,
+        augment=aug_params,
+        finetune=ft_params,
+        distill=d_params,
+        children=children,
+        **common,
+    )
+    sub.jobs.create(
+        job_type=JobType.PIPELINE,
+        team=sub.team,
+        params=params.model_dump(mode="json"),
+        unit="steps",
+        dataset_ids=ds_ids,
+        job_id=pipeline_id,
+    )
+    try:
+        queue_training(sub, pipeline_id, JobType.PIPELINE)
+    except OrchestrationError:
+        fail_children(sub.jobs, children.ids(), f"pipeline {pipeline_id} could not be queued")
+        raise
+    return pipeline_id

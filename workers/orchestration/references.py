@@ -1,0 +1,66 @@
+"""Checking what a request refers to (datasets, a task, a teacher, an augmentation) before any job exists,
+so a bad id or task is an error naming the field, not a failed job later. (Whether a teacher folder loads
+is only known on the worker: that fails the job.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.dataset_store import DatasetStore
+from shared.job_store import JobStore
+from shared.job_types import JobType
+from shared.schemas import JobRef
+from shared.tasks import UnknownTaskError, get_task
+from workers.orchestration.errors import InvalidRequest, NotFound
+
+
+def find_dataset(datasets: DatasetStore, team: str, dataset_id: str, field: str) -> dict[str, Any]:
+    doc = datasets.get(dataset_id, team)
+    if doc is None:
+        raise NotFound(f"field '{field}': dataset {dataset_id!r} not found")
+    return doc
+
+
+def find_optional_dataset(
+    datasets: DatasetStore, team: str, dataset_id: str | None, field: str
+) -> dict[str, Any] | None:
+    return None if dataset_id is None else find_dataset(datasets, team, dataset_id, field)
+
+
+def resolve_task(task: str | None, dataset: dict[str, Any]) -> str:
+    """The request's task, else the training dataset's; a GLUE preset's name either way."""
+    name = task or dataset.get("task")
+    if not name:
+        raise InvalidRequest(f"field 'task': dataset {dataset['id']!r} has no task; name one (e.g. 'rte')")
+    try:
+        return get_task(name).name
+    except UnknownTaskError as exc:
+        raise InvalidRequest(f"field 'task': {exc}") from None
+
+
+def resolve_teacher(teacher: str | JobRef, team: str, jobs: JobStore, *, field: str = "teacher") -> str | JobRef:
+    """A model path/hub id as given, or a reference to this team's succeeded fine-tune."""
+    if isinstance(teacher, str):
+        if not teacher.strip():
+            raise InvalidRequest(f"field '{field}': empty model path")
+        return teacher
+    job = jobs.get(teacher.job_id, team)
+    if job is None:
+        raise NotFound(f"field '{field}.job_id': job {teacher.job_id!r} not found")
+    if job["type"] != JobType.FINETUNE:
+        raise InvalidRequest(f"field '{field}.job_id': job {teacher.job_id!r} is a {job['type']} job, not a finetune")
+    if job["status"] != "succeeded":
+        raise InvalidRequest(
+            f"field '{field}.job_id': fine-tune {teacher.job_id!r} is {job['status']}; it must have succeeded"
+        )
+    return JobRef(job_id=teacher.job_id)
+
+
+def find_augmentation(jobs: JobStore, team: str, job_id: str, field: str) -> dict[str, Any]:
+    """This team's augmentation job that a distillation may read (it may still be running)."""
+    aug = jobs.get(job_id, team)
+    if aug is None or aug["type"] != JobType.AUGMENTATION:
+        raise NotFound(f"field '{field}': augmentation job {job_id!r} not found")
+    if aug["status"] in ("failed", "cancelled"):
+        raise InvalidRequest(f"field '{field}': job {aug['id']} is {aug['status']}")
+    return aug
