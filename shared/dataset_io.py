@@ -108,7 +108,7 @@ def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> 
             fmt = "jsonl"
         if fmt not in FORMATS:
             raise DatasetError(f"unknown format {explicit!r}; use one of {', '.join(FORMATS)}", path=str(path))
-        return fmt  # type: ignore[return-value]
+        return fmt
     suffix = Path(path).suffix.lower()
     if suffix in _SUFFIXES:
         return _SUFFIXES[suffix]
@@ -153,7 +153,8 @@ def _parse_tsv(text: str, name: str, headerless: Sequence[str] | None) -> tuple[
             raise DatasetError("the file is empty", path=name)
         columns, first = lines[0].split("\t"), 1
         _check_header(columns, name)
-    rows, line_numbers = [], []
+    rows: list[list[Any]] = []
+    line_numbers: list[int] = []
     for i in range(first, len(lines)):
         fields = lines[i].split("\t")
         if len(fields) != len(columns):
@@ -170,7 +171,8 @@ def _parse_tsv(text: str, name: str, headerless: Sequence[str] | None) -> tuple[
 
 def _parse_csv(text: str, name: str, headerless: Sequence[str] | None) -> tuple[list[str], list[list[Any]], list[int]]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows, line_numbers = [], []
+    rows: list[list[Any]] = []
+    line_numbers: list[int] = []
     columns: list[str] | None = list(headerless) if headerless is not None else None
     try:
         for fields in reader:
@@ -198,7 +200,8 @@ def _parse_csv(text: str, name: str, headerless: Sequence[str] | None) -> tuple[
 
 def _parse_jsonl(text: str, name: str) -> tuple[list[str], list[list[Any]], list[int]]:
     columns: list[str] | None = None
-    rows, line_numbers = [], []
+    rows: list[list[Any]] = []
+    line_numbers: list[int] = []
     for i, line in enumerate(_split_lines(text), start=1):
         if not line.strip():
             continue

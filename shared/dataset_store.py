@@ -14,6 +14,7 @@ import redis
 
 from shared import redis_keys as keys
 from shared.job_store import iso, new_id
+from shared.redis_conn import as_text
 
 
 class DatasetStore:
@@ -37,13 +38,14 @@ class DatasetStore:
     def get(self, dataset_id: str, team: str | None = None) -> dict[str, Any] | None:
         """The document; None when absent or owned by another team."""
         owner, doc = self.r.hmget(keys.dataset(dataset_id), "team", "doc")
-        if doc is None or (team is not None and owner.decode() != team):
+        if doc is None or (team is not None and (owner is None or as_text(owner) != team)):
             return None
-        return json.loads(doc)
+        document: dict[str, Any] = json.loads(doc)
+        return document
 
     def list(self, team: str, *, offset: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
         total = int(self.r.zcard(keys.team_datasets(team)))
-        ids = [i.decode() for i in self.r.zrevrange(keys.team_datasets(team), offset, offset + limit - 1)]
+        ids = [as_text(i) for i in self.r.zrevrange(keys.team_datasets(team), offset, offset + limit - 1)]
         return [d for i in ids if (d := self.get(i)) is not None], total
 
     def delete(self, dataset_id: str, team: str) -> None:

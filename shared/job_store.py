@@ -8,6 +8,7 @@ other (a late shard cannot revive a cancelled job, a retried shard cannot double
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 import uuid
@@ -16,8 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from shared import redis_keys as keys
+from shared.redis_conn import as_text
 from shared.schemas import ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_STATUSES
 
 #: Fields of the job hash that hold JSON documents.
@@ -105,7 +108,7 @@ class JobStore:
         """A new queued job owned by ``team``; returns its id. ``dataset_ids`` are the datasets it reads."""
         job_id = job_id or new_id("job")
         now = time.time()
-        record = {
+        record: dict[FieldT, EncodableT] = {
             "id": job_id,
             "type": job_type,
             "team": team,
@@ -137,11 +140,11 @@ class JobStore:
         rec: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in data.items():
-            name = key.decode()
+            name = as_text(key)
             if name.startswith(_EXTRA):
                 extra[name.removeprefix(_EXTRA)] = json.loads(value)
             else:
-                rec[name] = value.decode()
+                rec[name] = as_text(value)
         rec["progress_extra"] = extra
         for name in _JSON_FIELDS:
             rec[name] = json.loads(rec[name]) if rec.get(name) else None
@@ -161,7 +164,7 @@ class JobStore:
 
     def status(self, job_id: str) -> str | None:
         value = self.r.hget(keys.job(job_id), "status")
-        return value.decode() if value else None
+        return as_text(value) if value else None
 
     @staticmethod
     def to_public(rec: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
@@ -211,7 +214,7 @@ class JobStore:
         limit: int = 50,
     ) -> tuple[list[dict[str, Any]], int]:
         """A team's jobs, newest first, optionally filtered; returns (page, total matching)."""
-        ids = [i.decode() for i in self.r.zrevrange(keys.team_jobs(team), 0, -1)]
+        ids = [as_text(i) for i in self.r.zrevrange(keys.team_jobs(team), 0, -1)]
         if job_type or status:
             with self.r.pipeline() as pipe:
                 for job_id in ids:
@@ -221,8 +224,8 @@ class JobStore:
                 job_id
                 for job_id, (t, s) in zip(ids, rows)
                 if t is not None
-                and (job_type is None or t.decode() == job_type)
-                and (status is None or s.decode() == status)
+                and (job_type is None or as_text(t) == job_type)
+                and (status is None or as_text(s) == status)
             ]
         page = [rec for job_id in ids[offset : offset + limit] if (rec := self.get(job_id)) is not None]
         return page, len(ids)
@@ -241,7 +244,7 @@ class JobStore:
                 json.dumps(value) if name in _JSON_FIELDS else repr(value) if isinstance(value, float) else value,
             ]
         answer = self._transition(keys=[keys.job(job_id)], args=[new_status, len(allowed), *allowed, *flat])
-        return answer == b"OK"
+        return bool(answer == b"OK")
 
     def mark_running(self, job_id: str, message: str = "started") -> bool:
         """queued -> running (first worker to start); later callers get False and change nothing."""
@@ -331,7 +334,7 @@ class JobStore:
                 pipe.ltrim(keys.job_metrics(job_id), -max_points, -1)
             pipe.execute()
 
-    def metrics(self, job_id: str) -> list[dict[str, Any]]:
+    def metrics(self, job_id: str) -> builtins.list[dict[str, Any]]:
         """The job's training time series, oldest first."""
         return [json.loads(doc) for doc in self.r.lrange(keys.job_metrics(job_id), 0, -1)]
 
@@ -344,7 +347,7 @@ class JobStore:
             self._append_event(keys=[keys.job_events(job_id), keys.job_event_seq(job_id)], args=[doc, self.events_max])
         )
 
-    def events(self, job_id: str, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    def events(self, job_id: str, *, after: int = 0, limit: int = 100) -> builtins.list[dict[str, Any]]:
         """Events with seq > ``after``, oldest first (seqs are contiguous, so this is one LRANGE)."""
         first = self.r.lindex(keys.job_events(job_id), 0)
         if first is None:
@@ -355,7 +358,7 @@ class JobStore:
 
     # --- datasets in use --------------------------------------------------------------------------------
 
-    def active_jobs_using(self, dataset_id: str) -> list[str]:
+    def active_jobs_using(self, dataset_id: str) -> builtins.list[str]:
         """Ids of queued/running jobs that read ``dataset_id`` (a dataset cannot be deleted under them)."""
-        ids = [i.decode() for i in self.r.smembers(keys.dataset_jobs(dataset_id))]
+        ids = [as_text(i) for i in self.r.smembers(keys.dataset_jobs(dataset_id))]
         return [i for i in ids if self.status(i) in ACTIVE_STATUSES]

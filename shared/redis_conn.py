@@ -20,6 +20,15 @@ import redis
 from shared.settings import Settings, get_settings
 
 
+def as_text(reply: object) -> str:
+    """One Redis reply item as text (our connections return bytes; the client's type hints allow str too)."""
+    if isinstance(reply, bytes):
+        return reply.decode()
+    if isinstance(reply, str):
+        return reply
+    raise TypeError(f"expected a bytes or str reply, got {type(reply).__name__}")
+
+
 def connect(url: str | None = None, settings: Settings | None = None) -> redis.Redis:
     """A client for ``url`` (default: settings.redis_url). Raises a clear error when neither is set."""
     url = url or (settings or get_settings()).redis_url

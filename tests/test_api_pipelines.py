@@ -136,6 +136,12 @@ def test_pipeline_requests_are_checked_field_by_field(redis_url, tmp_path, glue_
             ({**base, "distill": {"student": {"layers": 0}}}, 422, "layers"),
             ({**base, "teacher": {"job_id": train["id"]}}, 404, "teacher.job_id"),
             ({**base, "finetune": {"epochs": 0}}, 422, "epochs"),
+            # every child's params are resolved before any child exists: no orphan fine-tune job
+            (
+                {"dataset_id": train["id"], "base_model": "x", "distill": {"student": {"hidden": 30, "heads": 4}}},
+                422,
+                "student.hidden",
+            ),
         ]
         for body, code, field in cases:
             r = client.post("/v1/pipelines", headers=AUTH_A, json=body)

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.job_types import QueueName
+
 #: A worker that dies is restarted at most this many times before `up` gives up on it.
 MAX_RESTARTS = 5
 #: Seconds children get to exit after SIGTERM before SIGKILL.
@@ -101,9 +103,13 @@ def build_children(host: str, port: int, workers: int) -> list[Child]:
     ]
     for i in range(workers):
         children.append(
-            Child(f"augment-worker-{i + 1}", [py, "-m", "services.cli.main", "worker", "--queue", "augment"], True)
+            Child(
+                f"augment-worker-{i + 1}", [py, "-m", "services.cli.main", "worker", "--queue", QueueName.AUGMENT], True
+            )
         )
-    children.append(Child("distill-worker", [py, "-m", "services.cli.main", "worker", "--queue", "distill"], True))
+    children.append(
+        Child("distill-worker", [py, "-m", "services.cli.main", "worker", "--queue", QueueName.DISTILL], True)
+    )
     return children
 
 

@@ -93,15 +93,18 @@ def _stopper(store: JobStore, job_ids: list[str]) -> Callable[[], bool]:
     return lambda: any(store.should_stop(j) for j in job_ids)
 
 
-def _dataset_file(store: JobStore, dataset_id: str | None) -> tuple[Path | None, dict[str, Any] | None]:
-    if not dataset_id:
-        return None, None
+def _dataset_file(store: JobStore, dataset_id: str) -> tuple[Path, dict[str, Any]]:
+    """A job's dataset file and document; a DistillError when it was deleted since the job was created."""
     from workers.distill.errors import DistillError
 
     doc = DatasetStore(store.r).get(dataset_id)
     if doc is None:
         raise DistillError(f"dataset {dataset_id!r} no longer exists")
     return _storage().dataset_file(dataset_id, doc["format"]), doc
+
+
+def _dev_file(store: JobStore, dataset_id: str | None) -> Path | None:
+    return _dataset_file(store, dataset_id)[0] if dataset_id else None
 
 
 def resolve_teacher(store: JobStore, team: str, teacher: str | JobRef) -> str:
@@ -200,7 +203,7 @@ def _finetune(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> 
     job_id, p = rec["id"], FinetuneJobParams.model_validate(rec["params"])
     ids = [job_id] + ([pipeline_id] if pipeline_id else [])
     train, doc = _dataset_file(store, p.dataset_id)
-    dev, _ = _dataset_file(store, p.dev_dataset_id)
+    dev = _dev_file(store, p.dev_dataset_id)
     config = finetune_config(
         p,
         model=p.model,
@@ -253,7 +256,7 @@ def _distill(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> d
         )
     else:
         train = train_path
-    dev, _ = _dataset_file(store, p.dev_dataset_id)
+    dev = _dev_file(store, p.dev_dataset_id)
     checkpoint = job_dir / CHECKPOINT
     if checkpoint.exists():
         progress.event("resuming", f"checkpoint {checkpoint.name} found: continuing from it, not from zero")

@@ -24,11 +24,10 @@ from typing import Any
 from shared.dataset_io import atomic_write_text, format_header, read_table
 from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
+from shared.job_types import JobType, Stage
 from shared.storage import Storage
 from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.progress import STAGE_INTERMEDIATE
-
-STAGE_AUGMENT = "augment"
 
 
 class AugmentationFailed(DistillError):
@@ -62,7 +61,7 @@ class ShardFeed:
         self.on_read = on_read  # (shards read now, shards in all): reported when the count changes
         self._last_read = 0
         rec = store.raw(augmentation_job_id)
-        if rec is None or rec["type"] != "augmentation":
+        if rec is None or rec["type"] != JobType.AUGMENTATION:
             raise DistillError(f"augmentation job {augmentation_job_id!r} not found")
         self.shards_total = rec["shards_total"]
         dataset = DatasetStore(store.r).get(rec["params"]["dataset_id"])
@@ -120,7 +119,7 @@ class ShardFeed:
             return
         while True:
             if self.should_stop():
-                raise TrainingCancelled(STAGE_AUGMENT, 0)
+                raise TrainingCancelled(Stage.AUGMENT, 0)
             done = self._finished()
             if ready(done):
                 if len(done) >= self.shards_total:

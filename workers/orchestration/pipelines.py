@@ -66,8 +66,8 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
 
     ft_id = None
     if ft_params is not None:
-        child_params = ft_params.model_copy(update={"pipeline_id": pipeline_id})
-        ft_id = create_training_job(sub, JobType.FINETUNE, child_params, ds_ids)
+        ft_child = ft_params.model_copy(update={"pipeline_id": pipeline_id})
+        ft_id = create_training_job(sub, JobType.FINETUNE, ft_child, ds_ids)
         d_params = d_params.model_copy(update={"teacher": JobRef(job_id=ft_id)})
     try:
         aug_id, aug_params = create_augmentation(sub, aug_request)
@@ -75,8 +75,8 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
         fail_children(sub.jobs, [ft_id] if ft_id else [], "the pipeline's augmentation could not be queued")
         raise
     d_params = d_params.model_copy(update={"train": TrainFromAugmentation(augmentation_job_id=aug_id)})
-    child_params = d_params.model_copy(update={"pipeline_id": pipeline_id})
-    distill_id = create_training_job(sub, JobType.DISTILLATION, child_params, ds_ids)
+    distill_child = d_params.model_copy(update={"pipeline_id": pipeline_id})
+    distill_id = create_training_job(sub, JobType.DISTILLATION, distill_child, ds_ids)
     children = PipelineChildren(finetune=ft_id, augmentation=aug_id, distillation=distill_id)
     params = PipelineJobParams(
         dataset_id=dataset["id"],
