@@ -37,5 +37,5 @@ def test_a_job_that_cannot_be_queued_is_failed(redis_url: str) -> None:
     sub = _submission(redis_url, queue_conn=unreachable)
     with pytest.raises(QueueUnavailable, match="could not queue job"):
         submit_augmentation(sub, AugmentationRequest(dataset_id="ds_1"))
-    (job,), total = sub.jobs.list("a")
+    (job,), _ = sub.jobs.list("a")
     assert job["status"] == "failed" and job["error"]["code"] == "enqueue_failed"
