@@ -55,6 +55,13 @@ def test_shared_loads_neither_torch_nor_fastapi() -> None:
     assert not loaded, f"importing shared/ loaded {sorted(loaded)}"
 
 
+def test_job_orchestration_loads_neither_torch_nor_fastapi() -> None:
+    """The API and the distill worker both call it: no engine and no web framework at import time."""
+    modules = ("workers.orchestration.submit", "workers.orchestration.pipelines", "workers.orchestration.children")
+    loaded = loaded_after_import(*modules, with_shared=False)
+    assert not loaded, f"importing the job orchestration loaded {sorted(loaded)}"
+
+
 def test_the_probe_sees_torch_when_it_is_imported() -> None:
     """The check above can fail: a worker engine module does bring torch in."""
     assert "torch" in loaded_after_import("workers.augment.glove", with_shared=False)
