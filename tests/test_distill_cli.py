@@ -84,6 +84,8 @@ def test_distill_runs_and_prints_a_summary(data) -> None:
         (["--layer-map", "1,9,10,11"], "does not exist"),
         (["--task", "sst-3"], "unknown task"),
         (["--weights", "1,x"], "--weights"),
+        (["--student-hidden", "30", "--student-heads", "4"], "--student-hidden: 30 is not a multiple of heads=4"),
+        (["--student-layers", "0"], "--student-layers"),
     ],
 )
 def test_distill_errors_exit_2_without_traceback(data, capsys, extra: list[str], message: str) -> None:
