@@ -29,7 +29,7 @@ def children_of(job: dict[str, Any]) -> list[str]:
     return PipelineChildren.model_validate(job["params"]["children"]).ids()
 
 
-def cancel_job(jobs: JobStore, job_id: str) -> bool:
+def cancel_with_children(jobs: JobStore, job_id: str) -> bool:
     """Cancel a job, and a pipeline's children with it (its augmentation runs on other workers)."""
     job = jobs.raw(job_id)
     ok = jobs.cancel(job_id)

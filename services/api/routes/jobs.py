@@ -13,8 +13,7 @@ from services.api.deps import JobStoreDep, SettingsDep, StorageDep, TeamDep, pag
 from shared.job_store import JobStore
 from shared.job_types import JobType
 from shared.schemas import EventPage, Job, JobStatus, MetricSeries, Page
-from workers.orchestration.children import cancel_job as cancel_with_children
-from workers.orchestration.children import summarise_pipeline
+from workers.orchestration.children import cancel_with_children, summarise_pipeline
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
