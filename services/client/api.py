@@ -33,8 +33,10 @@ class ApiError(Exception):
     @property
     def message(self) -> str:
         detail = self.detail
-        if isinstance(detail, dict) and "message" in detail:
-            detail = detail["message"]
+        if isinstance(detail, dict):  # a bad file: {message, file, line, row, column, detail}
+            detail = detail.get("detail") or detail.get("message") or str(detail)
+        elif isinstance(detail, list):  # FastAPI's validation errors
+            detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])[1:]))}: {d.get('msg')}" for d in detail)
         elif not isinstance(detail, str):
             detail = str(detail)
         return f"{self.status}: {detail}" if self.status else detail

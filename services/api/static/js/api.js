@@ -26,7 +26,7 @@ export function onUnauthorized(handler) { unauthorized = handler; }
 export function detailText(detail) {
   if (typeof detail === "string") return detail;
   if (Array.isArray(detail)) return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-  if (detail && typeof detail === "object") return detail.message || JSON.stringify(detail);
+  if (detail && typeof detail === "object") return detail.detail || detail.message || JSON.stringify(detail);
   return String(detail);
 }
 
