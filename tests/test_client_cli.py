@@ -36,15 +36,6 @@ def server(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     api.stop()
 
 
-@pytest.fixture
-def mrpc_sample(glue_dir: Path, tmp_path: Path) -> Path:
-    """Nine MRPC dev rows: two text columns, a byte-order mark, quotes."""
-    lines = (glue_dir / "MRPC" / "dev.tsv").read_bytes().split(b"\n")
-    path = tmp_path / "mrpc-sample.tsv"
-    path.write_bytes(b"\n".join(lines[:10]) + b"\n")
-    return path
-
-
 def test_client_augment_is_byte_identical_to_local_augment(
     server, env, tmp_path, tiny_mlm_dir, mrpc_sample, start_workers, capsys
 ) -> None:

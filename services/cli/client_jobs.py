@@ -74,6 +74,16 @@ def follow(api: Client, job_id: str) -> Job:
         progress.close()
 
 
+def run_to_end(api: Client, job: Job, args: argparse.Namespace, what: str) -> tuple[Job, int | None]:
+    """With --no-wait print the id (exit 0); else follow the job: a code to exit with unless it succeeded."""
+    if args.no_wait:
+        print(job.id)
+        return job, 0
+    print(f"job {job.id}: {what}", file=sys.stderr)
+    job = follow(api, job.id)
+    return job, None if job.status == "succeeded" else outcome(job)
+
+
 def upload(api: Client, args: argparse.Namespace) -> int:
     dataset = api.upload(
         args.file, task=args.task, text_columns=args.text_columns, label_column=args.label_column, name=args.name
@@ -86,14 +96,11 @@ def augment(api: Client, args: argparse.Namespace) -> int:
     """Upload, submit, follow, download: the result is what `distillery augment` writes for the same input."""
     dataset = api.upload(args.input, task=args.task, text_columns=args.text_columns, label_column=args.label_column)
     params = {k: getattr(args, k) for k in ("n", "k", "p", "seed", "mlm_model", "glove", "shard_rows")}
-    job = api.augment(dataset.id, **params)
-    if args.no_wait:
-        print(job.id)
-        return 0
-    print(f"job {job.id}: augmenting {dataset.rows} rows of {args.input}", file=sys.stderr)
-    job = follow(api, job.id)
-    if job.status != "succeeded":
-        return outcome(job)
+    job, code = run_to_end(
+        api, api.augment(dataset.id, **params), args, f"augmenting {dataset.rows} rows of {args.input}"
+    )
+    if code is not None:
+        return code
     path = api.download(job.id, args.output)
     rows_out = (job.result or {}).get("rows_out")
     print(f"augmented {args.input} -> {path}: rows in {dataset.rows}, rows out {rows_out}, job {job.id}")
@@ -113,14 +120,9 @@ def pipeline(api: Client, args: argparse.Namespace) -> int:
         "distill": args.distill,
     }
     body["teacher" if args.teacher else "base_model"] = args.teacher or args.base_model
-    job = api.pipeline(body)
-    if args.no_wait:
-        print(job.id)
-        return 0
-    print(f"job {job.id}: pipeline on {train.rows} rows of {args.train}", file=sys.stderr)
-    job = follow(api, job.id)
-    if job.status != "succeeded":
-        return outcome(job)
+    job, code = run_to_end(api, api.pipeline(body), args, f"pipeline on {train.rows} rows of {args.train}")
+    if code is not None:
+        return code
     out = Path(args.output)
     if out.name.endswith((".tar.gz", ".tgz")):
         api.download(job.id, out)
