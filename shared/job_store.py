@@ -338,6 +338,15 @@ class JobStore:
         """The job's training time series, oldest first."""
         return [json.loads(doc) for doc in self.r.lrange(keys.job_metrics(job_id), 0, -1)]
 
+    def metrics_from(self, job_id: str, start: int, count: int) -> tuple[builtins.list[dict[str, Any]], int]:
+        """At most ``count`` points from index ``start`` on, and the series' length, in one round trip
+        (what a stream reads each tick)."""
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.llen(keys.job_metrics(job_id))
+            pipe.lrange(keys.job_metrics(job_id), start, start + count - 1)
+            length, docs = pipe.execute()
+        return [json.loads(doc) for doc in docs], int(length)
+
     # --- events -----------------------------------------------------------------------------------------
 
     def add_event(self, job_id: str, kind: str, message: str, **data: Any) -> int:

@@ -67,3 +67,8 @@ def job_shard_stats(job_id: str) -> str:
 def job_metrics(job_id: str) -> str:
     """List of JSON training points (step, stage, losses, samples/s, dev metrics), oldest first, for plots."""
     return f"{PREFIX}:job:{job_id}:metrics"
+
+
+def stream_token(digest: str) -> str:
+    """String (with a TTL): the team of a stream token, keyed by the token's SHA-256 (tokens are not stored)."""
+    return f"{PREFIX}:stream_token:{digest}"

@@ -235,3 +235,12 @@ class MetricPoint(BaseModel):
 class MetricSeries(BaseModel):
     job_id: str
     points: list[MetricPoint]
+
+
+class StreamToken(BaseModel):
+    """POST /v1/stream-tokens: pass ``token`` as ``?token=`` to GET /v1/jobs/{id}/stream (EventSource)."""
+
+    token: str
+    team: str
+    expires_in_s: int
+    expires_at: str

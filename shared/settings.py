@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     workers: int | None = Field(None, description="Augmentation workers `distillery up` starts; None = CPU cores.")
     shard_timeout_s: int = Field(6 * 3600, description="Longest a shard (or merge) job may run on a worker.")
     rq_result_ttl_s: int = Field(3600, description="How long RQ keeps a finished shard's return value.")
+    stream_token_ttl_s: int = Field(
+        120, description="Lifetime of a stream token (browsers' EventSource carries it in the URL, not the key)."
+    )
+    stream_poll_s: float = Field(0.25, description="How often a job stream reads Redis for changes.")
+    stream_max_s: float = Field(1800.0, description="A job stream ends after this; clients reconnect with cursors.")
 
     # --- augmentation (TinyBERT paper defaults) ------------------------------------------------------
     aug_n: int = Field(20, description="Augmented samples drawn per input text (N).")

@@ -19,6 +19,15 @@ def glue_dir() -> Path:
     return GLUE_DIR
 
 
+@pytest.fixture
+def mrpc_sample(glue_dir: Path, tmp_path: Path) -> Path:
+    """Nine MRPC dev rows: two text columns, a byte-order mark, quotes."""
+    lines = (glue_dir / "MRPC" / "dev.tsv").read_bytes().split(b"\n")
+    path = tmp_path / "mrpc-sample.tsv"
+    path.write_bytes(b"\n".join(lines[:10]) + b"\n")
+    return path
+
+
 # --- augmentation ------------------------------------------------------------------------------------
 import os  # noqa: E402
 

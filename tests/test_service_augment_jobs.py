@@ -18,15 +18,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def mrpc_sample(glue_dir: Path, tmp_path: Path) -> Path:
-    """Nine MRPC dev rows: two text columns, a byte-order mark, quotes."""
-    lines = (glue_dir / "MRPC" / "dev.tsv").read_bytes().split(b"\n")
-    path = tmp_path / "mrpc-sample.tsv"
-    path.write_bytes(b"\n".join(lines[:10]) + b"\n")
-    return path
-
-
-@pytest.fixture
 def sst2_sample(glue_dir: Path, tmp_path: Path) -> Path:
     lines = (glue_dir / "SST-2" / "dev.tsv").read_bytes().split(b"\n")
     path = tmp_path / "sst2-sample.tsv"

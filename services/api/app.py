@@ -10,7 +10,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.api.auth import parse_api_keys
-from services.api.routes import augmentations, datasets, distillations, finetunes, health, jobs, pipelines
+from services.api.routes import (
+    api_docs,
+    augmentations,
+    dashboard,
+    datasets,
+    distillations,
+    finetunes,
+    health,
+    jobs,
+    pipelines,
+    streams,
+)
 from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
 from shared.redis_conn import connect
@@ -36,6 +47,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         version="1",
         summary="TinyBERT data augmentation (and distillation) as HTTP jobs.",
         lifespan=lifespan,
+        docs_url=None,  # api_docs serves /docs and /redoc from the package, not a CDN
+        redoc_url=None,
     )
     conn = connection or connect(settings=settings)
     app.state.settings = settings
@@ -53,8 +66,10 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     async def refused(request: Request, exc: OrchestrationError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=ORCHESTRATION_STATUS.get(type(exc), 422))
 
-    for module in (health, datasets, augmentations, finetunes, distillations, pipelines, jobs):
+    for module in (health, datasets, augmentations, finetunes, distillations, pipelines, jobs, streams):
         app.include_router(module.router)
+    api_docs.register(app)
+    dashboard.register(app)
     return app
 
 
