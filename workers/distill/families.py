@@ -111,11 +111,13 @@ def family_of(config: Any, what: str = "teacher") -> Family:
     family = FAMILIES.get(model_type)
     if family is None:
         raise UnsupportedTeacher(
-            f"the {what}'s architecture {model_type!r} ({architectures}) is not supported for distillation: "
-            f"stage 1 needs its pre-softmax attention scores; supported model types: "
+            f"{what}: architecture {model_type!r} ({architectures}) is not supported for distillation "
+            f"(stage 1 needs its pre-softmax attention scores); supported model types: "
             f"{', '.join(supported_model_types())}"
         )
     problem = family.check(config) if family.check else None
     if problem:
-        raise UnsupportedTeacher(f"the {what} ({family.name}) is not supported for distillation: {problem}")
+        raise UnsupportedTeacher(
+            f"{what}: this {family.name} configuration is not supported for distillation: {problem}"
+        )
     return family

@@ -152,9 +152,10 @@ def build_student(spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_
     else:
         if spec.init not in ("random", "teacher"):
             raise DistillError(f"unknown student init {spec.init!r}; use 'random' or 'teacher'")
-        if spec.init == "teacher" and not family_of(tconf).bert_layout:
+        family = family_of(tconf)
+        if spec.init == "teacher" and not family.bert_layout:
             raise DistillError(
-                f"--student-init teacher copies BERT layers, but the teacher is a {family_of(tconf).name} model; "
+                f"--student-init teacher copies BERT layers, but the teacher is a {family.name} model; "
                 "use --student-init random (the student is always a BERT)"
             )
         student = BertForSequenceClassification(_student_config(spec, tconf, label_kwargs))
