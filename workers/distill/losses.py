@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workers.distill.errors import DistillError
+
 
 @dataclass
 class LossWeights:
@@ -76,11 +78,23 @@ class Projections(nn.Module):
         return self.maps[0 if self.shared else index](hidden)
 
 
+def _mapped_scores(scores: list[torch.Tensor | None], layers: list[int], whose: str) -> list[torch.Tensor]:
+    """The scores of ``layers`` (0-based); a clear error instead of an IndexError when capture missed one."""
+    picked = [scores[i] if i < len(scores) else None for i in layers]
+    missing = [i + 1 for i, s in zip(layers, picked, strict=True) if s is None]
+    if missing:
+        raise DistillError(
+            f"no attention scores were captured for {whose} layer(s) {missing} ({len(scores)} captured); "
+            "this model's attention cannot be distilled"
+        )
+    return picked  # type: ignore[return-value]
+
+
 def intermediate_losses(
     student_hidden: list[torch.Tensor],
     teacher_hidden: list[torch.Tensor],
-    student_scores: list[torch.Tensor],
-    teacher_scores: list[torch.Tensor],
+    student_scores: list[torch.Tensor | None],
+    teacher_scores: list[torch.Tensor | None],
     layer_map: list[int],
     projections: Projections,
     mask: torch.Tensor,
@@ -88,12 +102,12 @@ def intermediate_losses(
     """Stage-1 losses. ``*_hidden`` hold the embedding output at 0 then each layer; ``*_scores`` each layer.
 
     Student layer m (1-based) learns from teacher layer layer_map[m-1]; attention and hidden losses are summed
-    over mapped layers, as in the paper and the reference.
+    over mapped layers, as in the paper and the reference. A teacher layer that is not mapped may have no scores.
     """
+    s_scores = _mapped_scores(student_scores, list(range(len(layer_map))), "student")
+    t_scores = _mapped_scores(teacher_scores, [t - 1 for t in layer_map], "teacher")
     embedding = masked_hidden_mse(projections(student_hidden[0], 0), teacher_hidden[0], mask)
-    attention = torch.stack(
-        [attention_mse(student_scores[m], teacher_scores[t - 1], mask) for m, t in enumerate(layer_map)]
-    ).sum()
+    attention = torch.stack([attention_mse(s, t, mask) for s, t in zip(s_scores, t_scores, strict=True)]).sum()
     hidden = torch.stack(
         [
             masked_hidden_mse(projections(student_hidden[m + 1], m + 1), teacher_hidden[t], mask)

@@ -6,13 +6,15 @@ import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
     PreTrainedModel,
 )
 
@@ -20,6 +22,7 @@ from shared.model_refs import missing_local_model
 from shared.settings import setting_field
 from shared.tasks import TaskPreset
 from workers.distill.errors import DistillError
+from workers.distill.families import family_of
 
 #: Files whose presence means a folder carries its own tokenizer.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "vocab.json", "spiece.model")
@@ -78,8 +81,10 @@ def _load_config(path: str, what: str):
 
 
 def load_teacher(path: str, preset: TaskPreset, device: torch.device) -> PreTrainedModel:
-    """A frozen sequence-classification teacher for ``preset``; refuses an encoder without a trained head."""
+    """A frozen sequence-classification teacher for ``preset``; refuses an encoder without a trained head and
+    an architecture whose attention scores we cannot capture (``families.py``)."""
     config = _load_config(path, "teacher")
+    family_of(config, f"teacher {path!r}")
     architectures = list(getattr(config, "architectures", None) or [])
     hint = (
         f"fine-tune it into a teacher first: distillery finetune --model {path} --task {preset.name} "
@@ -134,7 +139,7 @@ def check_same_vocabulary(teacher_tokenizer, other_path: str) -> None:
 
 
 def build_student(spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_map: list[int]) -> PreTrainedModel:
-    """The student model (on CPU), with the teacher's labels and vocabulary."""
+    """The student model (on CPU): a BERT with the teacher's labels and vocabulary, whatever the teacher's family."""
     tconf = teacher.config
     label_kwargs = dict(
         num_labels=tconf.num_labels,
@@ -143,40 +148,68 @@ def build_student(spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_
         problem_type=tconf.problem_type,
     )
     if spec.checkpoint:
-        sconf = _load_config(spec.checkpoint, "student checkpoint")
-        if getattr(sconf, "vocab_size", None) != tconf.vocab_size:
-            raise DistillError(
-                f"student checkpoint {spec.checkpoint!r} has vocab_size {getattr(sconf, 'vocab_size', None)} but "
-                f"the teacher {tconf.vocab_size}; student and teacher must share one tokenizer"
-            )
-        check_same_vocabulary(tokenizer, spec.checkpoint)
-        try:
-            student = AutoModelForSequenceClassification.from_pretrained(
-                spec.checkpoint, ignore_mismatched_sizes=True, **label_kwargs
-            )
-        except (OSError, ValueError) as exc:
-            raise DistillError(f"cannot load the student checkpoint {spec.checkpoint!r}: {exc}") from None
+        student = _load_student_checkpoint(spec.checkpoint, tconf, tokenizer, label_kwargs)
     else:
-        sconf = copy.deepcopy(tconf)
-        sconf.architectures = None
-        sconf.num_hidden_layers = spec.layers
-        if spec.init == "random":
-            if spec.hidden % spec.heads:
-                raise DistillError(f"student hidden size {spec.hidden} is not a multiple of its {spec.heads} heads")
-            sconf.hidden_size = spec.hidden
-            sconf.num_attention_heads = spec.heads
-            sconf.intermediate_size = spec.intermediate
-        elif spec.init != "teacher":
+        if spec.init not in ("random", "teacher"):
             raise DistillError(f"unknown student init {spec.init!r}; use 'random' or 'teacher'")
-        student = AutoModelForSequenceClassification.from_config(sconf)
+        family = family_of(tconf)
+        if spec.init == "teacher" and not family.bert_layout:
+            raise DistillError(
+                f"--student-init teacher copies BERT layers, but the teacher is a {family.name} model; "
+                "use --student-init random (the student is always a BERT)"
+            )
+        student = BertForSequenceClassification(_student_config(spec, tconf, label_kwargs))
         if spec.init == "teacher":
             student.load_state_dict(_mapped_teacher_state(teacher, layer_map))
     if student.config.num_attention_heads != tconf.num_attention_heads:
         raise DistillError(
             f"the student has {student.config.num_attention_heads} attention heads and the teacher "
-            f"{tconf.num_attention_heads}; the attention loss compares heads one to one, so they must match"
+            f"{tconf.num_attention_heads}; the attention loss compares heads one to one, so they must match "
+            f"(--student-heads {tconf.num_attention_heads}, with a hidden size that is a multiple of it)"
         )
     return student
+
+
+def _student_config(spec: StudentSpec, tconf: Any, label_kwargs: dict[str, Any]) -> BertConfig:
+    """A BERT teacher's config with the student's sizes; for another family, a fresh BertConfig that keeps
+    what the shared tokenizer needs: vocabulary size, padding id, position count, and two token types (pair
+    tasks' tokenizers may send type ids 0 and 1 even when the teacher ignores them)."""
+    if family_of(tconf).bert_layout:
+        sconf = copy.deepcopy(tconf)
+        sconf.architectures = None
+    else:
+        sconf = BertConfig(
+            vocab_size=tconf.vocab_size,
+            pad_token_id=tconf.pad_token_id if tconf.pad_token_id is not None else 0,
+            max_position_embeddings=tconf.max_position_embeddings,
+            type_vocab_size=max(2, getattr(tconf, "type_vocab_size", 0) or 0),
+            **label_kwargs,
+        )
+    sconf.num_hidden_layers = spec.layers
+    if spec.init == "random":
+        if spec.hidden % spec.heads:
+            raise DistillError(f"student hidden size {spec.hidden} is not a multiple of its {spec.heads} heads")
+        sconf.hidden_size = spec.hidden
+        sconf.num_attention_heads = spec.heads
+        sconf.intermediate_size = spec.intermediate
+    return sconf
+
+
+def _load_student_checkpoint(path: str, tconf: Any, tokenizer: Any, label_kwargs: dict[str, Any]) -> PreTrainedModel:
+    """A BERT student checkpoint that shares the teacher's vocabulary, with a classifier for the task."""
+    sconf = _load_config(path, "student checkpoint")
+    if sconf.model_type != "bert":
+        raise DistillError(f"student checkpoint {path!r} is a {sconf.model_type!r} model; the student must be a BERT")
+    if getattr(sconf, "vocab_size", None) != tconf.vocab_size:
+        raise DistillError(
+            f"student checkpoint {path!r} has vocab_size {getattr(sconf, 'vocab_size', None)} but "
+            f"the teacher {tconf.vocab_size}; student and teacher must share one tokenizer"
+        )
+    check_same_vocabulary(tokenizer, path)
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(path, ignore_mismatched_sizes=True, **label_kwargs)
+    except (OSError, ValueError) as exc:
+        raise DistillError(f"cannot load the student checkpoint {path!r}: {exc}") from None
 
 
 def _mapped_teacher_state(teacher: PreTrainedModel, layer_map: list[int]) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel
 
-from workers.distill.attention_capture import enable_capture, pop_scores, use_fast_attention
+from workers.distill.attention_capture import enable_capture, pop_scores, use_eager_attention, use_fast_attention
 from workers.distill.data import Example
 from workers.distill.evaluate import predict_logits
 from workers.distill.losses import LossWeights, Projections, intermediate_losses, regression_mse, soft_cross_entropy
@@ -117,12 +117,12 @@ class TeacherLogits:
             return self.teacher(**batch).logits.float()
 
 
-def set_attention(models: Sequence[PreTrainedModel], stage: str, fast: bool) -> None:
-    """Stage 1 captures the scores; stage 2 runs SDPA, or eager attention for the plain baseline."""
-    for model in models:
-        if stage == STAGE_INTERMEDIATE:
-            enable_capture(model)
-        elif fast:
-            use_fast_attention(model)
-        else:
-            model.set_attn_implementation("eager")
+def set_attention(model: PreTrainedModel, stage: str, fast: bool, layers: Sequence[int] | None = None) -> None:
+    """Stage 1 captures the scores (of ``layers`` only, 0-based, when given); stage 2 runs SDPA, or eager
+    attention for the plain baseline."""
+    if stage == STAGE_INTERMEDIATE:
+        enable_capture(model, layers)
+    elif fast:
+        use_fast_attention(model)
+    else:
+        use_eager_attention(model)
