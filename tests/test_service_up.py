@@ -30,7 +30,9 @@ def _free_port() -> int:
 def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
-    env.update(DISTILLERY_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env.update(
+        DISTILLERY_DATA_DIR=str(tmp_path / "data"), DISTILLERY_DEVICE="cpu", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"
+    )
     log_path = tmp_path / "up.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -52,6 +54,14 @@ def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path)
         assert f"http://localhost:{port}" in log_path.read_text()
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("redis-server" in " ".join(c.cmdline()) for c in children)  # the embedded Redis
+        workers = [c.cmdline() for c in children if "worker" in c.cmdline()]
+        budget = str(max(1, (os.cpu_count() or 1) // 2))  # cores / 2 augmentation workers
+        assert sorted(w[w.index("--queue") + 1 : w.index("--queue") + 6] for w in workers) == [
+            ["augment", "--device", "cpu", "--threads", budget],
+            ["augment", "--device", "cpu", "--threads", budget],
+            ["distill", "--device", "cpu", "--threads", str(os.cpu_count() or 1)],
+        ]
+        assert re.search(r"Workers: 2 augment on cpu; 1 distill on cpu", log_path.read_text())
 
         def ready() -> bool:
             try:

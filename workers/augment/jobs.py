@@ -28,6 +28,7 @@ from shared.job_types import QueueName
 from shared.redis_conn import connect
 from shared.settings import Settings, get_settings
 from shared.storage import Storage, atomic_concat
+from workers.device_errors import fail_job_on_device_error
 
 #: RQ ids are "<job id>--<part>" (RQ allows letters, digits, '_' and '-'), so a callback finds the job.
 _RQ_SEP = "--"
@@ -145,6 +146,10 @@ def run_shard(
     except AugmentCancelled:
         store.add_event(job_id, "shard_stopped", f"shard {shard} stopped: job {store.status(job_id)}", shard=shard)
         return {"stopped": True}
+    except Exception as exc:  # a GPU failure fails the job (no retry: it would fail the same way)
+        if not fail_job_on_device_error(store, [job_id], exc, engine_params.batch_size, "MLM batch size"):
+            raise
+        return {"failed": True}
     fmt = source["format"]
     atomic_write_text(Storage(get_settings().data_dir).shard_file(job_id, shard, fmt), [format_rows(part, rows)])
     stats = {k: augmenter.stats.get(k, 0) - before.get(k, 0) for k in augmenter.stats}

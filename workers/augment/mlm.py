@@ -17,6 +17,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from shared.model_refs import missing_local_model
+from workers.device_setup import check_device
 
 #: Attribute names under which Hugging Face masked-LM classes keep a position-wise MLM head.
 _HEAD_NAMES = ("cls", "lm_head", "predictions")
@@ -30,9 +31,7 @@ def resolve_device(device: str) -> str:
     """'auto' means CUDA when present, else CPU."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return device
+    return check_device(device)  # a DeviceUnavailable (ValueError) for a GPU this machine lacks
 
 
 @dataclass(frozen=True)

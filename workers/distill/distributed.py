@@ -1,12 +1,15 @@
 """Multi-GPU (or multi-process CPU) training of one run with torch's own launcher and DDP.
 
 ``torchrun --nproc-per-node G -m services.cli.main distill ...`` (or any script calling ``distill``) sets
-WORLD_SIZE/RANK/LOCAL_RANK; ``Dist.from_env`` then joins the process group (NCCL on CUDA, gloo on CPU).
+WORLD_SIZE/RANK/LOCAL_RANK; ``Dist.from_env`` then joins the process group with the backend of the run's
+resolved device (NCCL for ``cuda``, gloo for ``cpu``: a ``--device cpu`` run on a CUDA machine must not use
+NCCL, which only moves CUDA tensors), and ``close`` leaves it at the end of the run.
 Every rank builds the same global batches (they are a pure function of the seed) and trains on its slice
 of each; the student is wrapped in ``DistributedDataParallel`` (gradients averaged during backward), the
 loss projections, called several times per step, get their gradients averaged explicitly. So G processes
 with a global batch B follow the loss curve of one process with batch B. Rank 0 alone writes checkpoints,
-the model and the report. With WORLD_SIZE unset or 1 every method is a no-op.
+the model and the report; every rank follows rank 0's decision to resume (``agree``), so checkpoints must
+live on storage every node sees. With WORLD_SIZE unset or 1 every method is a no-op.
 """
 
 from __future__ import annotations
@@ -27,16 +30,26 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    owns_group: bool = False  # this object joined the process group, so ``close`` leaves it
 
     @classmethod
-    def from_env(cls) -> Dist:
-        """Join the process group torchrun describes in the environment (once per process)."""
+    def from_env(cls, device: torch.device) -> Dist:
+        """Join the process group torchrun describes in the environment (once per process), with the backend
+        that moves tensors of ``device``'s type."""
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
-        if not torch_dist.is_initialized():
-            torch_dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        return cls(torch_dist.get_rank(), torch_dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        owns = not torch_dist.is_initialized()
+        if owns:
+            torch_dist.init_process_group(backend_for(device))
+        rank, world = torch_dist.get_rank(), torch_dist.get_world_size()
+        return cls(rank, world, int(os.environ.get("LOCAL_RANK", "0")), owns)
+
+    def close(self) -> None:
+        """Leave the process group this object joined (torchrun warns about, and NCCL may hang on, a group
+        left open at exit)."""
+        if self.owns_group and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
 
     @property
     def enabled(self) -> bool:
@@ -60,7 +73,8 @@ class Dist:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.local_rank] if next(model.parameters()).device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+        # every parameter gets a gradient: stage 1 adds the classifier's logits times zero to the loss
+        return DistributedDataParallel(model, device_ids=ids)
 
     def shard(self, rows: Sequence[T]) -> list[T]:
         """This rank's slice of a global batch (never empty: a short last batch lends rows round-robin)."""
@@ -84,7 +98,34 @@ class Dist:
         if not self.enabled or not values:
             return values
         names = sorted(values)
-        on = torch.device("cuda", self.local_rank) if torch_dist.get_backend() == "nccl" else torch.device("cpu")
-        t = torch.tensor([values[n] for n in names], dtype=torch.float64, device=on)
+        t = torch.tensor([values[n] for n in names], dtype=torch.float64, device=self._comm_device())
         torch_dist.all_reduce(t)
         return {n: float(v) / self.world for n, v in zip(names, t.tolist())}
+
+    def agree(self, decision: bool) -> bool:
+        """Rank 0's ``decision`` on every rank (whether to resume: only rank 0 writes checkpoints, and a rank
+        on another node may see an older file, or none)."""
+        if not self.enabled:
+            return decision
+        t = torch.tensor([1 if decision else 0], dtype=torch.int64, device=self._comm_device())
+        torch_dist.broadcast(t, src=0)
+        return bool(t.item())
+
+    def gather(self, value: T) -> list[T]:
+        """Every rank's ``value`` (a picklable object), in rank order, on every rank."""
+        if not self.enabled:
+            return [value]
+        values: list[T] = [value] * self.world
+        torch_dist.all_gather_object(values, value)
+        return values
+
+    def _comm_device(self) -> torch.device:
+        """Where collective tensors live: the rank's GPU under NCCL, else the CPU."""
+        if torch_dist.get_backend() == "nccl":
+            return torch.device("cuda", self.local_rank)
+        return torch.device("cpu")
+
+
+def backend_for(device: torch.device) -> str:
+    """The process-group backend for a run on ``device``: NCCL moves CUDA tensors only, gloo CPU tensors."""
+    return "nccl" if device.type == "cuda" else "gloo"

@@ -30,7 +30,7 @@ from workers.distill.data import (
 )
 from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.evaluate import evaluate
-from workers.distill.models import count_parameters, load_tokenizer, resolve_device
+from workers.distill.models import FP32, count_parameters, load_tokenizer, resolve_device
 from workers.distill.optim import make_optimizer, seed_everything
 from workers.distill.progress import STAGE_EVALUATE, STAGE_FINETUNE, ProgressCallback, ProgressEvent, ShouldStop, emit
 from workers.distill.step import LossLog, LossParts, StepRule, train_step
@@ -161,6 +161,7 @@ def _load_model(path: str, preset: TaskPreset, device: torch.device) -> PreTrain
             label2id={label: i for i, label in enumerate(labels)},
             problem_type="regression" if preset.is_regression else "single_label_classification",
             ignore_mismatched_sizes=True,
+            **FP32,
         )
     except (OSError, ValueError) as exc:
         raise DistillError(f"cannot load the encoder {path!r}: {exc}") from None

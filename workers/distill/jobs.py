@@ -39,6 +39,7 @@ from shared.schemas import ACTIVE_STATUSES, JobRef, TrainFromAugmentation
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
 from shared.tasks import UnknownTaskError
+from workers.device_errors import fail_job_on_device_error
 from workers.orchestration.children import cancel_children, children_of, fail_children
 
 #: RQ ids are "<job id>--<kind>": RQ allows no dots, and the failure callback finds the job from it.
@@ -152,7 +153,8 @@ def _model_result(job_id: str, report: dict[str, Any], summary: dict[str, Any]) 
 def _execute(store: JobStore, job_id: str, body: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
     """Run ``body(record)`` for a job: skip finished jobs, mark running, map user errors to error objects.
 
-    Unexpected exceptions propagate, so RQ retries the job (and a pipeline's own retry resumes its child).
+    Unexpected exceptions propagate, so RQ retries the job (and a pipeline's own retry resumes its child);
+    GPU failures (out of memory, CUDA errors) fail it at once (``workers.device_errors``).
     """
     from workers.distill.errors import DistillError, TrainingCancelled
 
@@ -172,6 +174,10 @@ def _execute(store: JobStore, job_id: str, body: Callable[[dict[str, Any]], dict
         return {"stopped": True}
     except (DistillError, DatasetError, UnknownTaskError) as exc:
         store.fail(job_id, getattr(exc, "code", "invalid_input"), str(exc))
+        return {"failed": True}
+    except Exception as exc:  # a GPU failure fails the job (no retry: it would fail the same way)
+        if not fail_job_on_device_error(store, [job_id], exc, rec["params"].get("batch_size")):
+            raise
         return {"failed": True}
     store.succeed(job_id, result)
     return result
