@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from shared.dataset_io import DatasetSpec, Table
@@ -85,12 +87,14 @@ class Augmenter:
         stop_words: frozenset[str],
         *,
         chunk_rows: int | None = None,
+        overlap_glove: bool | None = None,
     ) -> None:
         self.params = params
         self.mlm = mlm
         self.glove = glove
         self.stop_words = stop_words
         self.chunk_rows = max(1, chunk_rows or get_settings().aug_chunk_rows)
+        self.overlap_glove = mlm.device.type == "cuda" if overlap_glove is None else overlap_glove
         self.stats: dict[str, int] = {"rows_in": 0, "rows_out": 0, "replaced_mlm": 0, "replaced_glove": 0}
 
     # --- candidates --------------------------------------------------------------------------------------
@@ -117,6 +121,9 @@ class Augmenter:
                     entries.append((word, "glove", lower))
             plan.append(entries)
 
+        search = partial(self.glove.neighbours, sorted(glove_words), self.params.k) if glove_words else dict
+        # on a GPU the CPU would wait for the MLM: the GloVe search runs meanwhile (same result either way)
+        pending = _background().submit(search) if self.overlap_glove and glove_words else None
         predictions = self.mlm.top_candidates(
             list(jobs),
             k=self.params.k,
@@ -124,7 +131,7 @@ class Augmenter:
             pair_input=self.params.pair_input,
             check_cancel=_canceller(should_stop),
         )
-        neighbours = self.glove.neighbours(sorted(glove_words), self.params.k) if glove_words else {}
+        neighbours = pending.result() if pending is not None else search()
 
         result: list[list[WordSlot]] = []
         for entries in plan:
@@ -216,10 +223,26 @@ def get_mlm(source: str, device: str = "auto", max_seq_len: int | None = None) -
 
 def get_augmenter(params: AugmentParams) -> Augmenter:
     """Per-process cache: the MLM (by mlm_model, device) and GloVe index (by source) are loaded once and
-    reused by later calls/shards with other n/k/p/seed. Each call returns a fresh Augmenter (own stats)."""
+    reused by later calls/shards with other n/k/p/seed. Each call returns a fresh Augmenter (own stats).
+    On a GPU, a job that kept the CPU's default MLM batch size gets the GPU's (the output does not depend
+    on the batch size)."""
     mlm = get_mlm(params.mlm_model, params.device)
+    s = get_settings()
+    if mlm.device.type == "cuda" and params.batch_size == s.aug_batch_size:
+        params = replace(params, batch_size=s.aug_batch_size_gpu)
     glove = load_glove(params.glove)
     return Augmenter(params, mlm, glove, load_stop_words(params.stop_words))
+
+
+_pool: list[ThreadPoolExecutor] = []
+
+
+def _background() -> ThreadPoolExecutor:
+    """One helper thread per process for the GloVe search that overlaps the MLM."""
+    with _lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(1, thread_name_prefix="glove"))
+        return _pool[0]
 
 
 __all__ = ["AugmentCancelled", "AugmentParams", "Augmenter", "WordSlot", "get_augmenter", "get_mlm"]

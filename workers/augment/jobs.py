@@ -28,6 +28,7 @@ from shared.job_types import QueueName
 from shared.redis_conn import connect
 from shared.settings import Settings, get_settings
 from shared.storage import Storage, atomic_concat
+from workers.cancel_check import throttled
 from workers.device_errors import fail_job_on_device_error
 
 #: RQ ids are "<job id>--<part>" (RQ allows letters, digits, '_' and '-'), so a callback finds the job.
@@ -141,13 +142,13 @@ def run_shard(
             spec,
             row_offset=start,
             on_progress=lambda k: store.add_progress(job_id, k, shard),
-            should_stop=lambda: store.should_stop(job_id),
+            should_stop=throttled(lambda: store.should_stop(job_id), get_settings().cancel_check_s),
         )
     except AugmentCancelled:
         store.add_event(job_id, "shard_stopped", f"shard {shard} stopped: job {store.status(job_id)}", shard=shard)
         return {"stopped": True}
     except Exception as exc:  # a GPU failure fails the job (no retry: it would fail the same way)
-        if not fail_job_on_device_error(store, [job_id], exc, engine_params.batch_size, "MLM batch size"):
+        if not fail_job_on_device_error(store, [job_id], exc, augmenter.params.batch_size, "MLM batch size"):
             raise
         return {"failed": True}
     fmt = source["format"]

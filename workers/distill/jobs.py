@@ -39,6 +39,7 @@ from shared.schemas import ACTIVE_STATUSES, JobRef, TrainFromAugmentation
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
 from shared.tasks import UnknownTaskError
+from workers.cancel_check import throttled
 from workers.device_errors import fail_job_on_device_error
 from workers.orchestration.children import cancel_children, children_of, fail_children
 
@@ -90,8 +91,9 @@ def _progress(store: JobStore, job_ids: list[str]):
 
 
 def _stopper(store: JobStore, job_ids: list[str]) -> Callable[[], bool]:
-    """True once the job (or the pipeline running it) was cancelled or failed; checked before every step."""
-    return lambda: any(store.should_stop(j) for j in job_ids)
+    """True once the job (or the pipeline running it) was cancelled or failed; the loops ask before every
+    step, Redis is read at most every ``cancel_check_s`` seconds."""
+    return throttled(lambda: any(store.should_stop(j) for j in job_ids), get_settings().cancel_check_s)
 
 
 def _dataset_file(store: JobStore, dataset_id: str) -> tuple[Path, dict[str, Any]]:

@@ -36,7 +36,7 @@ from workers.distill.progress import (
     emit,
 )
 from workers.distill.stages import Stage
-from workers.distill.step import StepRule, train_step
+from workers.distill.step import LossSums, StepRule, train_step
 
 STAGES = (STAGE_INTERMEDIATE, STAGE_PREDICTION)
 
@@ -171,6 +171,7 @@ def _train_stage(run: DistillRun, state: TrainState, saved_optimizer: dict[str, 
     sync_grads = partial(run.dist.average_grads, stage.synced)
     run.set_attention(stage.name)
     clock = time.time() - state.seconds
+    sums, first_step = LossSums(), state.step + 1  # losses stay on the device between reads
     run.student.train()
     for epoch in range(state.epoch, stage.epochs):
         examples, batches = run.epoch_batches(stage, epoch)
@@ -188,8 +189,17 @@ def _train_stage(run: DistillRun, state: TrainState, saved_optimizer: dict[str, 
                 forward_loss, optimizer, stage.trained, rule, state.step, state.total_steps, sync_grads
             )
             state.step, state.batch = state.step + 1, b + 1
-            values = run.dist.mean({**parts, "total": loss})
-            state.log.add(values, state.step, epoch + 1, every=config.log_every, total_steps=state.total_steps)
+            sums.add({**parts, "total": loss})
+            values = sums.report(
+                state.log,
+                state.step,
+                epoch + 1,
+                every=config.log_every,
+                total_steps=state.total_steps,
+                flush=bool(config.checkpoint_every) and state.step % config.checkpoint_every == 0,
+                first=state.step == first_step,
+                mean=run.dist.mean,
+            )
             samples += len(rows) * run.dist.world
             rate = samples / max(1e-9, time.time() - epoch_clock)
             emit(run.progress, ProgressEvent(stage.name, epoch + 1, state.step, state.total_steps, values, rate))
