@@ -11,6 +11,8 @@ def test_backend_follows_the_resolved_device_not_the_machine() -> None:
     assert backend_for(torch.device("cpu")) == "gloo"  # --device cpu on a CUDA machine too
     assert backend_for(torch.device("cuda", 1)) == "nccl"
     assert backend_for(torch.device("cuda")) == "nccl"
+    assert backend_for(torch.device("cuda"), ranks_per_node=2, gpus=2) == "nccl"
+    assert backend_for(torch.device("cuda"), ranks_per_node=2, gpus=1) == "gloo"  # NCCL: one rank per GPU
 
 
 def test_without_torchrun_there_is_no_group_and_collectives_are_identities(monkeypatch) -> None:

@@ -50,8 +50,7 @@ def apply_threads(threads: int | None) -> int:
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        for name, value in thread_env(threads).items():
-            os.environ.setdefault(name, value)
+        os.environ.update(thread_env(threads))  # an explicit budget wins over an inherited OMP_NUM_THREADS
     import torch
 
     if threads is not None:

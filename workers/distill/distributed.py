@@ -41,7 +41,8 @@ class Dist:
             return cls()
         owns = not torch_dist.is_initialized()
         if owns:
-            torch_dist.init_process_group(backend_for(device))
+            local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+            torch_dist.init_process_group(backend_for(device, local_world, _gpu_count(device)))
         rank, world = torch_dist.get_rank(), torch_dist.get_world_size()
         return cls(rank, world, int(os.environ.get("LOCAL_RANK", "0")), owns)
 
@@ -60,10 +61,12 @@ class Dist:
         return self.rank == 0
 
     def device(self, device: torch.device) -> torch.device:
-        """On CUDA each rank takes the GPU of its local rank."""
+        """On CUDA each rank takes the GPU of its local rank (ranks share GPUs round-robin when a node runs
+        more ranks than it has GPUs)."""
         if self.enabled and device.type == "cuda":
-            torch.cuda.set_device(self.local_rank)
-            return torch.device("cuda", self.local_rank)
+            index = self.local_rank % max(1, torch.cuda.device_count())
+            torch.cuda.set_device(index)
+            return torch.device("cuda", index)
         return device
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -72,7 +75,8 @@ class Dist:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
-        ids = [self.local_rank] if next(model.parameters()).device.type == "cuda" else None
+        where = next(model.parameters()).device
+        ids = [where.index] if where.type == "cuda" else None
         # every parameter gets a gradient: stage 1 adds the classifier's logits times zero to the loss
         return DistributedDataParallel(model, device_ids=ids)
 
@@ -122,10 +126,18 @@ class Dist:
     def _comm_device(self) -> torch.device:
         """Where collective tensors live: the rank's GPU under NCCL, else the CPU."""
         if torch_dist.get_backend() == "nccl":
-            return torch.device("cuda", self.local_rank)
+            return torch.device("cuda", torch.cuda.current_device())
         return torch.device("cpu")
 
 
-def backend_for(device: torch.device) -> str:
-    """The process-group backend for a run on ``device``: NCCL moves CUDA tensors only, gloo CPU tensors."""
-    return "nccl" if device.type == "cuda" else "gloo"
+def backend_for(device: torch.device, ranks_per_node: int = 1, gpus: int = 1) -> str:
+    """The process-group backend for a run on ``device``: NCCL for CUDA tensors, gloo for CPU tensors, and
+    gloo too when a node runs more ranks than it has GPUs (NCCL refuses two ranks on one GPU; gloo moves
+    CUDA tensors through the host)."""
+    if device.type != "cuda":
+        return "gloo"
+    return "nccl" if ranks_per_node <= gpus else "gloo"
+
+
+def _gpu_count(device: torch.device) -> int:
+    return torch.cuda.device_count() if device.type == "cuda" and torch.cuda.is_available() else 0
