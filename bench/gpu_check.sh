@@ -4,7 +4,9 @@
 #   bench/gpu_check.sh                 # fresh venv (bench/.gpu-venv) with the CUDA torch matching the driver,
 #                                      # the project installed into it, then bench/gpu_check.py on cuda
 #   bench/gpu_check.sh --python PY     # no venv: PY already has a CUDA torch and the project's dependencies
-#   bench/gpu_check.sh --dry-run       # CPU fallback, tiny sizes, about a minute: proves the script runs (CI)
+#   bench/gpu_check.sh --dry-run       # CPU fallback, tiny sizes, a few minutes: proves the script runs (CI)
+#   bench/gpu_check.sh --carry DIR     # a GPU machine without a package index: DIR made by
+#                                      # `python bench/gpu_carry.py pack DIR` (wheels, data, the rough MLM)
 #
 # Options: --out DIR (default bench/results/gpu-check; dry run: a temporary folder), --shared DIR (the folder
 # holding data/glue/SST-2 and models/minilm3-mlm-rough; default ../shared). The table is printed and written
@@ -12,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DRY=0 PY="" OUT="" SHARED="" VENV=bench/.gpu-venv
+DRY=0 PY="" OUT="" SHARED="" CARRY="" VENV=bench/.gpu-venv
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
@@ -20,7 +22,8 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --shared) SHARED=$2; shift ;;
     --venv) VENV=$2; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --carry) CARRY=$2; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "gpu_check.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -51,7 +54,14 @@ if [ "$DRY" = 1 ]; then
 fi
 
 command -v nvidia-smi >/dev/null || { echo "gpu_check.sh: no nvidia-smi: not a GPU machine (try --dry-run)" >&2; exit 2; }
-if [ -z "$PY" ]; then
+if [ -n "$CARRY" ]; then  # the image's python has a CUDA torch; add the carried wheels, data and models
+  PY=${PY:-python3}
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/gpu-site "$CARRY"/whl/*.whl
+  export PYTHONPATH=/tmp/gpu-site${PYTHONPATH:+:$PYTHONPATH}
+  "$PY" bench/gpu_carry.py unpack "$CARRY" /tmp/gpu-shared
+  ARGS+=(--shared /tmp/gpu-shared --encoder /tmp/gpu-shared/models/minilm3-mlm-rough)
+  ARGS+=(--glove-npz "$CARRY/glove.npz" --student-layers 2)
+elif [ -z "$PY" ]; then
   INDEX=$(cuda_index)
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip

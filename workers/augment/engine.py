@@ -227,11 +227,16 @@ def get_augmenter(params: AugmentParams) -> Augmenter:
     On a GPU, a job that kept the CPU's default MLM batch size gets the GPU's (the output does not depend
     on the batch size)."""
     mlm = get_mlm(params.mlm_model, params.device)
+    glove = load_glove(params.glove)
+    return Augmenter(params_for(params, mlm), mlm, glove, load_stop_words(params.stop_words))
+
+
+def params_for(params: AugmentParams, mlm: MaskedLM) -> AugmentParams:
+    """``params`` with the GPU's default MLM batch size when the MLM is on a GPU and the job kept the CPU's."""
     s = get_settings()
     if mlm.device.type == "cuda" and params.batch_size == s.aug_batch_size:
-        params = replace(params, batch_size=s.aug_batch_size_gpu)
-    glove = load_glove(params.glove)
-    return Augmenter(params, mlm, glove, load_stop_words(params.stop_words))
+        return replace(params, batch_size=s.aug_batch_size_gpu)
+    return params
 
 
 _pool: list[ThreadPoolExecutor] = []
