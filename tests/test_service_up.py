@@ -27,6 +27,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _assert_workers_placed(children: list[psutil.Process], log_path: Path) -> None:
+    """`up` told each worker its device and thread budget (cores / 2 augmentation workers)."""
+    workers = [c.cmdline() for c in children if "worker" in c.cmdline()]
+    budget = str(max(1, (os.cpu_count() or 1) // 2))
+    assert sorted(w[w.index("--queue") + 1 : w.index("--queue") + 6] for w in workers) == [
+        ["augment", "--device", "cpu", "--threads", budget],
+        ["augment", "--device", "cpu", "--threads", budget],
+        ["distill", "--device", "cpu", "--threads", str(os.cpu_count() or 1)],
+    ]
+    assert "Workers: 2 augment on cpu; 1 distill on cpu" in log_path.read_text()
+
+
 def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
@@ -54,14 +66,7 @@ def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path)
         assert f"http://localhost:{port}" in log_path.read_text()
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("redis-server" in " ".join(c.cmdline()) for c in children)  # the embedded Redis
-        workers = [c.cmdline() for c in children if "worker" in c.cmdline()]
-        budget = str(max(1, (os.cpu_count() or 1) // 2))  # cores / 2 augmentation workers
-        assert sorted(w[w.index("--queue") + 1 : w.index("--queue") + 6] for w in workers) == [
-            ["augment", "--device", "cpu", "--threads", budget],
-            ["augment", "--device", "cpu", "--threads", budget],
-            ["distill", "--device", "cpu", "--threads", str(os.cpu_count() or 1)],
-        ]
-        assert re.search(r"Workers: 2 augment on cpu; 1 distill on cpu", log_path.read_text())
+        _assert_workers_placed(children, log_path)
 
         def ready() -> bool:
             try:
