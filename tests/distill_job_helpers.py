@@ -1,4 +1,4 @@
-"""Helpers for the distill-worker tests (not a test module): tiny real models, a real RTE sample, worker env."""
+"""Helpers for the distill-worker tests (not a test module): tiny real models, an RTE-layout sample, worker env."""
 
 from __future__ import annotations
 

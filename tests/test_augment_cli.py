@@ -86,8 +86,8 @@ def test_csv_and_jsonl_keep_their_format(tmp_path: Path, tiny_mlm_dir: Path) -> 
     assert {r["label"] for r in records} == {0, 1} and len(records) > 2
 
 
-def test_output_is_byte_identical_across_batch_sizes(tmp_path: Path, tiny_mlm_dir: Path, glue_dir: Path) -> None:
-    lines = (glue_dir / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:13]
+def test_output_is_byte_identical_across_batch_sizes(tmp_path: Path, tiny_mlm_dir: Path, synth_glue_dir: Path) -> None:
+    lines = (synth_glue_dir / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:13]
     source = tmp_path / "sample.tsv"
     source.write_text("".join(lines), encoding="utf-8")
     outputs = []

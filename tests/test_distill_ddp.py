@@ -52,12 +52,12 @@ def _run(tmp: Path, name: str, teacher: Path, train: Path, processes: int) -> di
     return json.loads((out / "report.json").read_text())
 
 
-def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path, glue_dir) -> None:
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path, synth_glue_dir) -> None:
     teacher = make_tiny_teacher(tmp_path / "teacher", task="sst-2", layers=2, hidden=64, heads=4)
     config = json.loads((teacher / "config.json").read_text())  # no dropout: the runs differ only by DDP
     config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     (teacher / "config.json").write_text(json.dumps(config))
-    train = glue_sample(glue_dir, "SST-2", "train", 32, tmp_path / "train.tsv")
+    train = glue_sample(synth_glue_dir, "SST-2", "train", 32, tmp_path / "train.tsv")
 
     one = _run(tmp_path, "one", teacher, train, 1)
     two = _run(tmp_path, "two", teacher, train, 2)

@@ -43,13 +43,13 @@ def _distill_body(teacher: Path | str, train: dict, **extra) -> dict:
 
 
 def test_distillation_starts_while_its_augmentation_runs(
-    redis_url, tmp_path, glue_dir, tiny_mlm_dir, teacher, start_workers
+    redis_url, tmp_path, synth_glue_dir, tiny_mlm_dir, teacher, start_workers
 ) -> None:
     data_dir = tmp_path / "data"
     env = worker_env(redis_url, data_dir)
     with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 9)
-        dev = upload_rte(client, glue_dir, tmp_path, "dev", 8)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 9)
+        dev = upload_rte(client, synth_glue_dir, tmp_path, "dev", 8)
         aug = client.post(
             "/v1/augmentations",
             headers=AUTH_A,
@@ -101,11 +101,11 @@ def test_distillation_starts_while_its_augmentation_runs(
 
 
 def test_cancel_stops_a_running_distillation_within_a_step(
-    redis_url, tmp_path, glue_dir, teacher, start_workers
+    redis_url, tmp_path, synth_glue_dir, teacher, start_workers
 ) -> None:
     data_dir = tmp_path / "data"
     with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 16)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 16)
         job = client.post(
             "/v1/distillations",
             headers=AUTH_A,
@@ -129,10 +129,10 @@ def test_cancel_stops_a_running_distillation_within_a_step(
         assert wait_done(client, again["id"], timeout=60)["status"] == "succeeded"
 
 
-def test_missing_teacher_fails_with_an_error_object(redis_url, tmp_path, glue_dir, start_workers) -> None:
+def test_missing_teacher_fails_with_an_error_object(redis_url, tmp_path, synth_glue_dir, start_workers) -> None:
     data_dir = tmp_path / "data"
     with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
         missing = tmp_path / "no-such-teacher"
         job = client.post(
             "/v1/distillations", headers=AUTH_A, json=_distill_body(missing, {"dataset_id": train["id"]})
@@ -145,12 +145,12 @@ def test_missing_teacher_fails_with_an_error_object(redis_url, tmp_path, glue_di
 
 
 def test_failed_augmentation_fails_the_distillation_with_its_cause(
-    redis_url, tmp_path, glue_dir, teacher, start_workers
+    redis_url, tmp_path, synth_glue_dir, teacher, start_workers
 ) -> None:
     data_dir = tmp_path / "data"
     env = worker_env(redis_url, data_dir)
     with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
         aug = client.post(
             "/v1/augmentations",
             headers=AUTH_A,
@@ -166,9 +166,9 @@ def test_failed_augmentation_fails_the_distillation_with_its_cause(
         assert aug["id"] in done["error"]["message"] and "no-such-mlm" in done["error"]["message"]
 
 
-def test_bad_requests_answer_4xx_naming_the_field(redis_url, tmp_path, glue_dir, teacher) -> None:
+def test_bad_requests_answer_4xx_naming_the_field(redis_url, tmp_path, synth_glue_dir, teacher) -> None:
     with make_client(redis_url, tmp_path / "data") as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
         ok = _distill_body(teacher, {"dataset_id": train["id"]})
         cases = [
             ({**ok, "train": {"dataset_id": "ds_nope"}}, 404, "train.dataset_id"),

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sst2_sample(glue_dir: Path, tmp_path: Path) -> Path:
-    lines = (glue_dir / "SST-2" / "dev.tsv").read_bytes().split(b"\n")
+def sst2_sample(synth_glue_dir: Path, tmp_path: Path) -> Path:
+    lines = (synth_glue_dir / "SST-2" / "dev.tsv").read_bytes().split(b"\n")
     path = tmp_path / "sst2-sample.tsv"
     path.write_bytes(b"\n".join(lines[:41]) + b"\n")
     return path
