@@ -159,6 +159,23 @@ def test_sst2_sample_with_the_rough_mlm_and_real_glove(
     assert sum("\t".join(r) in originals for r in rows[1:]) == 8
 
 
+def test_rough_mlm_output_is_byte_identical_across_batch_sizes(
+    tmp_path: Path, minilm3_mlm_dir: Path, glue_dir: Path
+) -> None:
+    """Determinism on a trained masked LM (real SST-2 rows): two MLM batch sizes, the same bytes in the same order."""
+    lines = (glue_dir / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:9]
+    source = tmp_path / "sst2.tsv"
+    source.write_text("".join(lines), encoding="utf-8")
+    outputs = []
+    for batch in ("1", "48"):
+        out = tmp_path / f"out-{batch}.tsv"
+        args = ["augment", "--task", "sst-2", "--input", str(source), "--output", str(out), "--n", "4"]
+        assert main([*args, "--mlm-model", str(minilm3_mlm_dir), "--batch-size", batch, "--device", "cpu"]) == 0
+        outputs.append(out.read_bytes())
+    assert len(outputs[0].splitlines()) > 9  # augmented rows were written
+    assert outputs[0] == outputs[1]
+
+
 def test_progress_in_a_log_file_is_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
     from services.cli.augment import _RowProgress
 
