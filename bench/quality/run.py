@@ -10,6 +10,7 @@ Order: SST-2 teacher, SST-2 students, MRPC teacher, MRPC students. Everything tr
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -124,12 +125,40 @@ def dev_row_count(glue: str | Path, task: str, limit: int | None) -> int:
     return limit if limit is not None else len(read_table(task_file(glue, task, "dev"), task=task).rows)
 
 
+def targets_markdown(checks: list[tuple[str, str, str]]) -> str:
+    return "### Targets\n\n| target | verdict | measured |\n| --- | --- | --- |\n" + "".join(
+        f"| {name} | {v} | {evidence} |\n" for name, v, evidence in checks
+    )
+
+
+def verdicts_only(results: str, glue: str, profile: Any) -> str:
+    """The verdicts of an earlier run, recomputed from its committed students_<task>.json with today's rules
+    (the measured figures are untouched); written to targets.md beside them."""
+    done = {task: json.loads((Path(results) / f"students_{task}.json").read_text(encoding="utf-8")) for task in TASKS}
+    rows = {task: dev_row_count(glue, task, profile.scale(task).dev_rows) for task in done}
+    md = (
+        f"Verdicts recomputed without training by `python -m bench.quality.run --profile {profile.name} "
+        f"--verdicts-only` from students_sst-2.json and students_mrpc.json beside this file.\n\n"
+        + targets_markdown(targets(done["sst-2"], done["mrpc"], rows))
+    )
+    (Path(results) / "targets.md").write_text(md, encoding="utf-8")
+    return md
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument(
+        "--verdicts-only",
+        action="store_true",
+        help="train nothing: recompute the verdicts from the results' students_<task>.json into targets.md",
+    )
     args = parser.parse_args()
     profile = get_profile(args.profile)
+    if args.verdicts_only:
+        print(verdicts_only(results_dir(args), args.glue, profile))
+        return
     started = time.time()
     common = dict(glue=args.glue, cache=args.cache, results=results_dir(args), base_model=args.base_model)
     done: dict[str, dict[str, Any]] = {}
@@ -151,10 +180,7 @@ def main() -> None:
     ]
     lines += parts
     if checks:
-        lines.append(
-            "### Targets\n\n| target | verdict | measured |\n| --- | --- | --- |\n"
-            + "".join(f"| {name} | {ok} | {evidence} |\n" for name, ok, evidence in checks)
-        )
+        lines.append(targets_markdown(checks))
     md = "\n".join(lines)
     write_result(
         results_dir(args),
