@@ -160,9 +160,9 @@ def test_sst2_sample_with_the_rough_mlm_and_real_glove(
 
 
 def test_progress_in_a_log_file_is_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    from services.cli.augment import _RowProgress
+    from services.cli.progress_bar import RowProgress
 
-    with _RowProgress(10, log_every_s=0.0) as progress:
+    with RowProgress(10, "augment", log_every_s=0.0) as progress:
         progress.update(4)
         progress.update(6)  # the last update prints nothing: the summary line follows
     lines = capsys.readouterr().err.splitlines()
