@@ -99,6 +99,10 @@ def test_predict_writes_input_columns_plus_predictions_without_labels(data: dict
         (("evaluate", "--model", "{root}/missing", "--data", "{dev}", "--task", "sst-2"), "{root}/missing: no such"),
         (("export", "--model", "{root}", "--output", "{root}/o"), "{root}/config.json: no such file"),
         (
+            ("evaluate", "--model", "{model}", "--data", "{dev}", "--task", "sst-2", "--max-seq-len", "4096"),
+            "--max-seq-len 4096 exceeds the model's 128 positions",
+        ),
+        (
             ("evaluate", "--model", "{model}", "--data", "{dev}", "--task", "sst-2", "--batch-size", "0"),
             "--batch-size must be at least 1",
         ),

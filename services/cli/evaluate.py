@@ -65,7 +65,7 @@ def _evaluate(args: argparse.Namespace, s) -> int:
     threads = threads_of(args, s)
     model = load_model(args.model, threads)
     examples = labelled_examples(
-        model.tokenizer, args.data, preset, args.max_seq_len, args.text_columns, args.label_column
+        model.tokenizer, args.data, preset, args.max_seq_len, args.text_columns, args.label_column, model.config
     )
     batch_size = args.batch_size or s.deploy_batch_size
     with RowProgress(len(examples), "evaluate") as bar:

@@ -67,7 +67,7 @@ def _predict(args: argparse.Namespace) -> int:
         label = ""  # a task preset names a label column; predicting needs none
     spec = resolve_spec(table, task=args.task, text_columns=args.text_columns, label_column=label, name=args.input)
     model = load_model(args.model, threads_of(args, s))
-    length = max_seq_len_for(preset, len(spec.text_columns) == 2, args.max_seq_len)
+    length = max_seq_len_for(preset, len(spec.text_columns) == 2, args.max_seq_len, model.config)
     with RowProgress(len(table.rows), "predict") as bar:
         out = predict_table(
             model, table, spec, args.batch_size or s.deploy_batch_size, length, bar.update, name=args.input

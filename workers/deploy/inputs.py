@@ -17,11 +17,18 @@ import torch
 from shared.dataset_io import DatasetSpec, Table
 from shared.settings import get_settings
 from shared.tasks import TaskPreset
+from workers.deploy.errors import DeployError
 from workers.distill.data import Example, ExampleEncoder, collate, default_max_seq_len, sorted_batches
 
 
-def max_seq_len_for(preset: TaskPreset | None, pair: bool, given: int | None) -> int:
-    """The token budget: the flag, else the task's (single sentences short, pairs longer)."""
+def max_seq_len_for(
+    preset: TaskPreset | None, pair: bool, given: int | None, config: dict[str, Any] | None = None
+) -> int:
+    """The token budget: the flag, else the task's (single sentences short, pairs longer); a flag beyond the
+    model's position table (config.json's max_position_embeddings) is refused rather than crashing the model."""
+    limit = (config or {}).get("max_position_embeddings")
+    if given and limit and given > int(limit):
+        raise DeployError(f"--max-seq-len {given} exceeds the model's {limit} positions (max_position_embeddings)")
     if given:
         return given
     if preset is not None:
@@ -37,9 +44,10 @@ def labelled_examples(
     max_seq_len: int | None = None,
     text_columns: Sequence[str] | None = None,
     label_column: str | None = None,
+    config: dict[str, Any] | None = None,
 ) -> list[Example]:
     """A labelled dataset file, read and validated as the distillation reads its dev file."""
-    length = max_seq_len_for(preset, preset.is_pair, max_seq_len)
+    length = max_seq_len_for(preset, preset.is_pair, max_seq_len, config)
     encoder = ExampleEncoder(tokenizer, preset, length, text_columns, label_column)
     return encoder.encode_file(path, require_labels=True)
 

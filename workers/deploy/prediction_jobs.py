@@ -112,26 +112,32 @@ def run_prediction(job_id: str) -> dict[str, Any]:
 
 
 def _predict(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
+    """The job body; a bad model (a DeployError naming the file) fails the job like any user error."""
+    from workers.deploy.errors import DeployError
+    from workers.distill.errors import DistillError
+
+    try:
+        return _predict_file(store, rec)
+    except DeployError as exc:
+        raise DistillError(str(exc)) from None
+
+
+def _predict_file(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
     from shared.dataset_io import read_table, resolve_spec, write_table
     from shared.settings import get_settings
     from shared.tasks import get_task
-    from workers.deploy.errors import DeployError
     from workers.deploy.inputs import max_seq_len_for
     from workers.deploy.loading import load_model
     from workers.deploy.predictions import predict_table
-    from workers.distill.errors import DistillError
 
     job_id, p = rec["id"], PredictionJobParams.model_validate(rec["params"])
     storage = Storage(get_settings().data_dir)
     path, doc = _dataset_file(store, p.dataset_id)
     table = read_table(path, doc["format"], task=doc.get("task"))
     spec = resolve_spec(table, text_columns=doc["text_columns"], label_column="", name=doc.get("name"))
-    try:
-        model = load_model(storage.root / p.model_path)
-    except DeployError as exc:
-        raise DistillError(str(exc)) from None
+    model = load_model(storage.root / p.model_path)
     preset = get_task(p.task) if p.task else None
-    length = max_seq_len_for(preset, len(spec.text_columns) == 2, p.max_seq_len)
+    length = max_seq_len_for(preset, len(spec.text_columns) == 2, p.max_seq_len, model.config)
     store.reset_shard(job_id, 0)
     out = predict_table(model, table, spec, p.batch_size, length, lambda n: store.add_progress(job_id, n))
     target = storage.job_dir(job_id) / f"predictions.{doc['format']}"
