@@ -217,6 +217,8 @@ class DistillJobParams(DistillRunParams):
     train_dataset_id: str
     dev_dataset_id: str | None = None
     pipeline_id: str | None = None
+    #: ONNX fp32 + int8 exports beside the student (``workers.deploy.job_exports``); records from before it: on.
+    export: Annotated[bool, FromSetting("export_in_jobs")] = True
 
 
 # --- pipeline ---------------------------------------------------------------------------------------------

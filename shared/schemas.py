@@ -192,6 +192,9 @@ class DistillOptions(_Strict):
     temperature: float | None = Field(None, gt=0)
     seed: int | None = None
     checkpoint_every: int | None = Field(None, ge=1, description="Training steps between checkpoints.")
+    export: bool | None = Field(
+        None, description="Also hand back ONNX fp32 and int8 exports with their dev metrics (default: true)."
+    )
 
 
 class DistillationRequest(DistillOptions):

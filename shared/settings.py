@@ -105,6 +105,19 @@ class Settings(BaseSettings):
         15, description="Seconds between a worker's registry clean-ups (requeue of jobs of dead workers)."
     )
 
+    # --- deploy (ONNX export, int8 quantization, evaluate, predict) -------------------------------------
+    onnx_opset: int = Field(17, description="ONNX opset of exported models (17 or later).")
+    deploy_batch_size: int = Field(
+        32, description="Rows per forward pass of `evaluate`, `predict` and exports' checks."
+    )
+    deploy_threads: int = Field(
+        0, description="CPU threads of evaluate/predict/export checks; 0 = the library default."
+    )
+    export_check_rows: int = Field(64, description="Rows whose logits an export compares with PyTorch (N).")
+    latency_warmup: int = Field(3, description="Untimed forward passes before latency is measured.")
+    latency_repeats: int = Field(10, description="Timed forward passes per batch size (the median is reported).")
+    export_in_jobs: bool = Field(True, description="Distillation and pipeline results include ONNX fp32/int8 exports.")
+
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024

@@ -177,9 +177,9 @@ def test_rough_mlm_output_is_byte_identical_across_batch_sizes(
 
 
 def test_progress_in_a_log_file_is_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    from services.cli.augment import _RowProgress
+    from services.cli.progress_bar import RowProgress
 
-    with _RowProgress(10, log_every_s=0.0) as progress:
+    with RowProgress(10, "augment", log_every_s=0.0) as progress:
         progress.update(4)
         progress.update(6)  # the last update prints nothing: the summary line follows
     lines = capsys.readouterr().err.splitlines()
