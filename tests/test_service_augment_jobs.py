@@ -140,18 +140,26 @@ def test_cancel_midway_skips_queued_shards(redis_url, tmp_path, tiny_mlm_dir, ss
 
 
 def test_bad_model_fails_with_an_error_object(redis_url, tmp_path, sst2_sample, start_workers) -> None:
+    """A missing folder is refused at submission; one that passes the cheap checks but cannot load fails the job."""
     data_dir = tmp_path / "data"
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    (broken / "vocab.txt").write_text("[PAD]\n")
     with make_client(redis_url, data_dir) as client:
         start_workers(1, service_env(redis_url, data_dir))
         _workers_up(redis_url, 1)
         ds = upload(client, "sst2.tsv", sst2_sample.read_bytes(), task="sst-2").json()
         body = {"dataset_id": ds["id"], "mlm_model": str(tmp_path / "no-such-model")}
+        r = client.post("/v1/augmentations", headers=AUTH_A, json=body)
+        assert r.status_code == 422 and "'mlm_model'" in r.text and "no-such-model" in r.text
+        body = {"dataset_id": ds["id"], "mlm_model": str(broken)}
         job = client.post("/v1/augmentations", headers=AUTH_A, json=body).json()
         job = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"}, timeout=120)
         assert job["status"] == "failed"
-        assert job["error"]["code"] == "bad_parameters" and "no-such-model" in job["error"]["message"]
+        assert job["error"]["code"] == "bad_parameters" and "broken-model" in job["error"]["message"]
         r = client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A)
-        assert r.status_code == 409 and "no-such-model" in r.json()["detail"]
+        assert r.status_code == 409 and "broken-model" in r.json()["detail"]
 
 
 def test_request_validation_names_the_field(redis_url, tmp_path) -> None:

@@ -17,9 +17,17 @@ from shared.job_types import JobType
 from shared.schemas import AugmentationRequest, JobRef, PipelineRequest, TrainFromAugmentation
 from workers.orchestration.children import fail_children
 from workers.orchestration.errors import InvalidRequest, OrchestrationError
-from workers.orchestration.references import find_dataset, find_optional_dataset, resolve_task, resolve_teacher
+from workers.orchestration.references import (
+    allowed_model,
+    find_dataset,
+    find_optional_dataset,
+    resolve_task,
+    resolve_teacher,
+)
 from workers.orchestration.submit import (
     Submission,
+    access,
+    augment_params,
     create_augmentation,
     create_training_job,
     distill_params,
@@ -48,21 +56,25 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
     dev = find_optional_dataset(sub.datasets, sub.team, body.dev_dataset_id, "dev_dataset_id")
     task = resolve_task(body.task, dataset)
     aug_request = augment_request(body)
-    teacher = resolve_teacher(body.teacher, sub.team, sub.jobs) if body.teacher is not None else None
+    rules = access(sub)
+    teacher = resolve_teacher(body.teacher, sub.team, sub.jobs, access=rules) if body.teacher is not None else None
     pipeline_id = new_id("job")
     ds_ids = [d["id"] for d in (dataset, dev) if d]
     common = {"dev_dataset_id": dev["id"] if dev else None, "task": task}
-    ft_params = None
-    if body.base_model is not None:
-        ft_params = finetune_params(sub, body.finetune, model=body.base_model, dataset_id=dataset["id"], **common)
     d_params = distill_params(
         sub,
         body.distill,
+        "distill.",
         teacher=teacher or JobRef(job_id="pending"),
         train=TrainFromAugmentation(augmentation_job_id="pending"),
         train_dataset_id=dataset["id"],
         **common,
     )
+    ft_params = None
+    if body.base_model is not None:
+        base_model = allowed_model(rules, body.base_model, "base_model")
+        ft_params = finetune_params(sub, body.finetune, model=base_model, dataset_id=dataset["id"], **common)
+    augment_params(sub, aug_request, "augment.")  # its references are refused before any child exists
 
     ft_id = None
     if ft_params is not None:
@@ -70,7 +82,7 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
         ft_id = create_training_job(sub, JobType.FINETUNE, ft_child, ds_ids)
         d_params = d_params.model_copy(update={"teacher": JobRef(job_id=ft_id)})
     try:
-        aug_id, aug_params = create_augmentation(sub, aug_request)
+        aug_id, aug_params = create_augmentation(sub, aug_request, "augment.")
     except OrchestrationError:
         fail_children(sub.jobs, [ft_id] if ft_id else [], "the pipeline's augmentation could not be queued")
         raise

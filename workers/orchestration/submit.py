@@ -16,10 +16,12 @@ from shared.job_params import (
     DistillJobParams,
     FinetuneJobParams,
     ParamsError,
+    StudentCheckpointParams,
     resolve_student,
 )
 from shared.job_store import JobStore
 from shared.job_types import JobType
+from shared.model_access import ModelAccess
 from shared.schemas import (
     AugmentationRequest,
     DistillationRequest,
@@ -35,6 +37,8 @@ from workers.augment.jobs import enqueue_augmentation, plan_shards
 from workers.distill.jobs import enqueue
 from workers.orchestration.errors import InvalidRequest, QueueUnavailable
 from workers.orchestration.references import (
+    allowed_glove,
+    allowed_model,
     find_augmentation,
     find_dataset,
     find_optional_dataset,
@@ -71,10 +75,26 @@ def queue_or_fail(sub: Submission, job_id: str, enqueue_job: Callable[[], object
     sub.jobs.add_event(job_id, "queued", done)
 
 
-def create_augmentation(sub: Submission, body: AugmentationRequest) -> tuple[str, AugmentJobParams]:
-    """Create and queue an augmentation job: one shard job per ``shard_rows`` rows, then a merge."""
-    dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, "dataset_id")
+def access(sub: Submission) -> ModelAccess:
+    """The operator's rules for model and vector references over HTTP."""
+    return ModelAccess.from_settings(sub.settings)
+
+
+def augment_params(sub: Submission, body: AugmentationRequest, prefix: str = "") -> AugmentJobParams:
+    """The request's params, defaults filled in, its MLM and GloVe references checked and stored resolved."""
     params = AugmentJobParams.resolve(sub.settings, **body.model_dump())
+    rules = access(sub)
+    refs = {
+        "mlm_model": allowed_model(rules, params.mlm_model, f"{prefix}mlm_model"),
+        "glove": allowed_glove(rules, params.glove, f"{prefix}glove"),
+    }
+    return params.model_copy(update=refs)
+
+
+def create_augmentation(sub: Submission, body: AugmentationRequest, prefix: str = "") -> tuple[str, AugmentJobParams]:
+    """Create and queue an augmentation job: one shard job per ``shard_rows`` rows, then a merge."""
+    dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, f"{prefix}dataset_id")
+    params = augment_params(sub, body, prefix)
     shards = plan_shards(dataset["rows"], params.shard_rows)
     job_id = sub.jobs.create(
         job_type=JobType.AUGMENTATION,
@@ -118,12 +138,17 @@ def finetune_params(sub: Submission, opts: FinetuneOptions, **fixed: Any) -> Fin
     return FinetuneJobParams.resolve(sub.settings, **options(opts, FinetuneOptions), **fixed)
 
 
-def distill_params(sub: Submission, opts: DistillOptions, **fixed: Any) -> DistillJobParams:
+def distill_params(sub: Submission, opts: DistillOptions, prefix: str = "", **fixed: Any) -> DistillJobParams:
     """Distillation params from the request's options and the fields the caller fixes (teacher, data...)."""
     try:
         student = resolve_student(opts.student, sub.settings)
     except ParamsError as exc:
-        raise InvalidRequest(f"field 'student.hidden': {exc}") from None
+        raise InvalidRequest(f"field '{prefix}student.hidden': {exc}") from None
+    if isinstance(student, StudentCheckpointParams):
+        field = f"{prefix}student.checkpoint"
+        student = StudentCheckpointParams(
+            checkpoint=allowed_model(access(sub), student.checkpoint, field, needs_tokenizer=False)
+        )
     hyper = options(opts, DistillOptions, exclude=frozenset({"student"}))
     return DistillJobParams.resolve(sub.settings, **hyper, student=student, **fixed)
 
@@ -133,8 +158,9 @@ def submit_finetune(sub: Submission, body: FinetuneRequest) -> str:
     dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, "dataset_id")
     dev = find_optional_dataset(sub.datasets, sub.team, body.dev_dataset_id, "dev_dataset_id")
     task = resolve_task(body.task, dataset)
+    model = allowed_model(access(sub), body.model, "model")
     params = finetune_params(
-        sub, body, model=body.model, dataset_id=dataset["id"], dev_dataset_id=dev["id"] if dev else None, task=task
+        sub, body, model=model, dataset_id=dataset["id"], dev_dataset_id=dev["id"] if dev else None, task=task
     )
     job_id = create_training_job(sub, JobType.FINETUNE, params, [d["id"] for d in (dataset, dev) if d])
     queue_training(sub, job_id, JobType.FINETUNE)
@@ -154,7 +180,7 @@ def submit_distillation(sub: Submission, body: DistillationRequest) -> str:
         train = TrainFromDataset(dataset_id=dataset["id"])
     dev = find_optional_dataset(sub.datasets, sub.team, body.dev_dataset_id, "dev_dataset_id")
     task = resolve_task(body.task, dataset)
-    teacher: str | JobRef = resolve_teacher(body.teacher, sub.team, sub.jobs)
+    teacher: str | JobRef = resolve_teacher(body.teacher, sub.team, sub.jobs, access=access(sub))
     params = distill_params(
         sub,
         body,
