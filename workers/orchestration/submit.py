@@ -36,6 +36,7 @@ from shared.settings import Settings
 from workers.augment.jobs import enqueue_augmentation, plan_shards
 from workers.distill.jobs import enqueue
 from workers.orchestration.errors import InvalidRequest, QueueUnavailable
+from workers.orchestration.quotas import check_rows_out, check_stored, create_counted, limits_of
 from workers.orchestration.references import (
     allowed_glove,
     allowed_model,
@@ -91,20 +92,39 @@ def augment_params(sub: Submission, body: AugmentationRequest, prefix: str = "")
     return params.model_copy(update=refs)
 
 
-def create_augmentation(sub: Submission, body: AugmentationRequest, prefix: str = "") -> tuple[str, AugmentJobParams]:
-    """Create and queue an augmentation job: one shard job per ``shard_rows`` rows, then a merge."""
+def check_augmentation(
+    sub: Submission, body: AugmentationRequest, prefix: str = ""
+) -> tuple[dict[str, Any], AugmentJobParams]:
+    """The augmentation's dataset and params, once its references and size are known to be allowed."""
     dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, f"{prefix}dataset_id")
     params = augment_params(sub, body, prefix)
+    check_rows_out(limits_of(sub.settings, sub.team), sub.team, dataset["rows"], params.n, prefix)
+    return dataset, params
+
+
+def create_augmentation(
+    sub: Submission, body: AugmentationRequest, prefix: str = "", *, counted: bool = True
+) -> tuple[str, AugmentJobParams]:
+    """Create and queue an augmentation job: one shard job per ``shard_rows`` rows, then a merge.
+
+    ``counted`` False: a pipeline's child, not counted towards the team's active jobs (the pipeline is)."""
+    dataset, params = check_augmentation(sub, body, prefix)
+    check_stored(sub.jobs, limits_of(sub.settings, sub.team), sub.team)
     shards = plan_shards(dataset["rows"], params.shard_rows)
-    job_id = sub.jobs.create(
-        job_type=JobType.AUGMENTATION,
-        team=sub.team,
-        params=params.model_dump(mode="json"),
-        total=dataset["rows"],
-        unit="rows",
-        shards_total=len(shards),
-        dataset_ids=[dataset["id"]],
-    )
+
+    def create(active_limit: int | None) -> str:
+        return sub.jobs.create(
+            job_type=JobType.AUGMENTATION,
+            team=sub.team,
+            params=params.model_dump(mode="json"),
+            total=dataset["rows"],
+            unit="rows",
+            shards_total=len(shards),
+            dataset_ids=[dataset["id"]],
+            active_limit=active_limit,
+        )
+
+    job_id = create_counted(sub.settings, sub.team, create) if counted else create(None)
     queue_or_fail(
         sub,
         job_id,
@@ -126,11 +146,26 @@ def queue_training(sub: Submission, job_id: str, job_type: JobType) -> None:
     )
 
 
-def create_training_job(sub: Submission, job_type: JobType, params: BaseModel, dataset_ids: list[str]) -> str:
-    """The record of a fine-tune or distillation job (not queued: a pipeline runs its children inline)."""
-    return sub.jobs.create(
-        job_type=job_type, team=sub.team, params=params.model_dump(mode="json"), unit="steps", dataset_ids=dataset_ids
-    )
+def create_training_job(
+    sub: Submission, job_type: JobType, params: BaseModel, dataset_ids: list[str], *, counted: bool = True
+) -> str:
+    """The record of a fine-tune, distillation or pipeline job (not queued: a pipeline runs its children
+    inline). ``counted`` False for a pipeline's children: the pipeline counts towards the active jobs."""
+
+    def create(active_limit: int | None) -> str:
+        return sub.jobs.create(
+            job_type=job_type,
+            team=sub.team,
+            params=params.model_dump(mode="json"),
+            unit="steps",
+            dataset_ids=dataset_ids,
+            active_limit=active_limit,
+        )
+
+    if not counted:
+        return create(None)
+    check_stored(sub.jobs, limits_of(sub.settings, sub.team), sub.team)
+    return create_counted(sub.settings, sub.team, create)
 
 
 def finetune_params(sub: Submission, opts: FinetuneOptions, **fixed: Any) -> FinetuneJobParams:
