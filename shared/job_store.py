@@ -484,3 +484,39 @@ class JobStore:
             if value is not None:
                 counts[as_text(value)] = counts.get(as_text(value), 0) + 1
         return counts
+
+    # --- retention: expiry and deletion of finished jobs ------------------------------------------------
+
+    def finished_before(self, cutoff: float, limit: int = 500) -> builtins.list[str]:
+        """Ids of jobs that finished before ``cutoff`` (epoch seconds), oldest first."""
+        return [as_text(i) for i in self.r.zrangebyscore(keys.jobs_finished(), 0, cutoff, start=0, num=limit)]
+
+    def expire(self, job_id: str, reason: str) -> bool:
+        """A finished job's artifacts are gone: status ``expired`` (first caller only), bytes given back."""
+        team = self.r.hget(keys.job(job_id), "team")
+        ok = self.transition(job_id, "expired", ("succeeded", "failed", "cancelled"), expired_at=time.time())
+        self.r.zrem(keys.jobs_finished(), job_id)
+        if ok and team is not None:
+            self.release_bytes(job_id, as_text(team))
+            self.add_event(job_id, "expired", reason)
+        return ok
+
+    def delete(self, job_id: str, team: str) -> None:
+        """Forget a finished job: its record, events, counters and metrics; its stored bytes are given back."""
+        self.release_bytes(job_id, team)
+        with self.r.pipeline() as pipe:
+            for key in (
+                keys.job(job_id),
+                keys.job_events(job_id),
+                keys.job_event_seq(job_id),
+                keys.job_shard_progress(job_id),
+                keys.job_shards_done(job_id),
+                keys.job_cancel(job_id),
+                keys.job_shard_stats(job_id),
+                keys.job_metrics(job_id),
+            ):
+                pipe.delete(key)
+            pipe.zrem(keys.team_jobs(team), job_id)
+            pipe.zrem(keys.jobs_finished(), job_id)
+            pipe.srem(keys.team_active(team), job_id)
+            pipe.execute()

@@ -175,14 +175,17 @@ def test_request_validation_names_the_field(redis_url, tmp_path) -> None:
         assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_failing_shard_is_retried_then_fails_the_job(redis_url, tmp_path, sst2_sample, start_workers) -> None:
+def test_failing_shard_is_retried_then_fails_the_job(
+    redis_url, tmp_path, sst2_sample, start_workers, tiny_mlm_dir
+) -> None:
     data_dir = tmp_path / "data"
     with make_client(redis_url, data_dir, shard_retries=1) as client:
         start_workers(1, service_env(redis_url, data_dir))
         _workers_up(redis_url, 1)
         ds = upload(client, "sst2.tsv", sst2_sample.read_bytes(), task="sst-2").json()
         client.app.state.storage.dataset_file(ds["id"], "tsv").unlink()  # storage lost under the job
-        job = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": ds["id"]}).json()
+        body = {"dataset_id": ds["id"], "mlm_model": str(tiny_mlm_dir)}
+        job = client.post("/v1/augmentations", headers=AUTH_A, json=body).json()
         job = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"}, timeout=120)
         assert job["status"] == "failed"
         assert job["error"]["code"] == "shard_failed" and "FileNotFoundError" in job["error"]["message"]

@@ -21,6 +21,7 @@ from services.api.routes import (
     jobs,
     models,
     pipelines,
+    retention,
     streams,
     usage,
 )
@@ -28,6 +29,7 @@ from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
 from shared.quotas import check_team_limits
 from shared.redis_conn import connect
+from shared.retention import RetentionSweeper
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
 from workers.orchestration.errors import (
@@ -55,7 +57,15 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = None
+        if settings.job_ttl_days > 0:  # finished jobs' artifacts expire (docs/service.md, "Retention")
+            sweeper = RetentionSweeper(
+                app.state.job_store, app.state.storage, settings.job_ttl_days, settings.retention_sweep_s
+            )
+            sweeper.start()
         yield
+        if sweeper is not None:
+            sweeper.stop()
         app.state.redis.close()
 
     app = FastAPI(
@@ -84,7 +94,19 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         status = ORCHESTRATION_STATUS.get(type(exc), 422)
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=getattr(exc, "headers", None))
 
-    for module in (health, datasets, augmentations, finetunes, distillations, pipelines, jobs, streams, models, usage):
+    for module in (
+        health,
+        datasets,
+        augmentations,
+        finetunes,
+        distillations,
+        pipelines,
+        jobs,
+        streams,
+        models,
+        usage,
+        retention,
+    ):
         app.include_router(module.router)
     api_docs.register(app)
     dashboard.register(app)
