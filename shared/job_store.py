@@ -514,6 +514,8 @@ class JobStore:
                 keys.job_cancel(job_id),
                 keys.job_shard_stats(job_id),
                 keys.job_metrics(job_id),
+                keys.job_feed(job_id),
+                keys.job_merge_claim(job_id),
             ):
                 pipe.delete(key)
             pipe.zrem(keys.team_jobs(team), job_id)

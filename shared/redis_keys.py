@@ -90,3 +90,16 @@ def team_usage(team: str) -> str:
 def jobs_finished() -> str:
     """Sorted set of finished job ids scored by their finish time (the retention sweep reads the oldest)."""
     return f"{PREFIX}:jobs:finished"
+
+
+# --- fair scheduling --------------------------------------------------------------------------------------
+
+
+def job_feed(job_id: str) -> str:
+    """Hash ``next``/``total``: the next shard index to queue of an augmentation fed a few shards at a time."""
+    return f"{PREFIX}:job:{job_id}:feed"
+
+
+def job_merge_claim(job_id: str) -> str:
+    """Flag: the merge of a fed augmentation was queued (by the shard that finished last)."""
+    return f"{PREFIX}:job:{job_id}:merge_claim"

@@ -11,6 +11,7 @@ import redis
 from rq import Worker
 
 from services.cli.main import main as cli_main
+from shared import redis_keys as keys
 from tests.conftest import service_env, wait_until
 from tests.service_helpers import AUTH_A, AUTH_B, make_client, upload, wait_for_status
 
@@ -101,9 +102,14 @@ def test_sharded_job_matches_the_cli_byte_for_byte(
         assert client.get("/v1/jobs", headers=AUTH_B).json()["total"] == 0
 
 
-def test_cancel_midway_skips_queued_shards(redis_url, tmp_path, tiny_mlm_dir, sst2_sample, start_workers) -> None:
+@pytest.mark.parametrize("fair", [True, False])
+def test_cancel_midway_skips_queued_shards(
+    redis_url, tmp_path, tiny_mlm_dir, sst2_sample, start_workers, fair: bool
+) -> None:
+    """FIFO: every shard is queued and the ones after the cancel are skipped. Fair scheduling: only a window is
+    queued at a time, so the shards never queued never run either."""
     data_dir = tmp_path / "data"
-    with make_client(redis_url, data_dir) as client:
+    with make_client(redis_url, data_dir, fair_scheduling=fair) as client:
         start_workers(1, service_env(redis_url, data_dir, DISTILLERY_AUG_CHUNK_ROWS="1"))
         _workers_up(redis_url, 1)
         ds = upload(client, "sst2.tsv", sst2_sample.read_bytes(), task="sst-2").json()
@@ -120,9 +126,12 @@ def test_cancel_midway_skips_queued_shards(redis_url, tmp_path, tiny_mlm_dir, ss
         assert r.status_code == 202 and r.json()["status"] == "cancelled"
         assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A).json()["status"] == "cancelled"
 
-        def all_shards_accounted() -> bool:  # every shard either finished, stopped or was skipped
+        conn = redis.Redis.from_url(redis_url)
+        queued = int(conn.hget(keys.job_feed(job["id"]), "next") or 0) if fair else 10
+
+        def all_shards_accounted() -> bool:  # every queued shard either finished, stopped or was skipped
             events = client.get(f"/v1/jobs/{job['id']}/events?limit=1000", headers=AUTH_A).json()["items"]
-            return sum(e["kind"] in {"shard_done", "shard_stopped", "shard_skipped"} for e in events) >= 10
+            return sum(e["kind"] in {"shard_done", "shard_stopped", "shard_skipped"} for e in events) >= queued
 
         wait_until(all_shards_accounted, 60, "every shard to finish, stop or be skipped")
         time.sleep(0.5)
@@ -130,7 +139,8 @@ def test_cancel_midway_skips_queued_shards(redis_url, tmp_path, tiny_mlm_dir, ss
         cancel_seq = next(e["seq"] for e in events if e["kind"] == "cancelled")
         started_after = [e for e in events if e["kind"] == "shard_started" and e["seq"] > cancel_seq]
         assert started_after == []  # queued shards never ran
-        assert sum(e["kind"] == "shard_skipped" for e in events) >= 7
+        assert sum(e["kind"] == "shard_skipped" for e in events) >= (0 if fair else 7)
+        assert sum(e["kind"] == "shard_started" for e in events) <= (3 if fair else 10)
         final = client.get(f"/v1/jobs/{job['id']}", headers=AUTH_A).json()
         assert final["status"] == "cancelled" and final["finished_at"] is not None
         assert final["progress"]["shards_done"] < 10
