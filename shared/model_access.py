@@ -110,14 +110,16 @@ class ModelAccess:
             raise ReferenceRefused(f"field '{field}': {ref!r} is not allowed (a folder under the model roots)")
         given = Path(ref)
         joined = [given] if given.is_absolute() else [root / given for root in self.roots]
-        for path in (p.resolve() for p in joined):
-            if self._inside_root(path) and path.exists():
+        inside = [path for path in (p.resolve() for p in joined) if self._inside_root(path)]
+        for path in inside:
+            if path.exists():
                 return path
         if not must_exist and not given.is_absolute() and not any(os.path.lexists(p) for p in joined):
             return None  # a hub-shaped name that no root holds
         roots = ", ".join(str(r) for r in self.roots)
+        where = "does not exist under" if inside else "is not under"
         raise ReferenceRefused(
-            f"field '{field}': {ref!r} is not under the model roots ({roots}); "
+            f"field '{field}': {ref!r} {where} the model roots ({roots}); "
             "use a folder there (GET /v1/models lists them) or a job id"
         )
 

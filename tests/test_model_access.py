@@ -46,7 +46,7 @@ def test_folders_under_a_root_are_resolved(access: ModelAccess, tmp_path: Path) 
         ("escape", "not under the model roots"),  # a symlink out of the root
         ("team/../../outside", "not under the model roots"),
         ("~/models", "not allowed"),
-        ("./nothing/here", "not under the model roots"),
+        ("./nothing/here", "does not exist under the model roots"),
         ("student", "no tokenizer files"),
         ("team", "no config.json"),
         ("bert-base-uncased", "DISTILLERY_ALLOW_HUB is off"),
