@@ -5,13 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from shared.schemas import ErrorBody
+
+
+class RefusalBody(BaseModel):
+    """A 422: FastAPI's list of validation errors, or one message naming the field or limit at fault."""
+
+    detail: str | list[dict[str, Any]] | dict[str, Any]
+
 
 SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "no or unknown API key"},
     404: {"model": ErrorBody, "description": "a dataset or job the request names does not exist for this team"},
     422: {
-        "model": ErrorBody,
+        "model": RefusalBody,
         "description": "a field is invalid: a model reference outside the model roots, a hub id while the hub is "
         "off, rows x (N+1) over max_augment_rows_out, the team at max_stored_mb",
     },
