@@ -9,9 +9,10 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
-TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+#: ``expired``: a finished job whose artifacts the retention TTL removed (docs/service.md, "Retention").
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled", "expired")
+TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "expired"})
 ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
 
 T = TypeVar("T")

@@ -91,6 +91,7 @@ import os  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
@@ -129,6 +130,10 @@ def redis_url(redis_server_url: str) -> Iterator[str]:
     conn.close()
 
 
+#: Model roots of the test services: pytest's temporary folders (tiny models built by fixtures) and ../shared/models.
+TEST_MODEL_ROOTS = f"{tempfile.gettempdir()},{SHARED_DIR / 'models'}"
+
+
 def service_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for service subprocesses: our Redis and data dir, offline hub, one torch thread."""
     return {
@@ -139,6 +144,7 @@ def service_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "PYTHONPATH": str(REPO_ROOT),
+        "DISTILLERY_MODEL_ROOTS": TEST_MODEL_ROOTS,
         **extra,
     }
 
