@@ -32,6 +32,9 @@ def mrpc_sample(glue_dir: Path, tmp_path: Path) -> Path:
 import os  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; fail fast instead of retrying
+# Tests compare outputs byte for byte across runs, processes and machines: pin fp32 unless a test asks
+# otherwise (the precision tests pass --precision / "precision" explicitly; auto differs per CPU).
+os.environ.setdefault("DISTILLERY_PRECISION", "fp32")
 
 #: The rough offline masked LM (3 layers, hidden 384) beside the project.
 MINILM3_MLM_DIR = SHARED_DIR / "models" / "minilm3-mlm-rough"

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
                 "params": report["params"],
                 "steps": report["steps"],
                 "seconds": report["seconds"],
+                "precision": report["precision"],
             }
         )
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from pydantic import BaseModel
@@ -20,6 +20,7 @@ from shared.job_params import (
 )
 from shared.job_store import JobStore
 from shared.job_types import JobType
+from shared.precision import submission_problem
 from shared.schemas import (
     AugmentationRequest,
     DistillationRequest,
@@ -61,6 +62,17 @@ def options(
     return {name: getattr(request, name) for name in options_type.model_fields if name not in exclude}
 
 
+P = TypeVar("P", AugmentJobParams, FinetuneJobParams, DistillJobParams)
+
+
+def checked_precision(sub: Submission, params: P) -> P:
+    """``params``, unless they ask for bf16 where the API can tell the workers lack it (InvalidRequest, a 422)."""
+    problem = submission_problem(params.precision, sub.settings)
+    if problem:
+        raise InvalidRequest(f"field 'precision': {problem}")
+    return params
+
+
 def queue_or_fail(sub: Submission, job_id: str, enqueue_job: Callable[[], object], what: str, done: str) -> None:
     """Run ``enqueue_job``; on failure fail the job and raise QueueUnavailable, else log ``done``."""
     try:
@@ -74,7 +86,7 @@ def queue_or_fail(sub: Submission, job_id: str, enqueue_job: Callable[[], object
 def create_augmentation(sub: Submission, body: AugmentationRequest) -> tuple[str, AugmentJobParams]:
     """Create and queue an augmentation job: one shard job per ``shard_rows`` rows, then a merge."""
     dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, "dataset_id")
-    params = AugmentJobParams.resolve(sub.settings, **body.model_dump())
+    params = checked_precision(sub, AugmentJobParams.resolve(sub.settings, **body.model_dump()))
     shards = plan_shards(dataset["rows"], params.shard_rows)
     job_id = sub.jobs.create(
         job_type=JobType.AUGMENTATION,
@@ -115,7 +127,7 @@ def create_training_job(sub: Submission, job_type: JobType, params: BaseModel, d
 
 def finetune_params(sub: Submission, opts: FinetuneOptions, **fixed: Any) -> FinetuneJobParams:
     """Fine-tune params from the request's options and the fields the caller fixes (model, datasets...)."""
-    return FinetuneJobParams.resolve(sub.settings, **options(opts, FinetuneOptions), **fixed)
+    return checked_precision(sub, FinetuneJobParams.resolve(sub.settings, **options(opts, FinetuneOptions), **fixed))
 
 
 def distill_params(sub: Submission, opts: DistillOptions, **fixed: Any) -> DistillJobParams:
@@ -125,7 +137,7 @@ def distill_params(sub: Submission, opts: DistillOptions, **fixed: Any) -> Disti
     except ParamsError as exc:
         raise InvalidRequest(f"field 'student.hidden': {exc}") from None
     hyper = options(opts, DistillOptions, exclude=frozenset({"student"}))
-    return DistillJobParams.resolve(sub.settings, **hyper, student=student, **fixed)
+    return checked_precision(sub, DistillJobParams.resolve(sub.settings, **hyper, student=student, **fixed))
 
 
 def submit_finetune(sub: Submission, body: FinetuneRequest) -> str:
