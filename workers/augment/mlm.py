@@ -177,11 +177,11 @@ class MaskedLM:
         inputs = [self.build_input(ids, pos, pair_input) for ids, pos in jobs]
         order = sorted((i for i, x in enumerate(inputs) if x is not None), key=lambda i: len(inputs[i][0]))  # type: ignore[index]
         k = min(k, len(self.words))
+        lengths = [len(inputs[i][0]) for i in order]  # type: ignore[index]
         with torch.inference_mode():
-            for b in range(0, len(order), batch_size):
+            for batch in length_batches(order, lengths, batch_size, equal_lengths=bf16):
                 if check_cancel is not None:
                     check_cancel()
-                batch = order[b : b + batch_size]
                 top = self._forward_topk([inputs[i] for i in batch], k, bf16)  # type: ignore[misc]
                 for i, ids in zip(batch, top):
                     seen: list[str] = []
@@ -224,6 +224,19 @@ class MaskedLM:
         if self.head is not None:
             logits = self.head(hidden.float())  # fp32 vocabulary scores (a no-op cast in fp32)
         return logits.float().topk(k, dim=-1).indices.cpu().tolist()
+
+
+def length_batches(
+    order: Sequence[int], lengths: Sequence[int], batch_size: int, *, equal_lengths: bool
+) -> list[list[int]]:
+    """Batches of up to ``batch_size`` items of ``order`` (sorted by length); with ``equal_lengths`` a batch
+    never mixes lengths, so no row is padded and each row's bf16 result does not depend on its neighbours."""
+    batches: list[list[int]] = []
+    for i, (item, length) in enumerate(zip(order, lengths)):
+        if not batches or len(batches[-1]) >= batch_size or (equal_lengths and length != lengths[i - 1]):
+            batches.append([])
+        batches[-1].append(item)
+    return batches
 
 
 def _split_head(model: PreTrainedModel) -> tuple[torch.nn.Module | None, torch.nn.Module | None]:
