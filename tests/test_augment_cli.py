@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -92,14 +93,11 @@ def test_output_is_byte_identical_across_batch_sizes(
     tiny_mlm_dir: Path,
     glue_dir: Path,
     precision: str,
-    monkeypatch: pytest.MonkeyPatch,
+    bf16_detect: Callable[[str], None],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """fp32 and bf16 alike: the same bytes at batch sizes 1 and 64, and again at 64 (a fixed seed)."""
-    from shared.settings import get_settings
-
-    monkeypatch.setenv("DISTILLERY_BF16_DETECT", "on")  # bf16 runs (slowly) on a CPU without the flags too
-    get_settings.cache_clear()
+    bf16_detect("on")  # bf16 runs (slowly) on a CPU without the flags too
     lines = (glue_dir / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:13]
     source = tmp_path / "sample.tsv"
     source.write_text("".join(lines), encoding="utf-8")
@@ -110,7 +108,6 @@ def test_output_is_byte_identical_across_batch_sizes(
         assert run_cli(tmp_path, tiny_mlm_dir, *args, "--precision", precision) == 0
         assert f"precision {precision} ({precision} asked for" in capsys.readouterr().out
         outputs.append(out.read_bytes())
-    get_settings.cache_clear()
     assert outputs[0] == outputs[1] == outputs[2]
 
 

@@ -3,7 +3,7 @@ bf16, and an unsupported explicit bf16 refused at each door (resolver, CLI exit 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,22 +11,12 @@ import torch
 
 from services.cli.main import main
 from shared.precision import BF16_CPU_FLAGS, cpu_bf16_support, cpu_flags, submission_problem
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from tests.distill_helpers import minilm_path
 from tests.service_helpers import AUTH_A, SST2_SAMPLE, make_client, upload
 from workers.precision import PrecisionError, resolve_precision
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture
-def no_bf16(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """DISTILLERY_BF16_DETECT=off for in-process code that reads the settings singleton."""
-    monkeypatch.setenv("DISTILLERY_BF16_DETECT", "off")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.delenv("DISTILLERY_BF16_DETECT")
-    get_settings.cache_clear()
 
 
 def test_detection_reads_the_cpu_flags_and_can_be_forced() -> None:
@@ -84,8 +74,9 @@ def test_http_422_for_bf16_on_cpu_workers_without_it(redis_url: str, tmp_path: P
 
 
 def test_cli_exits_2_for_bf16_without_support(
-    no_bf16: None, tmp_path: Path, tiny_mlm_dir: Path, capsys: pytest.CaptureFixture[str]
+    bf16_detect: Callable[[str], None], tmp_path: Path, tiny_mlm_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    bf16_detect("off")
     data = tmp_path / "in.tsv"
     data.write_text(SST2_SAMPLE)
     common = ["--device", "cpu", "--precision", "bf16"]
