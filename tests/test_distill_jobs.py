@@ -88,6 +88,7 @@ def test_distillation_starts_while_its_augmentation_runs(
         kinds = [e["kind"] for e in events(client, job["id"])]
         assert "evaluation" in kinds and kinds[-1] == "succeeded"
         assert done["result"]["student"]["dev"]["accuracy"] >= 0.0
+        assert done["result"]["precision"] == {"precision": "fp32", "reason": "fp32 asked for"}  # conftest pins it
 
         metrics = client.get(f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A).json()["points"]
         stages = {p["stage"] for p in metrics}
