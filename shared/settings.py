@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -137,6 +137,17 @@ class Settings(BaseSettings):
     )
     fair_shard_window: int = Field(
         2, description="Fewest shards of one augmentation queued or running at once (at least the worker count)."
+    )
+    # --- precision ---------------------------------------------------------------------------------------
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="Number format of every engine: 'auto' = bf16 where the device runs it fast (CUDA with bf16, "
+        "a CPU with AMX-BF16 or AVX512-BF16), else fp32; 'fp32'; 'bf16' (an error where the device lacks it).",
+    )
+    bf16_detect: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="bf16 support: 'auto' = detected (CPU flags, CUDA capability); 'on'/'off' force it (tests, "
+        "or a CPU whose flags lie).",
     )
 
     @property

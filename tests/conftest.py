@@ -50,6 +50,25 @@ def mrpc_sample(synth_glue_dir: Path, tmp_path: Path) -> Path:
 import os  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; fail fast instead of retrying
+# Tests compare outputs byte for byte across runs, processes and machines: pin fp32 unless a test asks
+# otherwise (the precision tests pass --precision / "precision" explicitly; auto differs per CPU).
+os.environ.setdefault("DISTILLERY_PRECISION", "fp32")
+
+
+@pytest.fixture
+def bf16_detect(monkeypatch: pytest.MonkeyPatch):
+    """``bf16_detect("on"|"off")`` forces DISTILLERY_BF16_DETECT for in-process code (the settings singleton
+    is re-read), so a bf16 path runs, or is refused, on any CPU; undone after the test."""
+    from shared.settings import get_settings
+
+    def force(value: str) -> None:
+        monkeypatch.setenv("DISTILLERY_BF16_DETECT", value)
+        get_settings.cache_clear()
+
+    yield force
+    monkeypatch.delenv("DISTILLERY_BF16_DETECT", raising=False)
+    get_settings.cache_clear()
+
 
 #: The rough offline masked LM (3 layers, hidden 384) beside the project.
 MINILM3_MLM_DIR = SHARED_DIR / "models" / "minilm3-mlm-rough"

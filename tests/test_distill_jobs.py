@@ -116,6 +116,7 @@ def test_distillation_starts_while_its_augmentation_runs(
         assert done["result"]["student"]["dev"]["accuracy"] == pytest.approx(
             _dev_accuracy(data_dir / "jobs" / job["id"] / "model", tmp_path / "rte-dev-8.tsv")
         )
+        assert done["result"]["precision"] == {"precision": "fp32", "reason": "fp32 asked for"}  # conftest pins it
 
         metrics = client.get(f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A).json()["points"]
         stages = {p["stage"] for p in metrics}

@@ -92,6 +92,9 @@ def test_sharded_job_matches_the_cli_byte_for_byte(
         assert job["status"] == "succeeded", job
         assert job["progress"]["done"] == 9 and job["progress"]["shards_done"] == 3
         assert job["result"]["rows_in"] == 9 and job["result"]["rows_out"] > 9
+        # conftest pins DISTILLERY_PRECISION=fp32 (the workers inherit it): asked for, and what ran and why
+        assert job["params"]["precision"] == "fp32"
+        assert job["result"]["precision"] == {"precision": "fp32", "reason": "fp32 asked for"}
         assert client.get(f"/v1/jobs/{job['id']}", headers=AUTH_B).status_code == 404
 
         result = client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A)

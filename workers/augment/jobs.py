@@ -162,6 +162,7 @@ def run_shard(
         # Deterministic: a missing model or a bad GloVe source fails the same way on every retry.
         store.fail(job_id, "bad_parameters", f"cannot load the augmenter: {exc}")
         return {"failed": True}
+    store.set_progress_extra(job_id, precision=augmenter.precision.model_dump())  # the merge copies it
     before = dict(augmenter.stats)
 
     def on_progress(rows_done: int) -> None:
@@ -216,6 +217,7 @@ def run_merge(job_id: str, shards_total: int, source: dict[str, Any]) -> dict[st
         [storage.shard_file(job_id, k, fmt) for k in range(shards_total)],
     )
     totals = store.shard_stats_total(job_id)
+    record = store.raw(job_id) or {}
     result = {
         "rows_in": len(table.rows),
         "rows_out": totals.pop("rows_out", 0),
@@ -224,6 +226,7 @@ def run_merge(job_id: str, shards_total: int, source: dict[str, Any]) -> dict[st
         "download": f"/v1/jobs/{job_id}/result",
         "file": str(target.relative_to(storage.root)),
         "stats": totals,
+        "precision": (record.get("progress_extra") or {}).get("precision"),  # what the shards ran, and why
     }
     store.add_event(job_id, "merged", f"merged {shards_total} shards into {target.name} ({size} bytes)")
     store.succeed(job_id, result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ from shared.job_params import (
 from shared.job_store import JobStore
 from shared.job_types import JobType
 from shared.model_access import ModelAccess
+from shared.precision import submission_problem
 from shared.schemas import (
     AugmentationRequest,
     DistillationRequest,
@@ -66,6 +67,17 @@ def options(
     return {name: getattr(request, name) for name in options_type.model_fields if name not in exclude}
 
 
+P = TypeVar("P", AugmentJobParams, FinetuneJobParams, DistillJobParams)
+
+
+def checked_precision(sub: Submission, params: P) -> P:
+    """``params``, unless they ask for bf16 where the API can tell the workers lack it (InvalidRequest, a 422)."""
+    problem = submission_problem(params.precision, sub.settings)
+    if problem:
+        raise InvalidRequest(f"field 'precision': {problem}")
+    return params
+
+
 def queue_or_fail(sub: Submission, job_id: str, enqueue_job: Callable[[], object], what: str, done: str) -> None:
     """Run ``enqueue_job``; on failure fail the job and raise QueueUnavailable, else log ``done``."""
     try:
@@ -83,7 +95,7 @@ def access(sub: Submission) -> ModelAccess:
 
 def augment_params(sub: Submission, body: AugmentationRequest, prefix: str = "") -> AugmentJobParams:
     """The request's params, defaults filled in, its MLM and GloVe references checked and stored resolved."""
-    params = AugmentJobParams.resolve(sub.settings, **body.model_dump())
+    params = checked_precision(sub, AugmentJobParams.resolve(sub.settings, **body.model_dump()))
     rules = access(sub)
     refs = {
         "mlm_model": allowed_model(rules, params.mlm_model, f"{prefix}mlm_model"),
@@ -170,7 +182,7 @@ def create_training_job(
 
 def finetune_params(sub: Submission, opts: FinetuneOptions, **fixed: Any) -> FinetuneJobParams:
     """Fine-tune params from the request's options and the fields the caller fixes (model, datasets...)."""
-    return FinetuneJobParams.resolve(sub.settings, **options(opts, FinetuneOptions), **fixed)
+    return checked_precision(sub, FinetuneJobParams.resolve(sub.settings, **options(opts, FinetuneOptions), **fixed))
 
 
 def distill_params(sub: Submission, opts: DistillOptions, prefix: str = "", **fixed: Any) -> DistillJobParams:
@@ -185,7 +197,7 @@ def distill_params(sub: Submission, opts: DistillOptions, prefix: str = "", **fi
             checkpoint=allowed_model(access(sub), student.checkpoint, field, needs_tokenizer=False)
         )
     hyper = options(opts, DistillOptions, exclude=frozenset({"student"}))
-    return DistillJobParams.resolve(sub.settings, **hyper, student=student, **fixed)
+    return checked_precision(sub, DistillJobParams.resolve(sub.settings, **hyper, student=student, **fixed))
 
 
 def submit_finetune(sub: Submission, body: FinetuneRequest) -> str:
