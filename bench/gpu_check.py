@@ -111,7 +111,7 @@ def finetune_step(args: argparse.Namespace, sizes: Sizes, data: dict[str, Path],
         epochs=sizes.epochs,
         batch_size=sizes.batch_size,
         device=args.device,
-        bf16=bf16,
+        precision="bf16" if bf16 else "fp32",
     )
     events: list[Any] = []
     peak = Peak(args.device)
@@ -119,7 +119,7 @@ def finetune_step(args: argparse.Namespace, sizes: Sizes, data: dict[str, Path],
     return row(
         f"fine-tune {Path(encoder_path(args)).name if args.encoder else 'MiniLM-L6'}",
         args.device,
-        bf16 and args.device.startswith("cuda"),
+        report["precision"]["precision"] == "bf16",
         samples_per_s=last_rate(events),
         peak_gpu_mib=peak.mib(),
         dev_accuracy=round(report["dev"].get("accuracy", 0.0), 4),
@@ -146,7 +146,7 @@ def augment_step(args: argparse.Namespace, device: str, rows: int, data: dict[st
     return row(
         f"augment {rows} rows (rough MLM, N=4, batch {augmenter.params.batch_size})",
         device,
-        False,
+        augmenter.precision.bf16,
         rows_per_s=round(rows / seconds, 2),
         rows_out=len(out),
         peak_gpu_mib=peak.mib(),
@@ -190,6 +190,7 @@ def distill_config(args: argparse.Namespace, sizes: Sizes, data: dict[str, Path]
         "stage2_epochs": sizes.epochs,
         "batch_size": sizes.batch_size,
         "device": args.device,
+        "precision": "bf16" if args.device.startswith("cuda") else "fp32",
         "checkpoint_every": 0,
     }
 
@@ -200,7 +201,7 @@ def distill_summary(step: str, device: str, report: dict[str, Any], peak_mib: fl
     return row(
         step,
         device,
-        report["config"].get("bf16", False) and device.startswith("cuda"),
+        report["precision"]["precision"] == "bf16",
         samples_per_s=" / ".join(f"{r:.1f}" for r in rates) + " (stage 1 / 2)",
         peak_gpu_mib=peak_mib,
         dev_accuracy=round(report["student"]["dev"].get("accuracy", 0.0), 4),
@@ -295,8 +296,9 @@ def main(argv: list[str]) -> int:
         "train": sample(glue / "train.tsv", sizes.train_rows, args.work / "train.tsv"),
         "dev": sample(glue / "dev.tsv", sizes.dev_rows, args.work / "dev.tsv"),
     }
-    rows = [finetune_step(args, sizes, data, bf16=True)]
-    if args.device.startswith("cuda"):
+    on_gpu = args.device.startswith("cuda")
+    rows = [finetune_step(args, sizes, data, bf16=on_gpu)]  # the teacher: bf16 on a GPU, fp32 on the CPU
+    if on_gpu:
         rows.append(finetune_step(args, sizes, data, bf16=False))
     rows.append(augment_step(args, args.device, sizes.aug_rows, data))
     if args.device != "cpu":

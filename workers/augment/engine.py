@@ -21,12 +21,14 @@ from typing import Any
 
 from shared.dataset_io import DatasetSpec, Table
 from shared.job_params import AugmentRunParams
+from shared.precision import PrecisionChoice
 from shared.settings import Settings, get_settings
 from workers.augment.glove import GloveIndex, load_glove
 from workers.augment.mlm import MaskedLM, resolve_device
 from workers.augment.sampler import draw_samples, restore_case, seed_rng
 from workers.augment.stopwords import load_stop_words
-from workers.augment.words import WordSlot, is_eligible, split_words
+from workers.augment.words import SlotKind, WordSlot, is_eligible, split_words
+from workers.precision import resolve_precision
 
 
 class AugmentCancelled(Exception):
@@ -47,6 +49,7 @@ class AugmentParams:
     glove: str
     device: str
     stop_words: str | None
+    precision: str = "fp32"  # auto, fp32 or bf16: resolved on the MLM's device by ``get_augmenter``
 
     def __post_init__(self) -> None:
         problems = []
@@ -88,8 +91,11 @@ class Augmenter:
         *,
         chunk_rows: int | None = None,
         overlap_glove: bool | None = None,
+        precision: PrecisionChoice | None = None,
     ) -> None:
         self.params = params
+        #: What the MLM runs in and why (CLI summary, job result); None: resolved now on the MLM's device.
+        self.precision = precision or resolve_precision(params.precision, mlm.device)
         self.mlm = mlm
         self.glove = glove
         self.stop_words = stop_words
@@ -104,11 +110,11 @@ class Augmenter:
         """Every word of every text with its candidate set; MLM masked copies batched across texts."""
         encodings = self.mlm.encode(texts)
         jobs: dict[tuple[tuple[int, ...], int], int] = {}  # identical (sentence, position) asked once
-        plan: list[list[tuple[Any, str, Any]]] = []  # per text: (word, kind, job index or glove key)
+        plan: list[list[tuple[Any, SlotKind, Any]]] = []  # per text: (word, kind, job index or glove key)
         glove_words: set[str] = set()
         for text, encoding in zip(texts, encodings):
             ids = tuple(encoding.ids)
-            entries = []
+            entries: list[tuple[Any, SlotKind, Any]] = []
             for word in split_words(text, encoding):
                 if not is_eligible(word.text, self.stop_words):
                     entries.append((word, "none", None))
@@ -130,6 +136,7 @@ class Augmenter:
             batch_size=self.params.batch_size,
             pair_input=self.params.pair_input,
             check_cancel=_canceller(should_stop),
+            bf16=self.precision.bf16,
         )
         neighbours = pending.result() if pending is not None else search()
 
@@ -225,10 +232,13 @@ def get_augmenter(params: AugmentParams) -> Augmenter:
     """Per-process cache: the MLM (by mlm_model, device) and GloVe index (by source) are loaded once and
     reused by later calls/shards with other n/k/p/seed. Each call returns a fresh Augmenter (own stats).
     On a GPU, a job that kept the CPU's default MLM batch size gets the GPU's (the output does not depend
-    on the batch size)."""
+    on the batch size). The precision is resolved before anything loads: an explicit bf16 on a device
+    without it is a ``PrecisionError`` (a ValueError) naming the device."""
+    precision = resolve_precision(params.precision, resolve_device(params.device))
     mlm = get_mlm(params.mlm_model, params.device)
     glove = load_glove(params.glove)
-    return Augmenter(params_for(params, mlm), mlm, glove, load_stop_words(params.stop_words))
+    stop_words = load_stop_words(params.stop_words)
+    return Augmenter(params_for(params, mlm), mlm, glove, stop_words, precision=precision)
 
 
 def params_for(params: AugmentParams, mlm: MaskedLM) -> AugmentParams:
