@@ -6,6 +6,8 @@
 #   bench/pipeline_walkthrough.sh [TRAIN_ROWS=100] [DEV_ROWS=100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/record.sh
+record_output pipeline_walkthrough "$@"  # everything printed below is kept in bench/results/pipeline_walkthrough/
 ROWS=${1:-100}
 DEV_ROWS=${2:-100}
 PORT=${PORT:-8766}

@@ -86,8 +86,8 @@ def test_csv_and_jsonl_keep_their_format(tmp_path: Path, tiny_mlm_dir: Path) -> 
     assert {r["label"] for r in records} == {0, 1} and len(records) > 2
 
 
-def test_output_is_byte_identical_across_batch_sizes(tmp_path: Path, tiny_mlm_dir: Path, glue_dir: Path) -> None:
-    lines = (glue_dir / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:13]
+def test_output_is_byte_identical_across_batch_sizes(tmp_path: Path, tiny_mlm_dir: Path, synth_glue_dir: Path) -> None:
+    lines = (synth_glue_dir / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:13]
     source = tmp_path / "sample.tsv"
     source.write_text("".join(lines), encoding="utf-8")
     outputs = []
@@ -157,6 +157,23 @@ def test_sst2_sample_with_the_rough_mlm_and_real_glove(
     assert rows[0] == ["sentence", "label"] and 8 < len(rows) - 1 <= 8 * 6
     originals = {line.rstrip("\n") for line in lines[1:]}
     assert sum("\t".join(r) in originals for r in rows[1:]) == 8
+
+
+def test_rough_mlm_output_is_byte_identical_across_batch_sizes(
+    tmp_path: Path, minilm3_mlm_dir: Path, glue_dir: Path
+) -> None:
+    """Determinism on a trained masked LM (real SST-2 rows): two MLM batch sizes, the same bytes in the same order."""
+    lines = (glue_dir / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:9]
+    source = tmp_path / "sst2.tsv"
+    source.write_text("".join(lines), encoding="utf-8")
+    outputs = []
+    for batch in ("1", "48"):
+        out = tmp_path / f"out-{batch}.tsv"
+        args = ["augment", "--task", "sst-2", "--input", str(source), "--output", str(out), "--n", "4"]
+        assert main([*args, "--mlm-model", str(minilm3_mlm_dir), "--batch-size", batch, "--device", "cpu"]) == 0
+        outputs.append(out.read_bytes())
+    assert len(outputs[0].splitlines()) > 9  # augmented rows were written
+    assert outputs[0] == outputs[1]
 
 
 def test_progress_in_a_log_file_is_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:

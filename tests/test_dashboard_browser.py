@@ -144,13 +144,13 @@ def test_upload_then_augment_and_watch_it_succeed(browser, server, env, tmp_path
 
 
 def test_a_distillation_page_draws_its_loss_curves(
-    browser, server, http, env, tmp_path, glue_dir, start_workers
+    browser, server, http, env, tmp_path, synth_glue_dir, start_workers
 ) -> None:
     start_workers(1, env, queue="distill")
     teacher = rte_teacher(tmp_path / "teacher")
     ids = {}
     for split, rows in (("train", 64), ("dev", 16)):
-        path = glue_sample(glue_dir, "RTE", split, rows, tmp_path / f"rte-{split}.tsv")
+        path = glue_sample(synth_glue_dir, "RTE", split, rows, tmp_path / f"rte-{split}.tsv")
         ids[split] = http.post(
             "/v1/datasets", files={"file": (path.name, path.read_bytes())}, data={"task": "rte"}
         ).json()["id"]

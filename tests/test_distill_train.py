@@ -1,4 +1,4 @@
-"""The distillation loop end to end on tiny real models and real GLUE rows."""
+"""The distillation loop end to end on tiny real models and synthetic GLUE-layout rows (tests/synthetic_data.py)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ from workers.distill.train import DistillConfig, distill
 
 
 @pytest.fixture(scope="module")
-def sst2(tmp_path_factory, glue_dir: Path) -> dict[str, Path]:
+def sst2(tmp_path_factory, synth_glue_dir: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("sst2")
     return {
         "teacher": make_tiny_teacher(root / "teacher"),
-        "train": glue_sample(glue_dir, "SST-2", "train", 96, root / "train.tsv"),
-        "dev": glue_sample(glue_dir, "SST-2", "dev", 64, root / "dev.tsv"),
+        "train": glue_sample(synth_glue_dir, "SST-2", "train", 96, root / "train.tsv"),
+        "dev": glue_sample(synth_glue_dir, "SST-2", "dev", 64, root / "dev.tsv"),
     }
 
 
@@ -148,10 +148,10 @@ def test_a_checkpoint_in_the_earlier_layout_still_resumes(full_run, sst2, tmp_pa
     assert all(torch.equal(expected[name], got[name]) for name in expected)
 
 
-def test_sts_b_regression_path(tmp_path: Path, glue_dir: Path) -> None:
+def test_sts_b_regression_path(tmp_path: Path, synth_glue_dir: Path) -> None:
     teacher = make_tiny_teacher(tmp_path / "teacher", task="sts-b")
-    train = glue_sample(glue_dir, "STS-B", "train", 64, tmp_path / "train.tsv")
-    dev = glue_sample(glue_dir, "STS-B", "dev", 32, tmp_path / "dev.tsv")
+    train = glue_sample(synth_glue_dir, "STS-B", "train", 64, tmp_path / "train.tsv")
+    dev = glue_sample(synth_glue_dir, "STS-B", "dev", 32, tmp_path / "dev.tsv")
     data = {"teacher": teacher, "train": train, "dev": dev}
     report = distill(_config(data, tmp_path / "out", task="sts-b", stage1_epochs=1, stage2_epochs=2))
     assert set(report["student"]["dev"]) == {"pearson", "spearman"}
@@ -161,8 +161,10 @@ def test_sts_b_regression_path(tmp_path: Path, glue_dir: Path) -> None:
     assert AutoModelForSequenceClassification.from_pretrained(tmp_path / "out").config.num_labels == 1
 
 
-def test_teacher_initialised_student_and_shard_list(sst2, tmp_path: Path, glue_dir: Path) -> None:
-    shards = [glue_sample(glue_dir, "SST-2", "train", 40, tmp_path / f"shard{k}.tsv", offset=40 * k) for k in range(2)]
+def test_teacher_initialised_student_and_shard_list(sst2, tmp_path: Path, synth_glue_dir: Path) -> None:
+    shards = [
+        glue_sample(synth_glue_dir, "SST-2", "train", 40, tmp_path / f"shard{k}.tsv", offset=40 * k) for k in range(2)
+    ]
     report = distill(
         _config(
             sst2,

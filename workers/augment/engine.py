@@ -24,7 +24,7 @@ from workers.augment.glove import GloveIndex, load_glove
 from workers.augment.mlm import MaskedLM, resolve_device
 from workers.augment.sampler import draw_samples, restore_case, seed_rng
 from workers.augment.stopwords import load_stop_words
-from workers.augment.words import WordSlot, is_eligible, split_words
+from workers.augment.words import SlotKind, WordSlot, is_eligible, split_words
 
 
 class AugmentCancelled(Exception):
@@ -100,11 +100,11 @@ class Augmenter:
         """Every word of every text with its candidate set; MLM masked copies batched across texts."""
         encodings = self.mlm.encode(texts)
         jobs: dict[tuple[tuple[int, ...], int], int] = {}  # identical (sentence, position) asked once
-        plan: list[list[tuple[Any, str, Any]]] = []  # per text: (word, kind, job index or glove key)
+        plan: list[list[tuple[Any, SlotKind, Any]]] = []  # per text: (word, kind, job index or glove key)
         glove_words: set[str] = set()
         for text, encoding in zip(texts, encodings):
             ids = tuple(encoding.ids)
-            entries = []
+            entries: list[tuple[Any, SlotKind, Any]] = []
             for word in split_words(text, encoding):
                 if not is_eligible(word.text, self.stop_words):
                     entries.append((word, "none", None))

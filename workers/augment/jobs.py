@@ -134,12 +134,16 @@ def run_shard(
         store.fail(job_id, "bad_parameters", f"cannot load the augmenter: {exc}")
         return {"failed": True}
     before = dict(augmenter.stats)
+
+    def on_progress(rows_done: int) -> None:
+        store.add_progress(job_id, rows_done, shard)
+
     try:
         rows = augmenter.augment_rows(
             part,
             spec,
             row_offset=start,
-            on_progress=lambda k: store.add_progress(job_id, k, shard),
+            on_progress=on_progress,
             should_stop=lambda: store.should_stop(job_id),
         )
     except AugmentCancelled:

@@ -208,9 +208,10 @@ class MaskedLM:
         kwargs = {"input_ids": ids.to(self.device), "attention_mask": attention.to(self.device)}
         if self.use_types:
             kwargs["token_type_ids"] = types.to(self.device)
-        if self.head is not None:
-            hidden = self.base(**kwargs)[0]
-            logits = self.head(hidden[rows, positions])
+        base, head = self.base, self.head
+        if base is not None and head is not None:
+            hidden = base(**kwargs)[0]
+            logits = head(hidden[rows, positions])
         else:  # no separable head: full logits, then pick the mask rows
             logits = self.model(**kwargs).logits[rows, positions]
         return logits.float().topk(k, dim=-1).indices.cpu().tolist()

@@ -74,7 +74,8 @@ class DistillRun:
         dev = encoder.encode_files([config.dev], require_labels=True) if config.dev else None
         student_layers = student_layer_count(config.student)
         layer_map = build_layer_map(config.layer_map, student_layers, teacher.config.num_hidden_layers)
-        student = build_student(config.student, teacher, tokenizer, layer_map).to(device)
+        student = build_student(config.student, teacher, tokenizer, layer_map)
+        student.to(device)  # type: ignore[arg-type]  # transformers' wrapper hides nn.Module.to's signature
         projections = Projections(
             student.config.hidden_size, teacher.config.hidden_size, len(layer_map), config.share_projection
         ).to(device)
