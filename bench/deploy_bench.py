@@ -11,7 +11,9 @@ model name and its relevant flags are printed first: the order of the forms depe
         [--dev ../shared/data/glue/SST-2/dev.tsv --task sst-2] [--rounds 20] [--threads 1]
     .venv/bin/python bench/deploy_bench.py --tiny   # smoke run: two tiny random models, 64 dev rows
 
-Output is printed and written to bench/results/deploy/<UTC time>-<host>.md (and .json).
+Output is teed into bench/results/deploy_bench/<UTC time>.txt (bench/record.py: headed by the command, commit,
+machine and load) with the raw figures beside it as <UTC time>.json. A --tiny run is a smoke run, not a record:
+it writes nowhere unless --out is given.
 """
 
 from __future__ import annotations
@@ -157,21 +159,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tiny", action="store_true", help="smoke run on two tiny random models")
-    parser.add_argument("--out", default=str(ROOT / "bench/results/deploy"))
+    parser.add_argument("--out", help="folder for the .md/.json report instead of a bench/results record")
     args = parser.parse_args()
     if not args.tiny and not (args.teacher and args.student):
         parser.error("give --teacher and --student (or --tiny for a smoke run)")
     return args
 
 
-def main() -> None:
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Build every form, then measure accuracy and round-robin latency; returns the raw figures."""
     import torch
 
     from services.cli.progress_bar import quiet_transformers
     from shared.tasks import get_task
     from workers.deploy.inputs import labelled_examples
 
-    args = parse_args()
     quiet_transformers()
     torch.set_num_threads(args.threads)
     cpu = cpu_facts()
@@ -190,16 +192,25 @@ def main() -> None:
         metrics = accuracy(entries, examples, preset)
         ms = round_robin(entries, batches, args.rounds)
     form_names = list(dict.fromkeys(form for _, form in entries))
-    text = render(cpu, args, ms, metrics, form_names, len(examples["teacher"]))
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{socket.gethostname()}" + ("-tiny" if args.tiny else "")
-    (out / f"{stem}.md").write_text(text)
-    raw = {"cpu": cpu, "args": {k: str(v) for k, v in vars(args).items()}}
-    raw["results"] = [{"model": w, "form": f, "ms": ms[(w, f)], "dev": metrics[(w, f)]} for w, f in entries]
-    (out / f"{stem}.json").write_text(json.dumps(raw, indent=2) + "\n")
-    print(f"written: {out / stem}.md and .json")
+    print(render(cpu, args, ms, metrics, form_names, len(examples["teacher"])))
+    results = [{"model": w, "form": f, "ms": ms[(w, f)], "dev": metrics[(w, f)]} for w, f in entries]
+    return {"cpu": cpu, "args": {k: str(v) for k, v in vars(args).items()}, "results": results}
+
+
+def main() -> None:
+    from bench.record import recorded
+
+    args = parse_args()
+    if args.out or args.tiny:
+        raw = run(args)
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "deploy_bench.json").write_text(json.dumps(raw, indent=2) + "\n")
+        return
+    with recorded("deploy_bench") as record:
+        raw = run(args)
+    record.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
 
 
 if __name__ == "__main__":
