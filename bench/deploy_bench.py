@@ -167,7 +167,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Build every form, then measure accuracy and round-robin latency; returns the raw figures."""
+    """Build every form, then measure accuracy and round-robin latency; returns the raw figures and the
+    markdown table (the quality bench calls this too, with its own teacher, student and protocol)."""
     import torch
 
     from services.cli.progress_bar import quiet_transformers
@@ -192,9 +193,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         metrics = accuracy(entries, examples, preset)
         ms = round_robin(entries, batches, args.rounds)
     form_names = list(dict.fromkeys(form for _, form in entries))
-    print(render(cpu, args, ms, metrics, form_names, len(examples["teacher"])))
+    markdown = render(cpu, args, ms, metrics, form_names, len(examples["teacher"]))
+    print(markdown)
     results = [{"model": w, "form": f, "ms": ms[(w, f)], "dev": metrics[(w, f)]} for w, f in entries]
-    return {"cpu": cpu, "args": {k: str(v) for k, v in vars(args).items()}, "results": results}
+    return {"cpu": cpu, "args": {k: str(v) for k, v in vars(args).items()}, "results": results, "markdown": markdown}
 
 
 def main() -> None:

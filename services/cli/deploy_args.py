@@ -51,7 +51,7 @@ def fail(command: str, message: str) -> int:
     return 2
 
 
-def check_positive(command: str, **values: int | None) -> str | None:
+def check_positive(**values: int | None) -> str | None:
     """A message for the first flag given as zero or less, else None."""
     for name, value in values.items():
         if value is not None and value < 1:

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     s = get_settings()
     if not args.task:
         return fail("evaluate", "--task is required (it names the metrics and the label set)")
-    bad = check_positive("evaluate", batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
+    bad = check_positive(batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
     if bad:
         return fail("evaluate", bad)
     try:

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    bad = check_positive("predict", batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
+    bad = check_positive(batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
     if bad:
         return fail("predict", bad)
     try:

@@ -17,7 +17,7 @@ def predict_logits(
     model: LoadedModel,
     examples: Sequence[Example],
     batch_size: int,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], object] | None = None,
 ) -> np.ndarray:
     """Logits [N, labels] in the examples' order, in length-sorted batches; ``on_progress(rows)`` per batch."""
     if not examples:

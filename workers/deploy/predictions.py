@@ -50,7 +50,7 @@ def predict_table(
     spec: DatasetSpec,
     batch_size: int,
     max_seq_len: int,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], object] | None = None,
     name: str | None = None,
 ) -> Table:
     """The input's rows and columns plus the prediction columns, same format, header and BOM as the input."""
