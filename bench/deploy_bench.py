@@ -1,7 +1,9 @@
 """Deployed forms of a teacher and its student: dev accuracy and batch latency with 1 thread, side by side.
 
 Forms: PyTorch fp32, PyTorch bf16 weights (only where the CPU has AVX512-BF16 or AMX-BF16), ONNX Runtime fp32
-and ONNX Runtime dynamic int8 (the files `distillery export` writes). Timing: one fixed batch (the first
+and ONNX Runtime dynamic int8 (the files `distillery export` writes), and, when the optional `openvino` package
+is installed (`pip install '.[deploy-bench]'`), OpenVINO's CPU plugin on the fp32 file (f32, and bf16 where
+the CPU has it) and on the int8 file. Timing: one fixed batch (the first
 ``--batch`` dev rows padded to ``--seq`` tokens), one warm-up pass per form, then ``--rounds`` rounds that each
 time every (model, form) once in turn, so a drift of the machine's speed hits all forms alike; the median per
 form is reported. Speed-ups are against the fp32 teacher and against the teacher in the same form. The CPU's
@@ -58,6 +60,48 @@ def has_bf16(cpu: dict[str, Any]) -> bool:
     return bool(cpu["flags"]["avx512_bf16"] or cpu["flags"]["amx_bf16"])
 
 
+class OpenVinoPredictor:
+    """An exported ONNX file compiled by OpenVINO's CPU plugin at a precision hint (f32 or bf16)."""
+
+    kind = "openvino"
+
+    def __init__(self, path: Path, threads: int, precision: str) -> None:
+        import openvino as ov
+
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision}
+        if threads > 0:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.compiled = ov.Core().compile_model(str(path), "CPU", config)
+        self.input_names = tuple(i.get_any_name() for i in self.compiled.inputs)
+
+    def logits(self, batch: dict[str, Any]) -> Any:
+        import numpy as np
+
+        out = self.compiled({n: np.ascontiguousarray(batch[n], dtype=np.int64) for n in self.input_names})
+        return np.asarray(out[self.compiled.outputs[0]], dtype=np.float32)
+
+
+def has_openvino() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def openvino_forms(fp32: Any, work: Path, threads: int, bf16: bool) -> dict[str, Any]:
+    """OpenVINO on the fp32 export (f32, and bf16 where the CPU has it) and on the dynamic-int8 file."""
+    from workers.deploy.loading import LoadedModel
+
+    runs = [("OpenVINO fp32", "model.onnx", "f32"), ("OpenVINO int8 file", "model-int8.onnx", "f32")]
+    if bf16:
+        runs.insert(1, ("OpenVINO bf16", "model.onnx", "bf16"))
+    return {
+        name: LoadedModel(OpenVinoPredictor(work / file, threads, hint), fp32.tokenizer, fp32.labels, work, fp32.config)
+        for name, file, hint in runs
+    }
+
+
 def build_forms(folder: Path, work: Path, threads: int, bf16: bool) -> dict[str, Any]:
     """form name -> LoadedModel, for one model folder (its ONNX files exported into ``work``)."""
     import torch
@@ -74,6 +118,8 @@ def build_forms(folder: Path, work: Path, threads: int, bf16: bool) -> dict[str,
     export_model(folder, work, ExportOptions(check_rows=8))
     forms["ONNX fp32"] = load_model(work / "model.onnx", threads)
     forms["ONNX int8 (dynamic)"] = load_model(work / "model-int8.onnx", threads)
+    if has_openvino():  # optional: pip install '.[deploy-bench]'
+        forms.update(openvino_forms(fp32, work, threads, bf16))
     return forms
 
 
@@ -136,6 +182,10 @@ def render(cpu: dict, args: argparse.Namespace, ms: dict, metrics: dict, forms: 
         )
     if "PyTorch bf16" not in forms:
         lines += ["", "PyTorch bf16 skipped: this CPU has neither AVX512-BF16 nor AMX-BF16."]
+    if not any(f.startswith("OpenVINO") for f in forms):
+        lines += ["", "OpenVINO skipped: not installed (pip install '.[deploy-bench]')."]
+    else:
+        lines += ["", "OpenVINO int8 file: OpenVINO running the ONNX Runtime dynamic-int8 export as it is."]
     return "\n".join(lines) + "\n"
 
 
