@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from services.cli.params import params_from_args
+from services.cli.params import add_precision_argument, params_from_args
 from services.cli.progress_bar import RowProgress
 from shared.job_params import AugmentRunParams
 from shared.settings import get_settings
@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help=f"random seed ({d['seed']})")
     parser.add_argument("--batch-size", type=int, help=f"masked copies per forward pass ({d['batch_size']})")
     parser.add_argument("--device", default=s.device, help=f"auto, cpu or cuda[:i] ({s.device})")
+    add_precision_argument(parser, s)
     parser.add_argument(
         "--no-pair-input",
         dest="pair_input",
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"augmented {args.input} -> {args.output}: rows in {st['rows_in']}, rows out {st['rows_out']}, "
         f"words replaced by MLM {st['replaced_mlm']}, by GloVe {st['replaced_glove']}, "
-        f"{time.perf_counter() - started:.1f} s"
+        f"{time.perf_counter() - started:.1f} s; precision {augmenter.precision.precision} "
+        f"({augmenter.precision.reason})"
     )
     return 0

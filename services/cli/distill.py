@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 "teacher_params": report["teacher"]["params"],
                 "student_params": report["student"]["params"],
                 "seconds": report["seconds"],
+                "precision": report["precision"],
             }
         )
     )

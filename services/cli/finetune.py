@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
                 "params": report["params"],
                 "steps": report["steps"],
                 "seconds": report["seconds"],
+                "precision": report["precision"],
             }
         )
     )

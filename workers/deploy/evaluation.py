@@ -23,7 +23,7 @@ def evaluate(
     examples: Sequence[Example],
     preset: TaskPreset,
     batch_size: int,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], object] | None = None,
 ) -> dict[str, Any]:
     """Metrics on a labelled file and the throughput of the whole pass."""
     started = time.perf_counter()

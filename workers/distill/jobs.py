@@ -148,6 +148,7 @@ def _model_result(job_id: str, report: dict[str, Any], summary: dict[str, Any]) 
         "download": f"/v1/jobs/{job_id}/result",
         "model_dir": str(folder.relative_to(storage.root)),
         "seconds": report.get("seconds"),
+        "precision": report.get("precision"),  # what ran, and why
         **summary,
     }
 
@@ -185,7 +186,7 @@ def _device_event(store: JobStore, job_ids: list[str], device: str) -> None:
 
     where = device
     if device == "auto":
-        where = f"cuda ({torch.cuda.get_device_name(0)}, bf16)" if torch.cuda.is_available() else "cpu"
+        where = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
     for j in job_ids:
         store.add_event(j, "device", f"training on {where}")
 

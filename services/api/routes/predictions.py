@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Response, status
 
 from services.api.deps import SubmissionDep
+from services.api.quota_responses import SUBMIT_RESPONSES
 from shared.prediction_params import PredictionRequest
 from shared.schemas import ErrorBody, Job
 from workers.deploy.prediction_jobs import NotFinished, submit_prediction
@@ -26,6 +27,7 @@ def _error(description: str) -> dict[str, Any]:
         401: _error("no or unknown API key"),
         404: _error("no such job or dataset for this team"),
         409: _error("the job has not succeeded (yet)"),
+        429: SUBMIT_RESPONSES[429],
         422: {
             "description": "an invalid body (FastAPI's list `detail`), or a job without a model or without the "
             "asked-for form (string `detail` naming the field)",
