@@ -64,13 +64,21 @@ def onnx_feed(session: Any, tokenizer: Any, texts: list[str], seq: int, fixed: b
     return {i.name: np.array(arrays[i.name], dtype=np.int64) for i in session.get_inputs()}
 
 
-def accuracies(student: Path, session: Any, tokenizer: Any, texts: list[str], labels: list[int], seq: int) -> dict:
-    import numpy as np
-    import torch
+def pytorch_student(student: Path) -> tuple[Any, Any]:
+    """The PyTorch fp32 student and its tokenizer (transformers), the reference of both checks."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(str(student)).eval()
-    hf_tok = AutoTokenizer.from_pretrained(str(student))
+    return AutoModelForSequenceClassification.from_pretrained(str(student)).eval(), AutoTokenizer.from_pretrained(
+        str(student)
+    )
+
+
+def accuracies(pt: tuple[Any, Any], onnx: tuple[Any, Any], texts: list[str], labels: list[int], seq: int) -> dict:
+    """Dev accuracy of the PyTorch student and of the int8 file, batch 32, padded to each batch's longest row."""
+    import numpy as np
+    import torch
+
+    (model, hf_tok), (session, tokenizer) = pt, onnx
     torch_preds, onnx_preds = [], []
     for i in range(0, len(texts), 32):
         chunk = texts[i : i + 32]
@@ -79,22 +87,18 @@ def accuracies(student: Path, session: Any, tokenizer: Any, texts: list[str], la
             torch_preds += model(**batch).logits.argmax(-1).tolist()
         onnx_preds += session.run(None, onnx_feed(session, tokenizer, chunk, seq))[0].argmax(-1).tolist()
     gold = np.array(labels)
-    return {
-        "pytorch": float(np.mean(np.array(torch_preds) == gold)),
-        "int8": float(np.mean(np.array(onnx_preds) == gold)),
-        "model": model,
-        "hf_tok": hf_tok,
-    }
+    return {name: float(np.mean(np.array(p) == gold)) for name, p in (("pytorch", torch_preds), ("int8", onnx_preds))}
 
 
-def throughput(acc: dict, session: Any, tokenizer: Any, texts: list[str], seq: int, rounds: int) -> dict[str, float]:
+def throughput(pt: tuple[Any, Any], onnx: tuple[Any, Any], texts: list[str], seq: int, rounds: int) -> dict:
     """Rows/s at batch 32 of each, from median latencies of alternating rounds."""
     import torch
 
+    (model, hf_tok), (session, tokenizer) = pt, onnx
     batch = (texts * 32)[:32]
-    pt = acc["hf_tok"](batch, padding="max_length", truncation=True, max_length=seq, return_tensors="pt")
+    encoded = hf_tok(batch, padding="max_length", truncation=True, max_length=seq, return_tensors="pt")
     feed = onnx_feed(session, tokenizer, batch, seq, fixed=True)
-    runs = {"pytorch": lambda: acc["model"](**pt), "int8": lambda: session.run(None, feed)}
+    runs = {"pytorch": lambda: model(**encoded), "int8": lambda: session.run(None, feed)}
     times: dict[str, list[float]] = {k: [] for k in runs}
     with torch.inference_mode():
         for fn in runs.values():
@@ -117,9 +121,9 @@ def check(args: argparse.Namespace) -> bool:
         cmd = [sys.executable, "-m", "services.cli.main", "export", "--model", args.student, "--output", str(out)]
         print("$", " ".join(cmd[2:]), flush=True)
         subprocess.run(cmd + ["--quantize", "int8"], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        session, tokenizer = plain_onnx(out, args.threads)
-        acc = accuracies(Path(args.student), session, tokenizer, texts, labels, args.seq)
-        speed = throughput(acc, session, tokenizer, texts, args.seq, args.rounds)
+        onnx, pt = plain_onnx(out, args.threads), pytorch_student(Path(args.student))
+        acc = accuracies(pt, onnx, texts, labels, args.seq)
+        speed = throughput(pt, onnx, texts, args.seq, args.rounds)
     gap = 100 * (acc["pytorch"] - acc["int8"])
     ratio = speed["int8"] / speed["pytorch"]
     print(
