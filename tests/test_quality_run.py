@@ -100,6 +100,13 @@ def test_driver_runs_every_experiment_and_writes_tables(
         assert f"### Teacher: {tiny_encoder_dir.name} (6 layers, hidden 48) fine-tuned" in teacher_md
     summary = (results / "summary.md").read_text()
     assert "### Targets" in summary and "teacher vs students" in summary
+    # The deployed forms of the SST-2 teacher and 3-layer student, each with its dev accuracy and latency.
+    deploy = json.loads((results / "deploy_sst-2.json").read_text())
+    forms = {(r["model"], r["form"]): r for r in deploy["results"]}
+    for who in ("teacher", "student"):
+        for form in ("PyTorch fp32", "ONNX fp32", "ONNX int8 (dynamic)"):
+            assert forms[(who, form)]["ms"] > 0 and 0.0 <= forms[(who, form)]["dev"]["accuracy"] <= 1.0
+    assert "### Deployed forms, sst-2" in summary and "minilm3-tinit" in deploy["args"]["student"]
 
 
 def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path) -> None:
