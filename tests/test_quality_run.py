@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.quality.students import STUDENTS, VARIANTS
-from tests.conftest import GLUE_DIR, REPO_ROOT
+from tests.conftest import GLUE_DIR, REPO_ROOT, skip_without
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,7 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_driver_runs_every_experiment_and_writes_tables(
     tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path
 ) -> None:
-    if not GLUE_DIR.is_dir():
-        pytest.skip("../shared/data/glue is absent")
+    skip_without(GLUE_DIR, "../shared/data/glue")
     results, cache = tmp_path / "results", tmp_path / "cache"
     cmd = [
         sys.executable,
@@ -104,8 +103,7 @@ def test_driver_runs_every_experiment_and_writes_tables(
 
 def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path) -> None:
     """Every trained piece is cached, so a rerun (e.g. after an interruption) trains nothing again."""
-    if not GLUE_DIR.is_dir():
-        pytest.skip("../shared/data/glue is absent")
+    skip_without(GLUE_DIR, "../shared/data/glue")
     cmd = [
         sys.executable,
         "-m",
