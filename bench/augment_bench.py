@@ -428,7 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "free cores make OpenMP spin and inflate the batch-1 reference's times)",
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="JSON report (default bench/results/augment_bench/augment_bench-<models>.json)"
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON report (default bench/results/augment_bench/augment_bench-<models>.json)",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -50,6 +50,25 @@ def mrpc_sample(synth_glue_dir: Path, tmp_path: Path) -> Path:
 import os  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; fail fast instead of retrying
+# Tests compare outputs byte for byte across runs, processes and machines: pin fp32 unless a test asks
+# otherwise (the precision tests pass --precision / "precision" explicitly; auto differs per CPU).
+os.environ.setdefault("DISTILLERY_PRECISION", "fp32")
+
+
+@pytest.fixture
+def bf16_detect(monkeypatch: pytest.MonkeyPatch):
+    """``bf16_detect("on"|"off")`` forces DISTILLERY_BF16_DETECT for in-process code (the settings singleton
+    is re-read), so a bf16 path runs, or is refused, on any CPU; undone after the test."""
+    from shared.settings import get_settings
+
+    def force(value: str) -> None:
+        monkeypatch.setenv("DISTILLERY_BF16_DETECT", value)
+        get_settings.cache_clear()
+
+    yield force
+    monkeypatch.delenv("DISTILLERY_BF16_DETECT", raising=False)
+    get_settings.cache_clear()
+
 
 #: The rough offline masked LM (3 layers, hidden 384) beside the project.
 MINILM3_MLM_DIR = SHARED_DIR / "models" / "minilm3-mlm-rough"
@@ -91,6 +110,7 @@ import os  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
@@ -129,6 +149,10 @@ def redis_url(redis_server_url: str) -> Iterator[str]:
     conn.close()
 
 
+#: Model roots of the test services: pytest's temporary folders (tiny models built by fixtures) and ../shared/models.
+TEST_MODEL_ROOTS = f"{tempfile.gettempdir()},{SHARED_DIR / 'models'}"
+
+
 def service_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for service subprocesses: our Redis and data dir, offline hub, one torch thread."""
     return {
@@ -139,6 +163,7 @@ def service_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "PYTHONPATH": str(REPO_ROOT),
+        "DISTILLERY_MODEL_ROOTS": TEST_MODEL_ROOTS,
         **extra,
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 from pathlib import Path
 
@@ -115,6 +116,7 @@ def test_distillation_starts_while_its_augmentation_runs(
         assert done["result"]["student"]["dev"]["accuracy"] == pytest.approx(
             _dev_accuracy(data_dir / "jobs" / job["id"] / "model", tmp_path / "rte-dev-8.tsv")
         )
+        assert done["result"]["precision"] == {"precision": "fp32", "reason": "fp32 asked for"}  # conftest pins it
 
         metrics = client.get(f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A).json()["points"]
         stages = {p["stage"] for p in metrics}
@@ -166,18 +168,31 @@ def test_cancel_stops_a_running_distillation_within_a_step(
         assert wait_done(client, again["id"], timeout=60)["status"] == "succeeded"
 
 
+def _model_like(folder: Path) -> Path:
+    """A folder that passes the submission's cheap checks (config.json, a tokenizer file) but does not load."""
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "vocab.txt").write_text("[PAD]\n")
+    return folder
+
+
 def test_missing_teacher_fails_with_an_error_object(redis_url, tmp_path, synth_glue_dir, start_workers) -> None:
+    """Refused at submission (422); a teacher folder removed after submission fails the job on the worker."""
     data_dir = tmp_path / "data"
     with make_client(redis_url, data_dir) as client:
         train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
         missing = tmp_path / "no-such-teacher"
+        r = client.post("/v1/distillations", headers=AUTH_A, json=_distill_body(missing, {"dataset_id": train["id"]}))
+        assert r.status_code == 422 and "'teacher'" in r.text and "does not exist" in r.text
+        gone = _model_like(tmp_path / "removed-teacher")
         job = client.post(
-            "/v1/distillations", headers=AUTH_A, json=_distill_body(missing, {"dataset_id": train["id"]})
+            "/v1/distillations", headers=AUTH_A, json=_distill_body(gone, {"dataset_id": train["id"]})
         ).json()
+        shutil.rmtree(gone)
         start_workers(1, worker_env(redis_url, data_dir), queue="distill")
         done = wait_done(client, job["id"], timeout=60)
         assert done["status"] == "failed"
-        assert done["error"]["code"] == "invalid_input" and str(missing) in done["error"]["message"]
+        assert done["error"]["code"] == "invalid_input" and str(gone) in done["error"]["message"]
         assert "no such model folder" in done["error"]["message"]
 
 
@@ -186,12 +201,13 @@ def test_failed_augmentation_fails_the_distillation_with_its_cause(
 ) -> None:
     data_dir = tmp_path / "data"
     env = worker_env(redis_url, data_dir)
+    broken = _model_like(tmp_path / "broken-mlm")
     with make_client(redis_url, data_dir) as client:
         train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
         aug = client.post(
             "/v1/augmentations",
             headers=AUTH_A,
-            json={"dataset_id": train["id"], "mlm_model": str(tmp_path / "no-such-mlm"), "shard_rows": 2},
+            json={"dataset_id": train["id"], "mlm_model": str(broken), "shard_rows": 2},
         ).json()
         job = client.post(
             "/v1/distillations", headers=AUTH_A, json=_distill_body(teacher, {"augmentation_job_id": aug["id"]})
@@ -200,7 +216,7 @@ def test_failed_augmentation_fails_the_distillation_with_its_cause(
         start_workers(1, env, queue="augment")
         done = wait_done(client, job["id"], timeout=60)
         assert done["status"] == "failed" and done["error"]["code"] == "augmentation_failed"
-        assert aug["id"] in done["error"]["message"] and "no-such-mlm" in done["error"]["message"]
+        assert aug["id"] in done["error"]["message"] and "broken-mlm" in done["error"]["message"]
 
 
 def test_bad_requests_answer_4xx_naming_the_field(redis_url, tmp_path, synth_glue_dir, teacher) -> None:

@@ -200,3 +200,15 @@ def test_lr_schedule_warms_up_then_decays() -> None:
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert factors[10] == pytest.approx(1.0) and factors[99] == pytest.approx(1 / 90)
     assert all(a >= b for a, b in itertools.pairwise(factors[9:]))
+
+
+def test_a_bf16_distillation_has_finite_losses_and_fp32_weights(sst2, tmp_path: Path, bf16_detect) -> None:
+    """bf16 autocast on the CPU (forced on, so any CPU runs it): every step's losses are finite, the student
+    keeps fp32 master weights, and report.json says what ran and why."""
+    bf16_detect("on")
+    report = distill(_config(sst2, tmp_path / "bf16", stage1_epochs=1, stage2_epochs=1, precision="bf16"))
+    assert report["precision"]["precision"] == "bf16" and "bf16 asked for" in report["precision"]["reason"]
+    losses = [v for stage in report["stages"] for point in stage["loss_history"] for k, v in point.items()]
+    assert losses and all(torch.isfinite(torch.tensor(float(v))) for v in losses)
+    assert {t.dtype for t in _weights(tmp_path / "bf16").values() if t.is_floating_point()} == {torch.float32}
+    assert json.loads((tmp_path / "bf16" / "report.json").read_text())["precision"] == report["precision"]

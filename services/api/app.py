@@ -19,18 +19,37 @@ from services.api.routes import (
     finetunes,
     health,
     jobs,
+    models,
     pipelines,
+    predictions,
+    retention,
     streams,
+    usage,
 )
 from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
+from shared.quotas import check_team_limits
 from shared.redis_conn import connect
+from shared.retention import RetentionSweeper
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
-from workers.orchestration.errors import InvalidRequest, NotFound, OrchestrationError, QueueUnavailable
+from workers.orchestration.errors import (
+    InvalidRequest,
+    NotFound,
+    OrchestrationError,
+    OverLimit,
+    QueueUnavailable,
+    TooManyJobs,
+)
 
-#: HTTP status of each refusal of the job orchestration (its message names the field at fault).
-ORCHESTRATION_STATUS: dict[type[OrchestrationError], int] = {NotFound: 404, InvalidRequest: 422, QueueUnavailable: 503}
+#: HTTP status of each refusal of the job orchestration (its message names the field or limit at fault).
+ORCHESTRATION_STATUS: dict[type[OrchestrationError], int] = {
+    NotFound: 404,
+    InvalidRequest: 422,
+    OverLimit: 422,
+    TooManyJobs: 429,
+    QueueUnavailable: 503,
+}
 
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> FastAPI:
@@ -39,7 +58,15 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = None
+        if settings.job_ttl_days > 0:  # finished jobs' artifacts expire (docs/service.md, "Retention")
+            sweeper = RetentionSweeper(
+                app.state.job_store, app.state.storage, settings.job_ttl_days, settings.retention_sweep_s
+            )
+            sweeper.start()
         yield
+        if sweeper is not None:
+            sweeper.stop()
         app.state.redis.close()
 
     app = FastAPI(
@@ -51,6 +78,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         redoc_url=None,
     )
     conn = connection or connect(settings=settings)
+    check_team_limits(settings)  # a malformed DISTILLERY_TEAM_LIMITS stops the API at start-up
     app.state.settings = settings
     app.state.redis = conn
     app.state.api_keys = parse_api_keys(settings.api_keys)
@@ -64,9 +92,23 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
 
     @app.exception_handler(OrchestrationError)
     async def refused(request: Request, exc: OrchestrationError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=ORCHESTRATION_STATUS.get(type(exc), 422))
+        status = ORCHESTRATION_STATUS.get(type(exc), 422)
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=getattr(exc, "headers", None))
 
-    for module in (health, datasets, augmentations, finetunes, distillations, pipelines, jobs, streams):
+    for module in (
+        health,
+        datasets,
+        augmentations,
+        finetunes,
+        distillations,
+        pipelines,
+        jobs,
+        predictions,
+        streams,
+        models,
+        usage,
+        retention,
+    ):
         app.include_router(module.router)
     api_docs.register(app)
     dashboard.register(app)

@@ -125,7 +125,7 @@ async def receive_upload(
     out = os.fdopen(fd, "wb")
     upload.path = Path(tmp)
     sink = _PartSink(upload, out, file_field=file_field, max_bytes=max_bytes)
-    parser = MultipartParser(options[b"boundary"], sink.callbacks())
+    parser = MultipartParser(options[b"boundary"], sink.callbacks())  # type: ignore[arg-type]  # a dict of the TypedDict's keys
     try:
         async for chunk in stream:
             parser.write(chunk)

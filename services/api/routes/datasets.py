@@ -12,6 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from services.api.deps import DatasetStoreDep, JobStoreDep, SettingsDep, StorageDep, TeamDep, page_bounds
 from services.api.uploads import ReceivedUpload, UploadError, receive_upload
 from shared.dataset_io import DatasetError, detect_format, read_table, resolve_spec
+from shared.dataset_store import StorageLimitReached
+from shared.quotas import team_limits
 from shared.schemas import Dataset, DatasetPreview, Page
 from shared.storage import Storage
 from shared.tasks import UnknownTaskError
@@ -84,16 +86,20 @@ def _validate(upload: ReceivedUpload, fields: dict[str, str], storage: Storage, 
     status_code=status.HTTP_201_CREATED,
     response_model=Dataset,
     openapi_extra=_UPLOAD_FORM,
-    responses={413: {"description": "over DISTILLERY_MAX_UPLOAD_MB"}, 422: {"description": "invalid file"}},
+    responses={
+        413: {"description": "over the team's upload size or stored-bytes limit"},
+        422: {"description": "invalid file"},
+    },
 )
 async def upload_dataset(
     request: Request, team: TeamDep, settings: SettingsDep, storage: StorageDep, datasets: DatasetStoreDep
 ) -> dict[str, Any]:
     """Upload a dataset (multipart field ``file``); the whole file is validated before it is accepted."""
-    limit = settings.max_upload_bytes
+    limits = team_limits(settings, team)
+    limit = limits.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise HTTPException(413, f"field 'file': the upload exceeds the limit of {settings.max_upload_mb} MiB")
+        raise HTTPException(413, f"field 'file': the upload exceeds the limit of {limits.max_upload_mb} MiB")
     try:
         upload = await receive_upload(
             request.headers.get("content-type", ""),
@@ -114,7 +120,15 @@ async def upload_dataset(
     finally:
         upload.discard()
     storage.dataset_meta(dataset_id).write_text(json.dumps(doc, indent=2))
-    return datasets.add(team, doc)
+    try:
+        return datasets.add(team, doc, max_stored_bytes=limits.max_stored_bytes)
+    except StorageLimitReached as exc:
+        storage.delete_dataset(dataset_id)
+        raise HTTPException(
+            413,
+            f"field 'file': limit max_stored_mb={limits.max_stored_mb} of team '{team}': the team stores "
+            f"{exc.used:,} bytes and this file has {exc.size:,}; delete jobs or datasets first",
+        ) from None
 
 
 #: Room for multipart boundaries and small form fields around the file itself.

@@ -33,8 +33,8 @@ def _json_error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
 
 
-_401 = {401: _json_error("no key or token, or an unknown or expired one")}
-_404 = {404: _json_error("no such job for this team")}
+_401: dict[int | str, dict[str, Any]] = {401: _json_error("no key or token, or an unknown or expired one")}
+_404: dict[int | str, dict[str, Any]] = {404: _json_error("no such job for this team")}
 
 
 @router.post("/v1/stream-tokens", status_code=status.HTTP_201_CREATED, response_model=StreamToken, responses=_401)
