@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.quality.students import STUDENTS, VARIANTS
-from tests.conftest import GLUE_DIR, REPO_ROOT
+from tests.conftest import GLUE_DIR, REPO_ROOT, skip_without
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,7 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_driver_runs_every_experiment_and_writes_tables(
     tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path
 ) -> None:
-    if not GLUE_DIR.is_dir():
-        pytest.skip("../shared/data/glue is absent")
+    skip_without(GLUE_DIR, "../shared/data/glue")
     results, cache = tmp_path / "results", tmp_path / "cache"
     cmd = [
         sys.executable,
@@ -111,8 +110,7 @@ def test_driver_runs_every_experiment_and_writes_tables(
 
 def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path) -> None:
     """Every trained piece is cached, so a rerun (e.g. after an interruption) trains nothing again."""
-    if not GLUE_DIR.is_dir():
-        pytest.skip("../shared/data/glue is absent")
+    skip_without(GLUE_DIR, "../shared/data/glue")
     cmd = [
         sys.executable,
         "-m",
@@ -189,3 +187,15 @@ def test_speed_target_cannot_print_as_reached() -> None:
     assert "96.94%" in evidence and "2.98x" in evidence and "no student is >= 3x faster" in evidence
     assert "3.0x" not in evidence and "97.0%" not in evidence
     assert got["best SST-2 student keeps >= 97% of the teacher's accuracy"][0] == MET
+
+
+def test_verdicts_only_recomputes_targets_from_the_json(tmp_path: Path, synth_glue_dir: Path) -> None:
+    from bench.quality.profiles import get_profile
+    from bench.quality.run import verdicts_only
+
+    for task in ("sst-2", "mrpc"):
+        (tmp_path / f"students_{task}.json").write_bytes((CPU_RESULTS / f"students_{task}.json").read_bytes())
+    md = verdicts_only(str(tmp_path), str(synth_glue_dir), get_profile("cpu"))
+    assert (tmp_path / "targets.md").read_text(encoding="utf-8") == md
+    assert md.count("\n| ") == 2 + 2 + 6 * 3  # header, rule, two speed targets, three per (task, student)
+    assert "on 80 rows" in md  # the dev rows counted from the --glue folder given (here the synthetic one)
