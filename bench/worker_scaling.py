@@ -10,7 +10,8 @@ on a 2-core machine.
     .venv/bin/python bench/worker_scaling.py                          # the issue's setting
     .venv/bin/python bench/worker_scaling.py --rows 8 --n 1 --shard-rows 4 --model tiny   # a smoke run
 
-Prints a table and writes it, with the JSON, under bench/results/worker-scaling/ (--out).
+Prints a table, recorded (bench/record.py) under bench/results/worker-scaling/ with the JSON beside it; a
+smoke run should name another --out (smoke runs are not records).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class Service:
         self.port, self.log = free_port(), work / f"up-{workers}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_") and k not in _THREAD_VARS}
         env.update(DISTILLERY_DATA_DIR=str(work / f"data-{workers}"), DISTILLERY_DEVICE="cpu", HF_HUB_OFFLINE="1")
+        env["DISTILLERY_MODEL_ROOTS"] = str(work)  # the built MLM lives there (HTTP names only models under roots)
         env["PYTHONPATH"] = str(REPO)
         cmd = [sys.executable, "-m", "services.cli.main", "up", "--port", str(self.port), "--workers", str(workers)]
         with open(self.log, "wb") as log:
@@ -157,26 +159,29 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def main() -> int:
     args = parse_args()
+    sys.path.insert(0, str(REPO / "bench"))
+    from record import recorded
+
+    with recorded(args.out.name, root=args.out.parent) as record:
+        results = run_all(args)
+        print(
+            f"worker scaling: {args.rows} SST-2 rows, N={args.n}, shards of {args.shard_rows}, {args.model} MLM, "
+            f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}\n\n{table(results)}"
+        )
+    report = {"args": vars(args) | {"out": str(args.out)}, "results": results}
+    record.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each worker count's measurement, on one MLM and one sample built in a temporary folder."""
     counts = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         mlm = build_mlm(args.model, work)
         rows_file = sample_rows(args.rows, work / "rows.tsv")
         warm_file = sample_rows(max(counts) * args.shard_rows, work / "warm-rows.tsv")  # a shard per worker
-        results = [measure(w, work, rows_file, warm_file, mlm, args) for w in counts]
-    header = (
-        f"worker scaling: {args.rows} SST-2 rows, N={args.n}, shards of {args.shard_rows}, {args.model} MLM, "
-        f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}"
-    )
-    text = header + "\n\n" + table(results) + "\n"
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.out / f"{stamp}.md").write_text(text)
-    (args.out / f"{stamp}.json").write_text(
-        json.dumps({"args": vars(args) | {"out": str(args.out)}, "results": results}, indent=2) + "\n"
-    )
-    return 0
+        return [measure(w, work, rows_file, warm_file, mlm, args) for w in counts]
 
 
 if __name__ == "__main__":
