@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 from shared.dataset_io import DatasetSpec, Table
@@ -127,7 +126,9 @@ class Augmenter:
                     entries.append((word, "glove", lower))
             plan.append(entries)
 
-        search = partial(self.glove.neighbours, sorted(glove_words), self.params.k) if glove_words else dict
+        def search() -> dict[str, list[str]]:
+            return self.glove.neighbours(sorted(glove_words), self.params.k) if glove_words else {}
+
         # on a GPU the CPU would wait for the MLM: the GloVe search runs meanwhile (same result either way)
         pending = _background().submit(search) if self.overlap_glove and glove_words else None
         predictions = self.mlm.top_candidates(

@@ -67,8 +67,8 @@ class LossLog:
             self.window[k] = self.window.get(k, 0.0) + v
         self.window["_n"] = self.window.get("_n", 0.0) + n
         if step % every == 0 or step == total_steps:
-            n = self.window.pop("_n")
-            self.history.append({"step": step, "epoch": epoch, **{k: v / n for k, v in self.window.items()}})
+            steps = self.window.pop("_n")
+            self.history.append({"step": step, "epoch": epoch, **{k: v / steps for k, v in self.window.items()}})
             self.window.clear()
 
 
