@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -106,7 +106,7 @@ class AugmentationRequest(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every 4xx answer: ``detail`` says what is wrong and where (field, row, column)."""
+    """Every error answer but 422 (FastAPI's list shape): ``detail`` says what is wrong."""
 
     detail: str | dict[str, Any]
 
@@ -203,8 +203,16 @@ class DistillationRequest(DistillOptions):
     task: str | None = Field(None, description="GLUE task preset; default: the training dataset's task.")
 
 
+def _given(name: str) -> dict[str, Any]:
+    """JSON Schema: property ``name`` is present and not null."""
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
 class PipelineRequest(_Strict):
     """POST /v1/pipelines: [fine-tune base_model ->] augment the training set -> distil, in one job."""
+
+    # exactly one of teacher and base_model, said in the schema too (clients generated from it know)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [_given("teacher"), _given("base_model")]})
 
     dataset_id: str
     dev_dataset_id: str | None = None
@@ -214,6 +222,12 @@ class PipelineRequest(_Strict):
     augment: dict[str, Any] = Field(default_factory=dict, description="POST /v1/augmentations fields but dataset_id.")
     finetune: FinetuneOptions = Field(default_factory=FinetuneOptions)
     distill: DistillOptions = Field(default_factory=DistillOptions)
+
+    @model_validator(mode="after")
+    def _one_teacher_source(self) -> PipelineRequest:
+        if (self.teacher is None) == (self.base_model is None):
+            raise ValueError("fields 'teacher' and 'base_model': give exactly one of them")
+        return self
 
 
 class MetricPoint(BaseModel):

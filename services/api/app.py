@@ -9,7 +9,9 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.api import contract
 from services.api.auth import parse_api_keys
+from services.api.contract import loc_from_message, validation_item
 from services.api.routes import (
     api_docs,
     augmentations,
@@ -31,6 +33,11 @@ from workers.orchestration.errors import InvalidRequest, NotFound, Orchestration
 
 #: HTTP status of each refusal of the job orchestration (its message names the field at fault).
 ORCHESTRATION_STATUS: dict[type[OrchestrationError], int] = {NotFound: 404, InvalidRequest: 422, QueueUnavailable: 503}
+#: Redis errors that mean "unreachable for now" (down, restarting, loading its data, too slow): 503, never 500.
+#: BusyLoadingError (a restarted Redis replaying its append-only file) is a ConnectionError.
+REDIS_DOWN_ERRORS: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+#: Seconds a client is told to wait before retrying while Redis is unreachable.
+REDIS_RETRY_AFTER_S = 2
 
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> FastAPI:
@@ -58,13 +65,23 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.state.dataset_store = DatasetStore(conn)
     app.state.storage = Storage(settings.data_dir)
 
-    @app.exception_handler(redis.ConnectionError)
-    async def redis_down(request: Request, exc: redis.ConnectionError) -> JSONResponse:
-        return JSONResponse({"detail": f"Redis unreachable: {exc}"}, status_code=503)
+    async def redis_down(request: Request, exc: Exception) -> JSONResponse:
+        """Redis down, restarting or still loading its append-only file: 503, and when to retry."""
+        return JSONResponse(
+            {"detail": f"Redis unreachable: {exc}"}, status_code=503, headers={"Retry-After": str(REDIS_RETRY_AFTER_S)}
+        )
+
+    for redis_error in REDIS_DOWN_ERRORS:
+        app.add_exception_handler(redis_error, redis_down)
 
     @app.exception_handler(OrchestrationError)
     async def refused(request: Request, exc: OrchestrationError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=ORCHESTRATION_STATUS.get(type(exc), 422))
+        status = ORCHESTRATION_STATUS.get(type(exc), 422)
+        if status == 422:  # FastAPI's shape, ``loc`` from the field the message names
+            return JSONResponse({"detail": [validation_item(loc_from_message(str(exc)), str(exc), "invalid")]}, 422)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    contract.register(app)
 
     for module in (health, datasets, augmentations, finetunes, distillations, pipelines, jobs, streams):
         app.include_router(module.router)

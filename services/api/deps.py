@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import redis
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.auth import team_for_key
 from shared.dataset_store import DatasetStore
@@ -35,7 +36,11 @@ def get_storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-def get_team(request: Request) -> str:
+#: Declares the Bearer scheme in the OpenAPI document (generated clients send the key); get_team checks it.
+bearer = HTTPBearer(auto_error=False, description="The team's API key: 'Authorization: Bearer <key>'")
+
+
+def get_team(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> str:
     """The team of the Bearer key; 401 (with a reason) when the key is missing or unknown."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -68,11 +73,22 @@ def get_submission(request: Request, team: TeamDep) -> Submission:
 SubmissionDep = Annotated[Submission, Depends(get_submission)]
 
 
+#: Largest index, offset or cursor a query may carry: the largest integer every JSON client reads exactly,
+#: and far inside Redis's 64-bit ranges (a larger one made LRANGE/ZRANGE answer an error, hence a 500).
+MAX_INDEX = 2**53 - 1
+
+#: ``?offset=`` of list endpoints.
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_INDEX, description="Items to skip.")]
+#: ``?limit=`` of list endpoints; over the server's maximum it is cut to it (the page says which it used).
+LimitQuery = Annotated[
+    int | None,
+    Query(
+        ge=1, description="Page size (default DISTILLERY_PAGE_SIZE; larger ones are cut to DISTILLERY_MAX_PAGE_SIZE)."
+    ),
+]
+
+
 def page_bounds(settings: Settings, offset: int, limit: int | None) -> tuple[int, int]:
-    """Validated (offset, limit); 422 naming the query parameter when out of range."""
+    """(offset, limit) of a page: the default size when none is asked, at most the largest allowed."""
     limit = settings.page_size if limit is None else limit
-    if offset < 0:
-        raise HTTPException(422, "query parameter 'offset' must be >= 0")
-    if not 1 <= limit <= settings.max_page_size:
-        raise HTTPException(422, f"query parameter 'limit' must be between 1 and {settings.max_page_size}")
-    return offset, limit
+    return offset, min(limit, settings.max_page_size)

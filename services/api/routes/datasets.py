@@ -9,14 +9,24 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import DatasetStoreDep, JobStoreDep, SettingsDep, StorageDep, TeamDep, page_bounds
+from services.api.contract import AUTHENTICATED, error, errors, unprocessable
+from services.api.deps import (
+    DatasetStoreDep,
+    JobStoreDep,
+    LimitQuery,
+    OffsetQuery,
+    SettingsDep,
+    StorageDep,
+    TeamDep,
+    page_bounds,
+)
 from services.api.uploads import ReceivedUpload, UploadError, receive_upload
 from shared.dataset_io import DatasetError, detect_format, read_table, resolve_spec
 from shared.schemas import Dataset, DatasetPreview, Page
 from shared.storage import Storage
 from shared.tasks import UnknownTaskError
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=AUTHENTICATED)
 
 _UPLOAD_FORM = {
     "requestBody": {
@@ -42,9 +52,19 @@ _UPLOAD_FORM = {
 
 
 def _dataset_error(exc: DatasetError, filename: str) -> HTTPException:
-    """422 whose detail names the file, line, row and column, like the CLI's message."""
+    """422 whose message names the file, line, row and column, like the CLI's; ``ctx`` holds them apart."""
     exc.path = filename
-    return HTTPException(422, exc.to_dict())
+    where = {k: v for k, v in exc.to_dict().items() if k in ("message", "file", "line", "row", "column")}
+    return unprocessable(["body", "file"], str(exc), "dataset_error", **where)
+
+
+#: 422 answers of an upload: FastAPI's validation shape; ``ctx`` of a file problem has its file/line/row/column.
+_UPLOAD_422 = {
+    422: {
+        "description": "the file or a form field is invalid (the message names the line, row and column)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+    }
+}
 
 
 def _validate(upload: ReceivedUpload, fields: dict[str, str], storage: Storage, dataset_id: str) -> dict[str, Any]:
@@ -84,7 +104,7 @@ def _validate(upload: ReceivedUpload, fields: dict[str, str], storage: Storage, 
     status_code=status.HTTP_201_CREATED,
     response_model=Dataset,
     openapi_extra=_UPLOAD_FORM,
-    responses={413: {"description": "over DISTILLERY_MAX_UPLOAD_MB"}, 422: {"description": "invalid file"}},
+    responses={**errors(400, 413, 415, 507), **_UPLOAD_422},
 )
 async def upload_dataset(
     request: Request, team: TeamDep, settings: SettingsDep, storage: StorageDep, datasets: DatasetStoreDep
@@ -103,6 +123,8 @@ async def upload_dataset(
             scratch_dir=storage.uploads_dir(),
         )
     except UploadError as exc:
+        if exc.status == 422:
+            raise unprocessable(["body", "file"], exc.message, "missing") from None
         raise HTTPException(exc.status, exc.message) from None
     dataset_id = datasets.new_id()
     try:
@@ -110,7 +132,7 @@ async def upload_dataset(
     except DatasetError as exc:
         raise _dataset_error(exc, upload.filename or "upload") from None
     except UnknownTaskError as exc:
-        raise HTTPException(422, f"field 'task': {exc}") from None
+        raise unprocessable(["body", "task"], f"field 'task': {exc}") from None
     finally:
         upload.discard()
     storage.dataset_meta(dataset_id).write_text(json.dumps(doc, indent=2))
@@ -123,7 +145,7 @@ MULTIPART_OVERHEAD = 256 * 1024
 
 @router.get("", response_model=Page[Dataset])
 def list_datasets(
-    team: TeamDep, settings: SettingsDep, datasets: DatasetStoreDep, offset: int = 0, limit: int | None = None
+    team: TeamDep, settings: SettingsDep, datasets: DatasetStoreDep, offset: OffsetQuery = 0, limit: LimitQuery = None
 ) -> dict[str, Any]:
     offset, limit = page_bounds(settings, offset, limit)
     items, total = datasets.list(team, offset=offset, limit=limit)
@@ -137,7 +159,7 @@ def _owned(datasets: DatasetStoreDep, dataset_id: str, team: str) -> dict[str, A
     return doc
 
 
-@router.get("/{dataset_id}", response_model=DatasetPreview)
+@router.get("/{dataset_id}", response_model=DatasetPreview, responses=errors(404))
 def get_dataset(
     dataset_id: str,
     team: TeamDep,
@@ -152,7 +174,9 @@ def get_dataset(
     return doc
 
 
-@router.delete("/{dataset_id}", status_code=204, responses={409: {"description": "a queued/running job uses it"}})
+@router.delete(
+    "/{dataset_id}", status_code=204, responses={**errors(404), **error(409, "a queued or running job reads it")}
+)
 def delete_dataset(
     dataset_id: str, team: TeamDep, datasets: DatasetStoreDep, jobs: JobStoreDep, storage: StorageDep
 ) -> Response:

@@ -19,25 +19,23 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import JobStoreDep, RedisDep, SettingsDep, TeamDep, get_team
+from services.api.contract import REDIS, error
+from services.api.deps import MAX_INDEX, JobStoreDep, RedisDep, SettingsDep, TeamDep, get_team
 from services.api.job_feed import FeedCursor
 from shared.job_store import iso
-from shared.schemas import ErrorBody, StreamToken
+from shared.schemas import StreamToken
 from shared.stream_tokens import StreamTokens
 
 router = APIRouter(tags=["streams"])
 
 
-def _json_error(description: str) -> dict[str, Any]:
-    """An error answer documented as JSON (``{detail}``), also on the event-stream route."""
-    return {"description": description, "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
+_401 = error(401, "no key or token, or an unknown or expired one")
+_404 = error(404, "no such job for this team")
 
 
-_401 = {401: _json_error("no key or token, or an unknown or expired one")}
-_404 = {404: _json_error("no such job for this team")}
-
-
-@router.post("/v1/stream-tokens", status_code=status.HTTP_201_CREATED, response_model=StreamToken, responses=_401)
+@router.post(
+    "/v1/stream-tokens", status_code=status.HTTP_201_CREATED, response_model=StreamToken, responses={**_401, **REDIS}
+)
 def create_stream_token(team: TeamDep, settings: SettingsDep, conn: RedisDep) -> dict[str, Any]:
     """A token that opens this team's job streams for ``expires_in_s`` seconds (pass it as ``?token=``)."""
     ttl = settings.stream_token_ttl_s
@@ -85,6 +83,7 @@ def _event(name: str, data: Any, cursor: FeedCursor) -> ServerSentEvent:
         },
         **_401,
         **_404,
+        **REDIS,
     },
 )
 async def stream_job(
@@ -92,8 +91,12 @@ async def stream_job(
     team: Annotated[str, Depends(owned_job)],
     jobs: JobStoreDep,
     settings: SettingsDep,
-    after_event: int = Query(0, ge=0, description="Send only events with seq > after_event (on reconnect)"),
-    after_metric: int = Query(0, ge=0, description="Skip the first after_metric metric points (on reconnect)"),
+    after_event: int = Query(
+        0, ge=0, le=MAX_INDEX, description="Send only events with seq > after_event (on reconnect)"
+    ),
+    after_metric: int = Query(
+        0, ge=0, le=MAX_INDEX, description="Skip the first after_metric metric points (on reconnect)"
+    ),
 ) -> AsyncIterator[ServerSentEvent]:
     """The job's changes, live: status and progress, events, metric points; ends when the job is over."""
     cursor = FeedCursor(after_event=after_event, metric_index=after_metric)
