@@ -105,6 +105,18 @@ class Settings(BaseSettings):
         15, description="Seconds between a worker's registry clean-ups (requeue of jobs of dead workers)."
     )
 
+    # --- reliability -------------------------------------------------------------------------------------
+    redis_retry_s: float = Field(
+        60.0, description="Workers retry an unreachable Redis this long (backoff to 1 s) before a command fails."
+    )
+    api_redis_retry_s: float = Field(
+        0.5, description="The API retries an unreachable Redis this long before answering 503 (clients retry)."
+    )
+    redis_appendfsync: str = Field(
+        "everysec", description="fsync policy of the embedded Redis's append-only file: everysec or always."
+    )
+    redis_max_restarts: int = Field(20, description="Times `distillery up` restarts its embedded Redis.")
+
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024

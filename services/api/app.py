@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         docs_url=None,  # api_docs serves /docs and /redoc from the package, not a CDN
         redoc_url=None,
     )
-    conn = connection or connect(settings=settings)
+    conn = connection or connect(settings=settings, patience_s=settings.api_redis_retry_s)
     app.state.settings = settings
     app.state.redis = conn
     app.state.api_keys = parse_api_keys(settings.api_keys)
