@@ -117,6 +117,7 @@ def distillery_up(
 
     ``data_dir`` defaults to a fresh temporary folder (removed afterwards); a given one is kept.
     """
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # so `finally` stops the service
     work = Path(tempfile.mkdtemp(prefix="distillery-rel-"))
     data = data_dir or work / "data"
     port = port or free_port()
@@ -196,3 +197,41 @@ def wait_job(client: httpx.Client, job_id: str, timeout: float, *, tolerate: tup
             return job
         time.sleep(0.3)
     raise TimeoutError(f"job {job_id} not over after {timeout:.0f}s")
+
+
+def submit_augmentation(client: httpx.Client, body: dict[str, Any]) -> str:
+    r = client.post("/v1/augmentations", json=body)
+    r.raise_for_status()
+    job_id: str = r.json()["id"]
+    return job_id
+
+
+def result_bytes(client: httpx.Client, job_id: str) -> bytes:
+    r = client.get(f"/v1/jobs/{job_id}/result")
+    r.raise_for_status()
+    return r.content
+
+
+def job_or_none(client: httpx.Client, job_id: str) -> dict[str, Any] | None:
+    """The job, or None while the API cannot answer (down, restarting, 503)."""
+    try:
+        r = client.get(f"/v1/jobs/{job_id}")
+    except httpx.HTTPError:
+        return None
+    if r.status_code != 200:
+        return None
+    job: dict[str, Any] = r.json()
+    return job
+
+
+def shard_running(client: httpx.Client, job_id: str, shard: int) -> bool:
+    """True once ``shard`` has started and is not done (progress is counted per 256-row chunk, so a small
+    shard shows no rows until it ends: its events say where it is)."""
+    try:
+        r = client.get(f"/v1/jobs/{job_id}/events", params={"limit": 1000})
+    except httpx.HTTPError:
+        return False
+    if r.status_code != 200:
+        return False
+    kinds = {(e["kind"], e["data"].get("shard")) for e in r.json()["items"]}
+    return ("shard_started", shard) in kinds and ("shard_done", shard) not in kinds
