@@ -28,7 +28,7 @@ from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
 from shared.redis_conn import connect
 from shared.settings import Settings, get_settings
-from shared.storage import Storage
+from shared.storage import DISK_FULL, Storage, is_disk_full
 from workers.orchestration.errors import InvalidRequest, NotFound, OrchestrationError, QueueUnavailable
 
 #: HTTP status of each refusal of the job orchestration (its message names the field at fault).
@@ -73,6 +73,19 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
 
     for redis_error in REDIS_DOWN_ERRORS:
         app.add_exception_handler(redis_error, redis_down)
+
+    @app.exception_handler(redis.ResponseError)
+    async def redis_refused(request: Request, exc: redis.ResponseError) -> JSONResponse:
+        """Redis refusing writes because it cannot write its append-only file (the disk is full): 507."""
+        if str(exc).startswith("MISCONF"):
+            return JSONResponse({"detail": f"{DISK_FULL} (Redis: {exc})"}, status_code=507)
+        raise exc
+
+    @app.exception_handler(OSError)
+    async def disk_full(request: Request, exc: OSError) -> JSONResponse:
+        if is_disk_full(exc):
+            return JSONResponse({"detail": DISK_FULL}, status_code=507)
+        raise exc
 
     @app.exception_handler(OrchestrationError)
     async def refused(request: Request, exc: OrchestrationError) -> JSONResponse:

@@ -57,8 +57,14 @@ REDIS = errors(503)
 AUTHENTICATED = errors(401, 503)
 #: Routes that take a JSON body: FastAPI answers 400 when the bytes are not text.
 JSON_BODY = errors(400)
+#: Routes that write to Redis: it refuses writes while it cannot write its append-only file (a full disk).
+WRITES = error(507, "the data directory is full (Redis cannot write its append-only file); nothing was stored")
 #: Routes that submit a job (the body names datasets and jobs that may not exist).
-SUBMISSION = {**JSON_BODY, **error(404, "a dataset or job named in the body does not exist for this team")}
+SUBMISSION = {
+    **JSON_BODY,
+    **WRITES,
+    **error(404, "a dataset or job named in the body does not exist for this team"),
+}
 
 _FIELD = re.compile(r"^fields? '([^']+)'")
 

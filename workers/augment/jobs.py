@@ -27,7 +27,7 @@ from shared.job_store import JobStore
 from shared.job_types import QueueName
 from shared.redis_conn import connect
 from shared.settings import Settings, get_settings
-from shared.storage import Storage, atomic_concat
+from shared.storage import DISK_FULL, Storage, atomic_concat, is_disk_full
 
 #: RQ ids are "<job id>--<part>" (RQ allows letters, digits, '_' and '-'), so a callback finds the job.
 _RQ_SEP = "--"
@@ -146,7 +146,13 @@ def run_shard(
         store.add_event(job_id, "shard_stopped", f"shard {shard} stopped: job {store.status(job_id)}", shard=shard)
         return {"stopped": True}
     fmt = source["format"]
-    atomic_write_text(Storage(get_settings().data_dir).shard_file(job_id, shard, fmt), [format_rows(part, rows)])
+    try:
+        atomic_write_text(Storage(get_settings().data_dir).shard_file(job_id, shard, fmt), [format_rows(part, rows)])
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        store.fail(job_id, "disk_full", f"shard {shard}: {DISK_FULL}")  # retries would fail alike: stop now
+        return {"failed": True}
     stats = {k: augmenter.stats.get(k, 0) - before.get(k, 0) for k in augmenter.stats}
     stats["rows_out"] = len(rows)
     store.record_shard_stats(job_id, shard, stats)
@@ -176,11 +182,17 @@ def run_merge(job_id: str, shards_total: int, source: dict[str, Any]) -> dict[st
     fmt = source["format"]
     table, _ = load_source(source)
     target = storage.result_file(job_id, fmt)
-    size = atomic_concat(
-        target,
-        format_header(table).encode("utf-8"),
-        [storage.shard_file(job_id, k, fmt) for k in range(shards_total)],
-    )
+    try:
+        size = atomic_concat(
+            target,
+            format_header(table).encode("utf-8"),
+            [storage.shard_file(job_id, k, fmt) for k in range(shards_total)],
+        )
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        store.fail(job_id, "disk_full", f"merge: {DISK_FULL}")
+        return {"failed": True}
     totals = store.shard_stats_total(job_id)
     result = {
         "rows_in": len(table.rows),

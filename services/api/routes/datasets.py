@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from services.api.contract import AUTHENTICATED, error, errors, unprocessable
+from services.api.contract import AUTHENTICATED, WRITES, error, errors, unprocessable
 from services.api.deps import (
     DatasetStoreDep,
     JobStoreDep,
@@ -23,7 +23,7 @@ from services.api.deps import (
 from services.api.uploads import ReceivedUpload, UploadError, receive_upload
 from shared.dataset_io import DatasetError, detect_format, read_table, resolve_spec
 from shared.schemas import Dataset, DatasetPreview, Page
-from shared.storage import Storage
+from shared.storage import DISK_FULL, Storage, is_disk_full
 from shared.tasks import UnknownTaskError
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=AUTHENTICATED)
@@ -129,13 +129,18 @@ async def upload_dataset(
     dataset_id = datasets.new_id()
     try:
         doc = await run_in_threadpool(_validate, upload, upload.fields, storage, dataset_id)
+        storage.dataset_meta(dataset_id).write_text(json.dumps(doc, indent=2))
     except DatasetError as exc:
         raise _dataset_error(exc, upload.filename or "upload") from None
     except UnknownTaskError as exc:
         raise unprocessable(["body", "task"], f"field 'task': {exc}") from None
+    except OSError as exc:
+        storage.delete_dataset(dataset_id)  # no half-stored dataset is left behind
+        if is_disk_full(exc):
+            raise HTTPException(507, f"field 'file': {DISK_FULL}") from None
+        raise
     finally:
         upload.discard()
-    storage.dataset_meta(dataset_id).write_text(json.dumps(doc, indent=2))
     return datasets.add(team, doc)
 
 
@@ -175,7 +180,9 @@ def get_dataset(
 
 
 @router.delete(
-    "/{dataset_id}", status_code=204, responses={**errors(404), **error(409, "a queued or running job reads it")}
+    "/{dataset_id}",
+    status_code=204,
+    responses={**errors(404), **error(409, "a queued or running job reads it"), **WRITES},
 )
 def delete_dataset(
     dataset_id: str, team: TeamDep, datasets: DatasetStoreDep, jobs: JobStoreDep, storage: StorageDep

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 
-from services.api.contract import AUTHENTICATED, error, errors
+from services.api.contract import AUTHENTICATED, WRITES, error, errors
 from services.api.deps import (
     MAX_INDEX,
     JobStoreDep,
@@ -78,7 +78,7 @@ def get_events(
     return {"items": items, "last_seq": items[-1]["seq"] if items else after}
 
 
-@router.post("/{job_id}/cancel", response_model=Job, status_code=202, responses=_404)
+@router.post("/{job_id}/cancel", response_model=Job, status_code=202, responses={**_404, **WRITES})
 def cancel_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
     """Idempotent: queued shards never run, running ones stop at their next batch; a finished job is unchanged."""
     _owned(jobs, job_id, team)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from services.api.contract import REDIS, error
+from services.api.contract import REDIS, WRITES, error
 from services.api.deps import MAX_INDEX, JobStoreDep, RedisDep, SettingsDep, TeamDep, get_team
 from services.api.job_feed import FeedCursor
 from shared.job_store import iso
@@ -34,7 +34,10 @@ _404 = error(404, "no such job for this team")
 
 
 @router.post(
-    "/v1/stream-tokens", status_code=status.HTTP_201_CREATED, response_model=StreamToken, responses={**_401, **REDIS}
+    "/v1/stream-tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StreamToken,
+    responses={**_401, **REDIS, **WRITES},
 )
 def create_stream_token(team: TeamDep, settings: SettingsDep, conn: RedisDep) -> dict[str, Any]:
     """A token that opens this team's job streams for ``expires_in_s`` seconds (pass it as ``?token=``)."""
