@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     @app.exception_handler(redis.ResponseError)
     async def redis_refused(request: Request, exc: redis.ResponseError) -> JSONResponse:
         """Redis refusing writes because it cannot write its append-only file (the disk is full): 507."""
-        if str(exc).startswith("MISCONF"):
+        if "MISCONF" in str(exc):  # also inside a Lua script error
             return JSONResponse({"detail": f"{DISK_FULL} (Redis: {exc})"}, status_code=507)
         raise exc
 

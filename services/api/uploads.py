@@ -19,6 +19,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from shared.storage import DISK_FULL, is_disk_full
 
 MAX_FIELD_BYTES = 64 * 1024
+#: How much of a refused upload is still read so its sender sees the answer (a longer one is cut off).
+DRAIN_LIMIT = 8 * 1024 * 1024
 
 
 class UploadError(Exception):
@@ -136,9 +138,26 @@ async def receive_upload(
             options[b"boundary"], stream, file_field=file_field, max_bytes=max_bytes, scratch=scratch_dir
         )
     except OSError as exc:
+        await _drain(stream)
         if is_disk_full(exc):
             raise UploadError(507, f"field 'file': {DISK_FULL}") from None
         raise
+    except UploadError:
+        await _drain(stream)
+        raise
+
+
+async def _drain(stream: AsyncIterator[bytes], limit: int = DRAIN_LIMIT) -> None:
+    """Read (and drop) what is left of a refused body, up to ``limit`` bytes, so that the client, still
+    sending, reads our answer instead of a reset connection; a longer body is cut off as before."""
+    seen = 0
+    try:
+        async for chunk in stream:
+            seen += len(chunk)
+            if seen > limit:
+                return
+    except Exception:  # the client went away, or the body ended badly: nothing more to read
+        return
 
 
 async def _receive(
