@@ -116,6 +116,7 @@ class Settings(BaseSettings):
         "everysec", description="fsync policy of the embedded Redis's append-only file: everysec or always."
     )
     redis_max_restarts: int = Field(20, description="Times `distillery up` restarts its embedded Redis.")
+    api_workers: int = Field(1, ge=1, description="uvicorn processes `distillery up` serves the API with.")
 
     @property
     def max_upload_bytes(self) -> int:

@@ -119,7 +119,7 @@ def api_keys_for(data_dir: Path, configured: str) -> tuple[str, str | None]:
     return f"default:{key}", key
 
 
-def build_children(host: str, port: int, workers: int) -> list[Child]:
+def build_children(host: str, port: int, workers: int, api_workers: int = 1) -> list[Child]:
     py = sys.executable
     children = [
         Child(
@@ -136,6 +136,8 @@ def build_children(host: str, port: int, workers: int) -> list[Child]:
                 str(port),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(api_workers),
             ],
             restart=True,  # an API that dies is started again; jobs are in Redis, clients' polls resume
         )
@@ -205,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         "DISTILLERY_DATA_DIR": str(data_dir),
         "DISTILLERY_API_KEYS": api_keys,
     }
-    children = build_children(host, port, workers)
+    children = build_children(host, port, workers, settings.api_workers)
     try:
         for child in children:
             child.start(env)
