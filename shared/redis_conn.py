@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -31,15 +33,29 @@ def as_text(reply: object) -> str:
     raise TypeError(f"expected a bytes or str reply, got {type(reply).__name__}")
 
 
-def patient_retry(patience_s: float) -> Retry:
-    """Retry a command on connection errors (Redis down, restarting, loading its data) with exponential
-    backoff (50 ms doubling, at most 1 s apart) for about ``patience_s`` seconds in all."""
+#: Errors a patient client retries: Redis down, restarting, or loading its append-only file.
+RETRIED_ERRORS = (redis.ConnectionError, redis.TimeoutError, socket.timeout)
+
+
+def _patient_backoff(patience_s: float) -> tuple[ExponentialBackoff, int]:
+    """Exponential backoff (50 ms doubling, at most 1 s apart) and the retries that add up to ``patience_s``."""
     backoff = ExponentialBackoff(cap=1.0, base=0.05)
     retries, waited = 0, 0.0
     while waited < patience_s:
         retries += 1
         waited += backoff.compute(retries)
-    return Retry(backoff, retries, supported_errors=(redis.ConnectionError, redis.TimeoutError, socket.timeout))
+    return backoff, retries
+
+
+def patient_retry(patience_s: float) -> Retry:
+    """Retry a command on connection errors for about ``patience_s`` seconds in all, backing off."""
+    return Retry(*_patient_backoff(patience_s), supported_errors=RETRIED_ERRORS)
+
+
+def connect_async(url: str, *, patience_s: float) -> aioredis.Redis:
+    """An asyncio client for ``url`` that retries like ``connect(..., patience_s=...)``."""
+    retry = AsyncRetry(*_patient_backoff(patience_s), supported_errors=(redis.ConnectionError, redis.TimeoutError))
+    return aioredis.Redis.from_url(url, health_check_interval=30, retry=retry)
 
 
 def connect(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.redis.close()
+        if getattr(app.state, "job_reader_loop", None) is asyncio.get_running_loop():  # see deps.get_job_reader
+            await app.state.job_reader.r.aclose()
 
     app = FastAPI(
         title="Distillery",

@@ -1,7 +1,12 @@
-"""FastAPI dependencies: settings, Redis, stores and the authenticated team, as ``Annotated`` aliases."""
+"""FastAPI dependencies: settings, Redis, stores and the authenticated team, as ``Annotated`` aliases.
+
+They are ``async def``: none does I/O, and FastAPI runs a plain ``def`` dependency in the threadpool, a
+thread hop per dependency per request (what made a status poll queue up under hundreds of pollers).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import redis
@@ -10,29 +15,31 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.auth import team_for_key
 from shared.dataset_store import DatasetStore
+from shared.job_reader import AsyncJobReader
 from shared.job_store import JobStore
+from shared.redis_conn import connect_async
 from shared.settings import Settings
 from shared.storage import Storage
 from workers.orchestration.submit import Submission
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_redis(request: Request) -> redis.Redis:
+async def get_redis(request: Request) -> redis.Redis:
     return request.app.state.redis
 
 
-def get_job_store(request: Request) -> JobStore:
+async def get_job_store(request: Request) -> JobStore:
     return request.app.state.job_store
 
 
-def get_dataset_store(request: Request) -> DatasetStore:
+async def get_dataset_store(request: Request) -> DatasetStore:
     return request.app.state.dataset_store
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
@@ -40,8 +47,13 @@ def get_storage(request: Request) -> Storage:
 bearer = HTTPBearer(auto_error=False, description="The team's API key: 'Authorization: Bearer <key>'")
 
 
-def get_team(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> str:
+async def get_team(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> str:
     """The team of the Bearer key; 401 (with a reason) when the key is missing or unknown."""
+    return team_from_request(request)
+
+
+def team_from_request(request: Request) -> str:
+    """``get_team`` for callers outside dependency injection."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -56,15 +68,29 @@ def get_team(request: Request, _: Annotated[HTTPAuthorizationCredentials | None,
     raise HTTPException(status.HTTP_401_UNAUTHORIZED, reason, headers={"WWW-Authenticate": "Bearer"})
 
 
+async def get_job_reader(request: Request) -> AsyncJobReader:
+    """The asyncio job reader of the running event loop (made on first use in each loop: an asyncio
+    client belongs to the loop it connected in, and tests run apps in several)."""
+    state = request.app.state
+    loop = asyncio.get_running_loop()
+    if getattr(state, "job_reader_loop", None) is not loop:
+        url = state.settings.redis_url
+        state.job_reader = AsyncJobReader(connect_async(url, patience_s=state.settings.api_redis_retry_s))
+        state.job_reader_loop = loop
+    reader: AsyncJobReader = state.job_reader
+    return reader
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 DatasetStoreDep = Annotated[DatasetStore, Depends(get_dataset_store)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 TeamDep = Annotated[str, Depends(get_team)]
+JobReaderDep = Annotated[AsyncJobReader, Depends(get_job_reader)]
 
 
-def get_submission(request: Request, team: TeamDep) -> Submission:
+async def get_submission(request: Request, team: TeamDep) -> Submission:
     """What the job orchestration needs to submit for the authenticated team."""
     state = request.app.state
     return Submission(team, state.settings, state.redis, state.dataset_store, state.job_store)

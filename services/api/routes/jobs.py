@@ -8,10 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from services.api.contract import AUTHENTICATED, WRITES, error, errors
 from services.api.deps import (
     MAX_INDEX,
+    JobReaderDep,
     JobStoreDep,
     LimitQuery,
     OffsetQuery,
@@ -61,8 +63,14 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=Job, responses=_404)
-def get_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
-    return summarise_pipeline(jobs, _owned(jobs, job_id, team))
+async def get_job(job_id: str, team: TeamDep, reader: JobReaderDep, jobs: JobStoreDep) -> dict[str, Any]:
+    """The status poll: read on the event loop (no thread); a pipeline adds its children's summary."""
+    job = await reader.get(job_id, team)
+    if job is None:
+        raise HTTPException(404, f"job {job_id!r} not found")
+    if job["type"] == JobType.PIPELINE:
+        return await run_in_threadpool(summarise_pipeline, jobs, job)
+    return job
 
 
 @router.get("/{job_id}/events", response_model=EventPage, responses=_404)
@@ -83,7 +91,7 @@ def cancel_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
     """Idempotent: queued shards never run, running ones stop at their next batch; a finished job is unchanged."""
     _owned(jobs, job_id, team)
     cancel_with_children(jobs, job_id)  # a pipeline's children stop too
-    return get_job(job_id, team, jobs)
+    return summarise_pipeline(jobs, _owned(jobs, job_id, team))
 
 
 @router.get("/{job_id}/metrics", response_model=MetricSeries, responses=_404)

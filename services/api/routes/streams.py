@@ -20,7 +20,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from services.api.contract import REDIS, WRITES, error
-from services.api.deps import MAX_INDEX, JobStoreDep, RedisDep, SettingsDep, TeamDep, get_team
+from services.api.deps import MAX_INDEX, JobStoreDep, RedisDep, SettingsDep, TeamDep, team_from_request
 from services.api.job_feed import FeedCursor
 from shared.job_store import iso
 from shared.schemas import StreamToken
@@ -53,7 +53,7 @@ def stream_team(
 ) -> str:
     """The team of ``?token=`` when given, else of the Bearer header; 401 with the reason otherwise."""
     if token is None:
-        return get_team(request)
+        return team_from_request(request)
     team = StreamTokens(conn).team_for(token)
     if team is None:
         raise HTTPException(
