@@ -6,7 +6,7 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -63,13 +63,14 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=Job, responses=_404)
-async def get_job(job_id: str, team: TeamDep, reader: JobReaderDep, jobs: JobStoreDep) -> dict[str, Any]:
-    """The status poll: read on the event loop (no thread); a pipeline adds its children's summary."""
+async def get_job(job_id: str, team: TeamDep, reader: JobReaderDep, request: Request) -> dict[str, Any]:
+    """The status poll: read on the event loop (no thread), as few dependencies as can be (each costs);
+    a pipeline adds its children's summary (a few more reads, in the threadpool)."""
     job = await reader.get(job_id, team)
     if job is None:
         raise HTTPException(404, f"job {job_id!r} not found")
     if job["type"] == JobType.PIPELINE:
-        return await run_in_threadpool(summarise_pipeline, jobs, job)
+        return await run_in_threadpool(summarise_pipeline, request.app.state.job_store, job)
     return job
 
 
