@@ -1,6 +1,7 @@
 """The HTTP contract: request and response bodies shared by the API, the workers and the docs.
 
-Requests forbid unknown fields so a misspelt parameter ("nn": 5) is a 422 naming it, never a silent default.
+Requests forbid unknown fields so a misspelt parameter ("nn": 5) is a 422 naming it, never a silent default,
+and are strict: ``"seed": false`` or ``"n": "3"`` is a 422 too, as the OpenAPI document says (no coercion).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class EventPage(BaseModel):
 class AugmentationRequest(BaseModel):
     """POST /v1/augmentations; every field but dataset_id defaults to the server's settings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dataset_id: str
     n: int | None = Field(None, ge=0, le=1000, description="Augmented samples per input row (N).")
@@ -115,7 +116,7 @@ class ErrorBody(BaseModel):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class JobRef(_Strict):
@@ -212,7 +213,9 @@ class PipelineRequest(_Strict):
     """POST /v1/pipelines: [fine-tune base_model ->] augment the training set -> distil, in one job."""
 
     # exactly one of teacher and base_model, said in the schema too (clients generated from it know)
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [_given("teacher"), _given("base_model")]})
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"oneOf": [_given("teacher"), _given("base_model")]}
+    )
 
     dataset_id: str
     dev_dataset_id: str | None = None

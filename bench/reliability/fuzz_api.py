@@ -9,13 +9,50 @@ bytes); every check runs. Exit status: schemathesis's (0 = no failure).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from bench.reliability.harness import REPO_ROOT, Report, distillery_up
+from bench.reliability.harness import (
+    MLM_DIR,
+    REPO_ROOT,
+    Report,
+    Service,
+    distillery_up,
+    submit_augmentation,
+    upload_sst2,
+    wait_job,
+)
+
+
+def seeded_config(svc: Service) -> Path:
+    """The repository's schemathesis.toml plus dictionaries of real ids (3 datasets, 1 finished job) that
+    half of the generated dataset and job ids are drawn from, so requests get past the 404s."""
+    with svc.client() as client:
+        datasets = [upload_sst2(client, 5)["id"] for _ in range(3)]
+        body = {"dataset_id": datasets[0], "n": 1, "shard_rows": 5, "mlm_model": str(MLM_DIR)}
+        job = submit_augmentation(client, body)
+        wait_job(client, job, 600)
+    lines = [
+        f"[dictionaries.datasets]\nvalues = {json.dumps(datasets)}",
+        f"[dictionaries.jobs]\nvalues = {json.dumps([job])}",
+        "[parameters]",
+        *(
+            f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}'
+            for key, name in (
+                ("path.dataset_id", "datasets"),
+                ("path.job_id", "jobs"),
+                ("body.dataset_id", "datasets"),
+                ("body.train.dataset_id", "datasets"),
+            )
+        ),
+    ]
+    config = svc.data_dir.parent / "schemathesis-seeded.toml"
+    config.write_text("\n".join(lines) + "\n\n" + (REPO_ROOT / "schemathesis.toml").read_text())
+    return config
 
 
 def main() -> int:
@@ -23,11 +60,17 @@ def main() -> int:
     parser.add_argument("--max-examples", "-n", type=int, default=60, help="cases per operation and phase")
     parser.add_argument("--seed", type=int, help="schemathesis seed (default: random, printed)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before the run is stopped")
+    parser.add_argument(
+        "--seed-data",
+        action="store_true",
+        help="upload datasets and run a job first, and have half the generated ids be theirs (deeper paths)",
+    )
     args = parser.parse_args()
     report = Report("fuzz_api")
     st = Path(sys.executable).parent / "st"
     with distillery_up(workers=1) as svc:
-        cmd = [str(st), "--config-file", str(REPO_ROOT / "schemathesis.toml"), "run", f"{svc.base}/openapi.json"]
+        config = seeded_config(svc) if args.seed_data else REPO_ROOT / "schemathesis.toml"
+        cmd = [str(st), "--config-file", str(config), "run", f"{svc.base}/openapi.json"]
         cmd += ["-H", f"Authorization: Bearer {svc.key}", "--checks", "all", "-n", str(args.max_examples)]
         cmd += ["--generation-database", "none", "--no-color"] + (["--seed", str(args.seed)] if args.seed else [])
         shown = " ".join(cmd).replace(svc.key, "KEY")

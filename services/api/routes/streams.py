@@ -29,6 +29,16 @@ from shared.stream_tokens import StreamTokens
 router = APIRouter(tags=["streams"])
 
 
+#: One event of the job stream (OpenAPI 3.2's itemSchema of text/event-stream): ``data`` is JSON text.
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["job", "events", "metrics", "end"]},
+        "data": {"type": "string", "description": "a JSON document"},
+        "id": {"type": "string", "description": "the cursors '<after_event>.<after_metric>'"},
+        "retry": {"type": "integer"},
+    },
+}
 _401 = error(401, "no key or token, or an unknown or expired one")
 _404 = error(404, "no such job for this team")
 
@@ -82,7 +92,7 @@ def _event(name: str, data: Any, cursor: FeedCursor) -> ServerSentEvent:
         200: {
             "description": "events `job` (the job object, when it changes), `events` ({items, last_seq}), "
             "`metrics` ({start, points}) and, once the job is over, `end` ({status}); then the stream closes",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"itemSchema": _SSE_EVENT}},
         },
         **_401,
         **_404,
