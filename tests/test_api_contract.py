@@ -141,6 +141,9 @@ def test_pages_are_bounded_not_500(redis_url: str, tmp_path: Path) -> None:
 def test_redis_down_is_503_with_retry_after(tmp_path: Path) -> None:
     dead = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
     with make_client(dead, tmp_path / "data") as client:
-        for r in (client.get("/v1/jobs", headers=AUTH_A), client.get("/v1/jobs/job_x", headers=AUTH_A)):
+        uploaded = upload(client, "s.tsv", SST2_SAMPLE.encode(), task="sst-2")
+        for r in (client.get("/v1/jobs", headers=AUTH_A), client.get("/v1/jobs/job_x", headers=AUTH_A), uploaded):
             assert r.status_code == 503, r.text
             assert r.headers["retry-after"] and "Redis" in r.json()["detail"]
+        datasets = tmp_path / "data" / "datasets"
+        assert not datasets.exists() or not any(datasets.iterdir())  # the unregistered upload was removed

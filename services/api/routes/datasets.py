@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+import redis
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
@@ -141,7 +142,11 @@ async def upload_dataset(
         raise
     finally:
         upload.discard()
-    return datasets.add(team, doc)
+    try:
+        return datasets.add(team, doc)
+    except redis.RedisError:  # Redis down (503) or refusing writes (507): leave no unregistered files behind
+        storage.delete_dataset(dataset_id)
+        raise
 
 
 #: Room for multipart boundaries and small form fields around the file itself.
