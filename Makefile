@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup browser run test bench clean quality base-teacher
+.PHONY: setup browser run lint test bench clean quality base-teacher
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,13 @@ browser:
 run: setup
 	$(BIN)/distillery up
 
-test: setup
+# Lint, format and types first (mypy is strict on shared/, see pyproject.toml), then the tests.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared services workers
+
+test: setup lint
 	$(BIN)/python -m pytest
 
 # Teacher vs students on real GLUE data (docs/benchmarks.md); PROFILE=cpu (71 min on 2 idle cores) or gpu.

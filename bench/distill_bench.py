@@ -3,12 +3,12 @@
 Plain = what a straightforward port of the reference does: eager attention everywhere, fp32, random
 batches padded to the maximum length, teacher logits recomputed at every stage-2 step. Ours = length-
 bucketed batches padded only to their longest row, SDPA attention in stage 2, teacher logits computed
-once per distinct input and reused across epochs, bf16 autocast on CUDA. Both run the same `distill`
-function (plain = `DistillConfig.speed=SpeedSwitches.plain()`, bf16 off), so the losses and the optimiser
+once per distinct input and reused across epochs, bf16 autocast where the device has it (DISTILLERY_PRECISION,
+auto by default). Both run the same `distill` function (plain = `DistillConfig.speed=SpeedSwitches.plain()`, fp32), so the losses and the optimiser
 are identical by construction.
 
 On CPU the wins come from not padding to the maximum length and from the cached teacher logits
-(bf16 applies only on CUDA). Prints samples/s per stage and overall, the final losses side by side,
+(and from bf16 on a CPU with AMX-BF16/AVX512-BF16). Prints samples/s per stage and overall, the final losses side by side,
 and the ratio (target >= 1.5x at equal losses).
 
     .venv/bin/python bench/distill_bench.py --teacher /path/to/finetuned-teacher --rows 512
@@ -77,7 +77,7 @@ def main() -> None:
 
     runs = {}
     for name, switches in {
-        "plain": dict(speed=SpeedSwitches.plain(), bf16=False),
+        "plain": dict(speed=SpeedSwitches.plain(), precision="fp32"),
         "ours": {},
     }.items():
         config = DistillConfig(
@@ -126,4 +126,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from bench.record import recorded
+
+    with recorded("distill_bench"):
+        main()

@@ -5,6 +5,8 @@
 start_service() {
   WORK=$(mktemp -d)
   export DISTILLERY_DATA_DIR=$WORK/data HF_HUB_OFFLINE=1
+  # requests may name models only under these roots (docs/service.md, "Model references")
+  export DISTILLERY_MODEL_ROOTS=${DISTILLERY_MODEL_ROOTS:-$(cd ../shared/models && pwd),$WORK}
   unset DISTILLERY_REDIS_URL DISTILLERY_API_KEYS
   .venv/bin/distillery up --port "$PORT" --workers "$1" >"$WORK/up.log" 2>&1 &
   UP=$!

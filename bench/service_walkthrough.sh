@@ -4,6 +4,8 @@
 #   bench/service_walkthrough.sh [ROWS=200] [WORKERS=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/record.sh
+record_output service_walkthrough "$@"  # everything printed below is kept in bench/results/service_walkthrough/
 ROWS=${1:-200}
 WORKERS=${2:-2}
 PORT=${PORT:-8765}

@@ -16,23 +16,63 @@ from shared import redis_keys as keys
 from shared.job_store import iso, new_id
 from shared.redis_conn import as_text
 
+# Register a dataset if the team's stored bytes stay within its limit. KEYS[1] dataset hash, KEYS[2] team
+# datasets zset, KEYS[3] team usage hash; ARGV team, doc JSON, created_at, id, size, limit (-1: none).
+# Returns -1 when added, else the bytes the team already stores.
+_ADD = """
+local used = tonumber(redis.call('HGET', KEYS[3], 'stored_bytes') or '0')
+local size, limit = tonumber(ARGV[5]), tonumber(ARGV[6])
+if limit >= 0 and used + size > limit then return used end
+redis.call('HSET', KEYS[1], 'team', ARGV[1], 'doc', ARGV[2], 'size', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('HINCRBY', KEYS[3], 'stored_bytes', size)
+return -1
+"""
+
+# Remove a dataset and give its bytes back, once. KEYS as for _ADD; ARGV[1] the dataset id.
+_DELETE = """
+local size = tonumber(redis.call('HGET', KEYS[1], 'size') or '0')
+if redis.call('DEL', KEYS[1]) == 1 and size ~= 0 then redis.call('HINCRBY', KEYS[3], 'stored_bytes', -size) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return size
+"""
+
+
+class StorageLimitReached(Exception):
+    """Storing the dataset would take the team past its stored-bytes limit; nothing was registered."""
+
+    def __init__(self, used: int, size: int, limit: int) -> None:
+        super().__init__(f"{used} + {size} bytes > {limit}")
+        self.used, self.size, self.limit = used, size, limit
+
 
 class DatasetStore:
     def __init__(self, connection: redis.Redis) -> None:
         self.r = connection
+        self._add = connection.register_script(_ADD)
+        self._delete = connection.register_script(_DELETE)
 
     @staticmethod
     def new_id() -> str:
         return new_id("ds")
 
-    def add(self, team: str, doc: Mapping[str, Any]) -> dict[str, Any]:
-        """Register a dataset document (must hold ``id``); stamps ``created_at``; returns the document."""
+    def add(self, team: str, doc: Mapping[str, Any], *, max_stored_bytes: int | None = None) -> dict[str, Any]:
+        """Register a dataset document (must hold ``id``); stamps ``created_at``; returns the document.
+
+        Its ``size_bytes`` count towards the team's stored bytes; with ``max_stored_bytes`` the check and
+        the count are one Lua script (StorageLimitReached when the team would pass it)."""
         now = time.time()
         doc = {**doc, "created_at": iso(now)}
-        with self.r.pipeline() as pipe:
-            pipe.hset(keys.dataset(doc["id"]), mapping={"team": team, "doc": json.dumps(doc)})
-            pipe.zadd(keys.team_datasets(team), {doc["id"]: now})
-            pipe.execute()
+        size = int(doc.get("size_bytes") or 0)
+        limit = -1 if max_stored_bytes is None else max_stored_bytes
+        used = int(
+            self._add(
+                keys=[keys.dataset(doc["id"]), keys.team_datasets(team), keys.team_usage(team)],
+                args=[team, json.dumps(doc), repr(now), doc["id"], size, limit],
+            )
+        )
+        if used >= 0:
+            raise StorageLimitReached(used, size, limit)
         return doc
 
     def get(self, dataset_id: str, team: str | None = None) -> dict[str, Any] | None:
@@ -48,8 +88,11 @@ class DatasetStore:
         ids = [as_text(i) for i in self.r.zrevrange(keys.team_datasets(team), offset, offset + limit - 1)]
         return [d for i in ids if (d := self.get(i)) is not None], total
 
+    def count(self, team: str) -> int:
+        return int(self.r.zcard(keys.team_datasets(team)))
+
     def delete(self, dataset_id: str, team: str) -> None:
-        with self.r.pipeline() as pipe:
-            pipe.delete(keys.dataset(dataset_id))
-            pipe.zrem(keys.team_datasets(team), dataset_id)
-            pipe.execute()
+        """Unregister the dataset; its bytes stop counting for the team (once, however often it is called)."""
+        self._delete(
+            keys=[keys.dataset(dataset_id), keys.team_datasets(team), keys.team_usage(team)], args=[dataset_id]
+        )

@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
+from shared.precision import Precision
 from shared.schemas import (
     JobRef,
     StudentCheckpoint,
@@ -112,6 +113,7 @@ class AugmentRunParams(ResolvedParams):
     batch_size: Annotated[int, FromSetting("aug_batch_size")]
     pair_input: Annotated[bool, FromSetting("aug_pair_input")]
     stop_words: Annotated[str | None, FromSetting("aug_stop_words")] = None
+    precision: Annotated[Precision, FromSetting("precision")] = Precision.FP32  # records older than the field: fp32
 
 
 class AugmentJobParams(AugmentRunParams):
@@ -135,6 +137,7 @@ class FinetuneRunParams(ResolvedParams):
     batch_size: Annotated[int, FromSetting("batch_size")]
     max_seq_len: Annotated[int, TASK_SEQ_LEN]
     seed: Annotated[int, FromSetting("seed")]
+    precision: Annotated[Precision, FromSetting("precision")] = Precision.FP32  # records older than the field: fp32
 
 
 class FinetuneJobParams(FinetuneRunParams):
@@ -204,6 +207,7 @@ class DistillRunParams(ResolvedParams):
     temperature: Annotated[float, FromSetting("temperature")]
     seed: Annotated[int, FromSetting("seed")]
     checkpoint_every: Annotated[int, FromSetting("checkpoint_every")]
+    precision: Annotated[Precision, FromSetting("precision")] = Precision.FP32  # records older than the field: fp32
 
 
 class DistillJobParams(DistillRunParams):
@@ -217,6 +221,8 @@ class DistillJobParams(DistillRunParams):
     train_dataset_id: str
     dev_dataset_id: str | None = None
     pipeline_id: str | None = None
+    #: ONNX fp32 + int8 exports beside the student (``workers.deploy.job_exports``); records from before it: on.
+    export: Annotated[bool, FromSetting("export_in_jobs")] = True
 
 
 # --- pipeline ---------------------------------------------------------------------------------------------

@@ -69,6 +69,49 @@ return seq
 """
 
 
+# Drop from a team's active set (KEYS[1]) every job no longer queued or running; ARGV[1] = job hash key prefix.
+_PRUNE_ACTIVE = """
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local st = redis.call('HGET', ARGV[1] .. id, 'status')
+  if st ~= 'queued' and st ~= 'running' then redis.call('SREM', KEYS[1], id) end
+end
+"""
+
+# Admit a counted job: KEYS[1] team active set, KEYS[2] job hash, KEYS[3] team jobs zset; ARGV[1] prefix,
+# ARGV[2] limit, ARGV[3] job id, ARGV[4] created_at, then the record's field/value pairs. Returns -1 when
+# created, else the active count that refused it.
+_ADMIT = (
+    _PRUNE_ACTIVE
+    + """
+local active = redis.call('SCARD', KEYS[1])
+if active >= tonumber(ARGV[2]) then return active end
+redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+redis.call('SADD', KEYS[1], ARGV[3])
+return -1
+"""
+)
+
+_COUNT_ACTIVE = _PRUNE_ACTIVE + "\nreturn redis.call('SCARD', KEYS[1])\n"
+
+# Give back a job's stored bytes once: KEYS[1] job hash, KEYS[2] team usage hash. Returns the bytes released.
+_RELEASE_BYTES = """
+local b = tonumber(redis.call('HGET', KEYS[1], 'stored_bytes') or '0')
+redis.call('HDEL', KEYS[1], 'stored_bytes')
+if b ~= 0 then redis.call('HINCRBY', KEYS[2], 'stored_bytes', -b) end
+return b
+"""
+
+
+class ActiveLimitReached(Exception):
+    """A team already has ``active`` queued or running jobs, its limit; the job was not created."""
+
+    def __init__(self, active: int, limit: int) -> None:
+        super().__init__(f"{active} active jobs, limit {limit}")
+        self.active = active
+        self.limit = limit
+
+
 def iso(ts: float | None) -> str | None:
     """Epoch seconds -> ISO 8601 UTC with milliseconds (what every API timestamp looks like)."""
     if ts is None:
@@ -90,6 +133,9 @@ class JobStore:
         self._add_progress = connection.register_script(_ADD_PROGRESS)
         self._reset_shard = connection.register_script(_RESET_SHARD)
         self._append_event = connection.register_script(_APPEND_EVENT)
+        self._admit = connection.register_script(_ADMIT)
+        self._count_active = connection.register_script(_COUNT_ACTIVE)
+        self._release_bytes = connection.register_script(_RELEASE_BYTES)
 
     # --- creating and reading ---------------------------------------------------------------------------
 
@@ -104,8 +150,14 @@ class JobStore:
         shards_total: int = 0,
         dataset_ids: Iterable[str] = (),
         job_id: str | None = None,
+        active_limit: int | None = None,
     ) -> str:
-        """A new queued job owned by ``team``; returns its id. ``dataset_ids`` are the datasets it reads."""
+        """A new queued job owned by ``team``; returns its id. ``dataset_ids`` are the datasets it reads.
+
+        With ``active_limit`` the job counts towards the team's active jobs and is created only while fewer
+        than that many are queued or running, in one Lua script (ActiveLimitReached otherwise); without it
+        (a pipeline's children) it is not counted.
+        """
         job_id = job_id or new_id("job")
         now = time.time()
         record: dict[FieldT, EncodableT] = {
@@ -120,9 +172,12 @@ class JobStore:
             "unit": unit,
             "shards_total": int(shards_total),
         }
+        if active_limit is not None:
+            self._admit_counted(team, job_id, now, record, active_limit)
         with self.r.pipeline() as pipe:
-            pipe.hset(keys.job(job_id), mapping=record)
-            pipe.zadd(keys.team_jobs(team), {job_id: now})
+            if active_limit is None:
+                pipe.hset(keys.job(job_id), mapping=record)
+                pipe.zadd(keys.team_jobs(team), {job_id: now})
             for ds in dataset_ids:
                 pipe.sadd(keys.dataset_jobs(ds), job_id)
             pipe.execute()
@@ -262,6 +317,7 @@ class JobStore:
     def succeed(self, job_id: str, result: Mapping[str, Any] | None = None) -> bool:
         ok = self.transition(job_id, "succeeded", ACTIVE_STATUSES, finished_at=time.time(), result=dict(result or {}))
         if ok:
+            self._account_result(job_id, dict(result or {}))
             self.add_event(job_id, "succeeded", "job succeeded", **(dict(result or {})))
         return ok
 
@@ -272,6 +328,7 @@ class JobStore:
         )
         if ok:
             self.r.set(keys.job_cancel(job_id), "failed")  # tell sibling shards to stop early
+            self.r.zadd(keys.jobs_finished(), {job_id: time.time()})
             self.add_event(job_id, "failed", f"{code}: {message}")
         return ok
 
@@ -280,6 +337,7 @@ class JobStore:
         self.r.set(keys.job_cancel(job_id), "cancelled")
         ok = self.transition(job_id, "cancelled", ACTIVE_STATUSES, finished_at=time.time())
         if ok:
+            self.r.zadd(keys.jobs_finished(), {job_id: time.time()})
             self.add_event(job_id, "cancelled", "cancellation requested; queued shards will not run")
         return ok
 
@@ -377,3 +435,96 @@ class JobStore:
         """Ids of queued/running jobs that read ``dataset_id`` (a dataset cannot be deleted under them)."""
         ids = [as_text(i) for i in self.r.smembers(keys.dataset_jobs(dataset_id))]
         return [i for i in ids if self.status(i) in ACTIVE_STATUSES]
+
+    # --- quotas: active jobs and stored bytes per team -------------------------------------------------
+
+    def _admit_counted(
+        self, team: str, job_id: str, now: float, record: Mapping[FieldT, EncodableT], limit: int
+    ) -> None:
+        flat = [str(v) for pair in record.items() for v in pair]
+        answer = int(
+            self._admit(
+                keys=[keys.team_active(team), keys.job(job_id), keys.team_jobs(team)],
+                args=[keys.job(""), limit, job_id, repr(now), *flat],
+            )
+        )
+        if answer >= 0:
+            raise ActiveLimitReached(answer, limit)
+
+    def active_count(self, team: str) -> int:
+        """The team's counted jobs that are queued or running now."""
+        return int(self._count_active(keys=[keys.team_active(team)], args=[keys.job("")]))
+
+    def _account_result(self, job_id: str, result: Mapping[str, Any]) -> None:
+        """A job just succeeded: its result's bytes count as the team's stored bytes (and its rows out)."""
+        job_type, team = self.r.hmget(keys.job(job_id), "type", "team")
+        size = int(result.get("bytes") or 0)
+        with self.r.pipeline() as pipe:
+            pipe.zadd(keys.jobs_finished(), {job_id: time.time()})
+            if team is not None and size:
+                pipe.hset(keys.job(job_id), "stored_bytes", size)
+                pipe.hincrby(keys.team_usage(as_text(team)), "stored_bytes", size)
+            if team is not None and job_type is not None and as_text(job_type) == "augmentation":
+                pipe.hincrby(keys.team_usage(as_text(team)), "rows_out", int(result.get("rows_out") or 0))
+            pipe.execute()
+
+    def release_bytes(self, job_id: str, team: str) -> int:
+        """Stop counting a job's result as stored (its artifacts were removed); once only; returns the bytes."""
+        return int(self._release_bytes(keys=[keys.job(job_id), keys.team_usage(team)]))
+
+    def usage(self, team: str) -> dict[str, int]:
+        """The team's counters: ``stored_bytes`` (datasets + results) and ``rows_out``."""
+        raw = self.r.hgetall(keys.team_usage(team))
+        counters = {as_text(k): int(v) for k, v in raw.items()}
+        return {"stored_bytes": counters.get("stored_bytes", 0), "rows_out": counters.get("rows_out", 0)}
+
+    def status_counts(self, team: str) -> dict[str, int]:
+        """How many of the team's jobs are in each status."""
+        ids = self.r.zrange(keys.team_jobs(team), 0, -1)
+        with self.r.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(keys.job(as_text(job_id)), "status")
+            statuses = pipe.execute()
+        counts: dict[str, int] = {}
+        for value in statuses:
+            if value is not None:
+                counts[as_text(value)] = counts.get(as_text(value), 0) + 1
+        return counts
+
+    # --- retention: expiry and deletion of finished jobs ------------------------------------------------
+
+    def finished_before(self, cutoff: float, limit: int = 500) -> builtins.list[str]:
+        """Ids of jobs that finished before ``cutoff`` (epoch seconds), oldest first."""
+        return [as_text(i) for i in self.r.zrangebyscore(keys.jobs_finished(), 0, cutoff, start=0, num=limit)]
+
+    def expire(self, job_id: str, reason: str) -> bool:
+        """A finished job's artifacts are gone: status ``expired`` (first caller only), bytes given back."""
+        team = self.r.hget(keys.job(job_id), "team")
+        ok = self.transition(job_id, "expired", ("succeeded", "failed", "cancelled"), expired_at=time.time())
+        self.r.zrem(keys.jobs_finished(), job_id)
+        if ok and team is not None:
+            self.release_bytes(job_id, as_text(team))
+            self.add_event(job_id, "expired", reason)
+        return ok
+
+    def delete(self, job_id: str, team: str) -> None:
+        """Forget a finished job: its record, events, counters and metrics; its stored bytes are given back."""
+        self.release_bytes(job_id, team)
+        with self.r.pipeline() as pipe:
+            for key in (
+                keys.job(job_id),
+                keys.job_events(job_id),
+                keys.job_event_seq(job_id),
+                keys.job_shard_progress(job_id),
+                keys.job_shards_done(job_id),
+                keys.job_cancel(job_id),
+                keys.job_shard_stats(job_id),
+                keys.job_metrics(job_id),
+                keys.job_feed(job_id),
+                keys.job_merge_claim(job_id),
+            ):
+                pipe.delete(key)
+            pipe.zrem(keys.team_jobs(team), job_id)
+            pipe.zrem(keys.jobs_finished(), job_id)
+            pipe.srem(keys.team_active(team), job_id)
+            pipe.execute()

@@ -16,6 +16,7 @@ class JobType(StrEnum):
     FINETUNE = "finetune"
     DISTILLATION = "distillation"
     PIPELINE = "pipeline"
+    PREDICTION = "prediction"  # a finished model run over a dataset (workers.deploy.prediction_jobs)
 
 
 class QueueName(StrEnum):

@@ -72,3 +72,34 @@ def job_metrics(job_id: str) -> str:
 def stream_token(digest: str) -> str:
     """String (with a TTL): the team of a stream token, keyed by the token's SHA-256 (tokens are not stored)."""
     return f"{PREFIX}:stream_token:{digest}"
+
+
+# --- quotas and retention -------------------------------------------------------------------------------
+
+
+def team_active(team: str) -> str:
+    """Set of the team's counted (top-level) jobs that may still be queued or running; pruned on admission."""
+    return f"{PREFIX}:team:{team}:active"
+
+
+def team_usage(team: str) -> str:
+    """Hash of the team's counters: ``stored_bytes`` (datasets + job results) and ``rows_out`` (augmentations)."""
+    return f"{PREFIX}:team:{team}:usage"
+
+
+def jobs_finished() -> str:
+    """Sorted set of finished job ids scored by their finish time (the retention sweep reads the oldest)."""
+    return f"{PREFIX}:jobs:finished"
+
+
+# --- fair scheduling --------------------------------------------------------------------------------------
+
+
+def job_feed(job_id: str) -> str:
+    """Hash ``next``/``total``: the next shard index to queue of an augmentation fed a few shards at a time."""
+    return f"{PREFIX}:job:{job_id}:feed"
+
+
+def job_merge_claim(job_id: str) -> str:
+    """Flag: the merge of a fed augmentation was queued (by the shard that finished last)."""
+    return f"{PREFIX}:job:{job_id}:merge_claim"

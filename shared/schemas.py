@@ -10,9 +10,18 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
-TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+from shared.precision import Precision
+
+#: The ``precision`` field of every job request.
+PRECISION_HELP = (
+    "auto (bf16 where the worker's device runs it natively, else fp32), fp32 or bf16; default: the server's "
+    "DISTILLERY_PRECISION. The job's result says what ran and why."
+)
+
+#: ``expired``: a finished job whose artifacts the retention TTL removed (docs/service.md, "Retention").
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled", "expired")
+TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "expired"})
 ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
 
 T = TypeVar("T")
@@ -104,6 +113,7 @@ class AugmentationRequest(BaseModel):
     mlm_model: str | None = Field(None, min_length=1, description="Masked LM: local folder or hub id.")
     glove: str | None = Field(None, min_length=1, description="GloVe source.")
     shard_rows: int | None = Field(None, ge=1, description="Input rows per shard.")
+    precision: Precision | None = Field(None, description=PRECISION_HELP)
 
 
 class ErrorBody(BaseModel):
@@ -168,6 +178,7 @@ class FinetuneOptions(_Strict):
     batch_size: int | None = Field(None, ge=1, le=4096)
     max_seq_len: int | None = Field(None, ge=8, le=512)
     seed: int | None = None
+    precision: Precision | None = Field(None, description=PRECISION_HELP)
 
 
 class FinetuneRequest(FinetuneOptions):
@@ -193,6 +204,10 @@ class DistillOptions(_Strict):
     temperature: float | None = Field(None, gt=0)
     seed: int | None = None
     checkpoint_every: int | None = Field(None, ge=1, description="Training steps between checkpoints.")
+    export: bool | None = Field(
+        None, description="Also hand back ONNX fp32 and int8 exports with their dev metrics (default: true)."
+    )
+    precision: Precision | None = Field(None, description=PRECISION_HELP)
 
 
 class DistillationRequest(DistillOptions):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -105,6 +105,50 @@ class Settings(BaseSettings):
         15, description="Seconds between a worker's registry clean-ups (requeue of jobs of dead workers)."
     )
 
+    # --- deploy (ONNX export, int8 quantization, evaluate, predict) -------------------------------------
+    onnx_opset: int = Field(17, description="ONNX opset of exported models (17 or later).")
+    deploy_batch_size: int = Field(
+        32, description="Rows per forward pass of `evaluate`, `predict` and exports' checks."
+    )
+    deploy_threads: int = Field(
+        0, description="CPU threads of evaluate/predict/export checks; 0 = the library default."
+    )
+    export_check_rows: int = Field(64, description="Rows whose logits an export compares with PyTorch (N).")
+    latency_warmup: int = Field(3, description="Untimed forward passes before latency is measured.")
+    latency_repeats: int = Field(10, description="Timed forward passes per batch size (the median is reported).")
+    export_in_jobs: bool = Field(True, description="Distillation and pipeline results include ONNX fp32/int8 exports.")
+    # --- service: model references, quotas, retention, fair scheduling -------------------------------------
+    model_roots: str = Field(
+        "",
+        description="Comma-separated folders whose models and vector files HTTP requests may name; '' = <data_dir>/models.",
+    )
+    allow_hub: bool = Field(False, description="Accept hub ids over HTTP (off: an offline server cannot fetch them).")
+    max_active_jobs: int = Field(20, description="Queued plus running jobs per team (a pipeline counts once).")
+    max_augment_rows_out: int = Field(2_000_000, description="Largest augmentation per request: rows x (N+1).")
+    max_stored_mb: int = Field(10_240, description="Datasets plus job results a team may keep, in MiB.")
+    team_limits: str = Field(
+        "", description='Per-team overrides as JSON: {"team": {"max_active_jobs": 2, "max_stored_mb": 100}}.'
+    )
+    quota_retry_after_s: int = Field(30, description="Retry-After of a 429 answer (active-job limit).")
+    job_ttl_days: float = Field(0.0, description="Finished jobs' artifacts expire after this many days; 0 = never.")
+    retention_sweep_s: int = Field(300, description="Seconds between the API's sweeps for expired jobs.")
+    fair_scheduling: bool = Field(
+        True, description="Feed each augmentation's shards to the queue a few at a time, so teams interleave."
+    )
+    fair_shard_window: int = Field(
+        2, description="Fewest shards of one augmentation queued or running at once (at least the worker count)."
+    )
+    # --- precision ---------------------------------------------------------------------------------------
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="Number format of every engine: 'auto' = bf16 where the device runs it fast (CUDA with bf16, "
+        "a CPU with AMX-BF16 or AVX512-BF16), else fp32; 'fp32'; 'bf16' (an error where the device lacks it).",
+    )
+    bf16_detect: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="bf16 support: 'auto' = detected (CPU flags, CUDA capability); 'on'/'off' force it (tests, "
+        "or a CPU whose flags lie).",
+    )
     # --- reliability -------------------------------------------------------------------------------------
     redis_retry_s: float = Field(
         60.0, description="Workers retry an unreachable Redis this long (backoff to 1 s) before a command fails."

@@ -67,6 +67,10 @@ class Storage:
     def result_file(self, job_id: str, fmt: str) -> Path:
         return self.job_dir(job_id) / f"result.{fmt}"
 
+    def delete_job(self, job_id: str) -> None:
+        """Remove a job's folder (shards, result, model, checkpoints); absent is fine."""
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
     # --- scratch ----------------------------------------------------------------------------------
     def uploads_dir(self) -> Path:
         path = self.root / "uploads"

@@ -11,18 +11,36 @@ SHARED_DIR = REPO_ROOT.parent / "shared"
 GLUE_DIR = SHARED_DIR / "data" / "glue"
 
 
+#: Every skip for want of ../shared starts with this, so the summary below can count them apart.
+REAL_DATA_SKIP = "real data absent:"
+
+
+def skip_without(path: Path, what: str) -> Path:
+    """``path`` when it exists; otherwise skip the calling test as a real-data test (counted at the end)."""
+    if not path.exists():
+        pytest.skip(f"{REAL_DATA_SKIP} {what} ({path}) is absent")
+    return path
+
+
 @pytest.fixture(scope="session")
 def glue_dir() -> Path:
-    """../shared/data/glue; tests that need it are skipped only where the folder is truly absent."""
-    if not GLUE_DIR.is_dir():
-        pytest.skip("../shared/data/glue is absent")
-    return GLUE_DIR
+    """../shared/data/glue, for the tests that need real GLUE content; skipped only where truly absent."""
+    return skip_without(GLUE_DIR, "../shared/data/glue")
+
+
+@pytest.fixture(scope="session")
+def synth_glue_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """GLUE-layout SST-2/RTE/MRPC/STS-B files written here (tests/synthetic_data.py): what the recovery,
+    determinism, resume and DDP tests run on, so they never depend on ../shared."""
+    from tests.synthetic_data import write_synthetic_glue
+
+    return write_synthetic_glue(tmp_path_factory.mktemp("synthetic-glue"))
 
 
 @pytest.fixture
-def mrpc_sample(glue_dir: Path, tmp_path: Path) -> Path:
-    """Nine MRPC dev rows: two text columns, a byte-order mark, quotes."""
-    lines = (glue_dir / "MRPC" / "dev.tsv").read_bytes().split(b"\n")
+def mrpc_sample(synth_glue_dir: Path, tmp_path: Path) -> Path:
+    """Nine MRPC-layout rows: two text columns, a byte-order mark, quotes."""
+    lines = (synth_glue_dir / "MRPC" / "dev.tsv").read_bytes().split(b"\n")
     path = tmp_path / "mrpc-sample.tsv"
     path.write_bytes(b"\n".join(lines[:10]) + b"\n")
     return path
@@ -32,6 +50,25 @@ def mrpc_sample(glue_dir: Path, tmp_path: Path) -> Path:
 import os  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; fail fast instead of retrying
+# Tests compare outputs byte for byte across runs, processes and machines: pin fp32 unless a test asks
+# otherwise (the precision tests pass --precision / "precision" explicitly; auto differs per CPU).
+os.environ.setdefault("DISTILLERY_PRECISION", "fp32")
+
+
+@pytest.fixture
+def bf16_detect(monkeypatch: pytest.MonkeyPatch):
+    """``bf16_detect("on"|"off")`` forces DISTILLERY_BF16_DETECT for in-process code (the settings singleton
+    is re-read), so a bf16 path runs, or is refused, on any CPU; undone after the test."""
+    from shared.settings import get_settings
+
+    def force(value: str) -> None:
+        monkeypatch.setenv("DISTILLERY_BF16_DETECT", value)
+        get_settings.cache_clear()
+
+    yield force
+    monkeypatch.delenv("DISTILLERY_BF16_DETECT", raising=False)
+    get_settings.cache_clear()
+
 
 #: The rough offline masked LM (3 layers, hidden 384) beside the project.
 MINILM3_MLM_DIR = SHARED_DIR / "models" / "minilm3-mlm-rough"
@@ -65,9 +102,7 @@ def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def minilm3_mlm_dir() -> Path:
     """../shared/models/minilm3-mlm-rough; skipped only where it is truly absent."""
-    if not MINILM3_MLM_DIR.is_dir():
-        pytest.skip("../shared/models/minilm3-mlm-rough is absent")
-    return MINILM3_MLM_DIR
+    return skip_without(MINILM3_MLM_DIR, "../shared/models/minilm3-mlm-rough")
 
 
 # --- service: a real Redis and real worker processes ---------------------------------------------------
@@ -75,6 +110,7 @@ import os  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
@@ -113,6 +149,10 @@ def redis_url(redis_server_url: str) -> Iterator[str]:
     conn.close()
 
 
+#: Model roots of the test services: pytest's temporary folders (tiny models built by fixtures) and ../shared/models.
+TEST_MODEL_ROOTS = f"{tempfile.gettempdir()},{SHARED_DIR / 'models'}"
+
+
 def service_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for service subprocesses: our Redis and data dir, offline hub, one torch thread."""
     return {
@@ -123,6 +163,7 @@ def service_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "PYTHONPATH": str(REPO_ROOT),
+        "DISTILLERY_MODEL_ROOTS": TEST_MODEL_ROOTS,
         **extra,
     }
 
@@ -175,3 +216,54 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# --- evidence: skips are counted, named, and under CI an error -----------------------------------------------
+#: The only skips a CI run (``CI`` set, as .ci/run does) accepts, each with its reason. Everything else that
+#: skips under CI fails the run: a skipped test proves nothing, and CI always has ../shared beside the clone.
+CI_ALLOWED_SKIPS: dict[str, str] = {
+    "tests/test_service_compose.py::test_docker_compose_config_accepts_the_file": (
+        "no docker client in the CI image; the PyYAML structural check of docker-compose.yml runs everywhere"
+    ),
+}
+
+_skipped: dict[str, str] = {}  # nodeid -> reason, in the order they happened
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember every skip (not xfails) with its reason."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped[report.nodeid] = _skip_reason(report)
+
+
+def _unexpected_ci_skips() -> dict[str, str]:
+    return {node: why for node, why in _skipped.items() if node not in CI_ALLOWED_SKIPS} if os.environ.get("CI") else {}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI, a skip outside CI_ALLOWED_SKIPS turns a passing run into a failing one."""
+    if _unexpected_ci_skips() and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # the outermost wrapper: printed after pytest's own summary
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> Iterator[None]:
+    """End with how many real-data tests were skipped and why; under CI, name each skip that fails the run."""
+    yield
+    write = terminalreporter.write_line
+    real = [why for why in _skipped.values() if why.startswith(REAL_DATA_SKIP)]
+    if real:
+        reasons = sorted({why.removeprefix(REAL_DATA_SKIP).strip() for why in real})
+        write(f"{len(real)} real-data tests skipped, because {'; '.join(reasons)}.", yellow=True, bold=True)
+        write("They need the shared folder (GLUE data, the rough MLM) beside this clone, as CI has it.", yellow=True)
+    for node, why in _unexpected_ci_skips().items():
+        write(f"CI: skip not allowed (an error): {node}: {why}", red=True, bold=True)
+    for node in _skipped:
+        if os.environ.get("CI") and node in CI_ALLOWED_SKIPS:
+            write(f"CI: allowed skip: {node}: {CI_ALLOWED_SKIPS[node]}")

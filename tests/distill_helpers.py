@@ -45,7 +45,7 @@ def make_tiny_teacher(
 
 
 def glue_sample(glue_dir: Path, task_folder: str, split: str, rows: int, out: Path, offset: int = 0) -> Path:
-    """The first ``rows`` rows (after ``offset``) of a real GLUE file, same format and header."""
+    """The first ``rows`` rows (after ``offset``) of a GLUE-layout file (real or synthetic), same format and header."""
     table = read_table(glue_dir / task_folder / f"{split}.tsv")
     write_table(table.with_rows(table.rows[offset : offset + rows]), out)
     return out

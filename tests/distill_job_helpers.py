@@ -1,4 +1,4 @@
-"""Helpers for the distill-worker tests (not a test module): tiny real models, a real RTE sample, worker env."""
+"""Helpers for the distill-worker tests (not a test module): tiny real models, an RTE-layout sample, worker env."""
 
 from __future__ import annotations
 
@@ -21,16 +21,14 @@ TINY_STUDENT = {"layers": 1, "hidden": 32, "heads": 4, "intermediate": 64}
 
 def worker_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     """Service env plus fast recovery and progress: a dead worker's job is retried within seconds."""
-    return service_env(
-        redis_url,
-        data_dir,
-        DISTILLERY_JOB_HEARTBEAT_TTL_S="3",
-        DISTILLERY_WORKER_MAINTENANCE_S="1",
-        DISTILLERY_PROGRESS_INTERVAL_S="0.3",
-        DISTILLERY_SHARD_POLL_S="0.2",
-        DISTILLERY_DEVICE="cpu",
-        **extra,
-    )
+    fast = {
+        "DISTILLERY_JOB_HEARTBEAT_TTL_S": "3",
+        "DISTILLERY_WORKER_MAINTENANCE_S": "1",
+        "DISTILLERY_PROGRESS_INTERVAL_S": "0.3",
+        "DISTILLERY_SHARD_POLL_S": "0.2",
+        "DISTILLERY_DEVICE": "cpu",
+    }
+    return service_env(redis_url, data_dir, **{**fast, **extra})  # ``extra`` may override these
 
 
 def rte_teacher(folder: Path) -> Path:

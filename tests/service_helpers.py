@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from services.api.app import create_app
 from shared.settings import Settings
+from tests.conftest import TEST_MODEL_ROOTS
 
 KEY_A, KEY_B = "key-team-a", "key-team-b"
 API_KEYS = f"team-a:{KEY_A},team-b:{KEY_B}"
@@ -25,6 +26,7 @@ SST2_SAMPLE = (
 
 
 def make_client(redis_url: str, data_dir: Path, **overrides: Any) -> TestClient:
+    overrides.setdefault("model_roots", TEST_MODEL_ROOTS)
     settings = Settings(redis_url=redis_url, data_dir=data_dir, api_keys=API_KEYS, **overrides)
     return TestClient(create_app(settings))
 

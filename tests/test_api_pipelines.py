@@ -27,7 +27,7 @@ DISTILL = {"student": TINY_STUDENT, "stage1_epochs": 2, "stage2_epochs": 1, "bat
 
 
 def test_one_post_from_upload_to_a_downloaded_student(
-    redis_url, tmp_path, glue_dir, tiny_mlm_dir, start_workers
+    redis_url, tmp_path, synth_glue_dir, tiny_mlm_dir, start_workers
 ) -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -35,8 +35,8 @@ def test_one_post_from_upload_to_a_downloaded_student(
     env = worker_env(redis_url, data_dir)
     encoder = tiny_encoder(tmp_path / "encoder")
     with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 12)
-        dev = upload_rte(client, glue_dir, tmp_path, "dev", 8)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 12)
+        dev = upload_rte(client, synth_glue_dir, tmp_path, "dev", 8)
         r = client.post(
             "/v1/pipelines",
             headers=AUTH_A,
@@ -97,10 +97,10 @@ def test_one_post_from_upload_to_a_downloaded_student(
         assert logits.shape == (1, 2) and model.config.num_hidden_layers == 1
 
 
-def test_cancelling_a_pipeline_cancels_its_children(redis_url, tmp_path, glue_dir, tiny_mlm_dir) -> None:
+def test_cancelling_a_pipeline_cancels_its_children(redis_url, tmp_path, synth_glue_dir, tiny_mlm_dir) -> None:
     teacher = rte_teacher(tmp_path / "teacher")
     with make_client(redis_url, tmp_path / "data") as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
         pipe = client.post(
             "/v1/pipelines",
             headers=AUTH_A,
@@ -121,9 +121,9 @@ def test_cancelling_a_pipeline_cancels_its_children(redis_url, tmp_path, glue_di
         assert listed[0]["progress"]["children"] == r.json()["progress"]["children"]
 
 
-def test_pipeline_requests_are_checked_field_by_field(redis_url, tmp_path, glue_dir) -> None:
+def test_pipeline_requests_are_checked_field_by_field(redis_url, tmp_path, synth_glue_dir) -> None:
     with make_client(redis_url, tmp_path / "data") as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
         base = {"dataset_id": train["id"], "teacher": "some/teacher"}
         cases = [
             ({"dataset_id": train["id"]}, 422, "base_model"),

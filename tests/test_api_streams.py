@@ -126,7 +126,7 @@ def test_the_cursor_follows_a_trimmed_metrics_series(client) -> None:
 
 
 @pytest.mark.slow
-def test_open_streams_hold_no_thread(redis_url, tmp_path) -> None:
+def test_open_streams_hold_no_thread(redis_url, tmp_path, tiny_mlm_dir) -> None:
     """60 open streams (more than the 40 threads of the pool) and a sync endpoint still answers at once."""
     env = service_env(redis_url, tmp_path / "data", DISTILLERY_API_KEYS=API_KEYS)
     server = ApiServer(env, tmp_path).start()
@@ -134,7 +134,8 @@ def test_open_streams_hold_no_thread(redis_url, tmp_path) -> None:
         with httpx.Client(base_url=server.url, headers=AUTH_A, timeout=10) as http:
             ds = http.post("/v1/datasets", files={"file": ("a.tsv", b"sentence\tlabel\nhello there\t1\n")},
                            data={"task": "sst-2"}).json()  # fmt: skip
-            job_id = http.post("/v1/augmentations", json={"dataset_id": ds["id"]}).json()["id"]  # no worker: queued
+            body = {"dataset_id": ds["id"], "mlm_model": str(tiny_mlm_dir)}
+            job_id = http.post("/v1/augmentations", json=body).json()["id"]  # no worker: queued
         limits = httpx.Limits(max_connections=100)
         with httpx.Client(base_url=server.url, headers=AUTH_A, timeout=10, limits=limits) as http:
             streams = [http.stream("GET", f"/v1/jobs/{job_id}/stream") for _ in range(60)]

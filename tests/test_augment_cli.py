@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -86,30 +87,28 @@ def test_csv_and_jsonl_keep_their_format(tmp_path: Path, tiny_mlm_dir: Path) -> 
     assert {r["label"] for r in records} == {0, 1} and len(records) > 2
 
 
-def test_output_is_byte_identical_across_batch_sizes(tmp_path: Path, tiny_mlm_dir: Path, glue_dir: Path) -> None:
-    lines = (glue_dir / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:13]
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_output_is_byte_identical_across_batch_sizes(
+    tmp_path: Path,
+    tiny_mlm_dir: Path,
+    synth_glue_dir: Path,
+    precision: str,
+    bf16_detect: Callable[[str], None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """fp32 and bf16 alike: the same bytes at batch sizes 1 and 64, and again at 64 (a fixed seed)."""
+    bf16_detect("on")  # bf16 runs (slowly) on a CPU without the flags too
+    lines = (synth_glue_dir / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:13]
     source = tmp_path / "sample.tsv"
     source.write_text("".join(lines), encoding="utf-8")
     outputs = []
-    for batch in ("1", "64"):
-        out = tmp_path / f"out-{batch}.tsv"
-        assert (
-            run_cli(
-                tmp_path,
-                tiny_mlm_dir,
-                "--input",
-                str(source),
-                "--output",
-                str(out),
-                "--task",
-                "sst-2",
-                "--batch-size",
-                batch,
-            )
-            == 0
-        )
+    for i, batch in enumerate(("1", "64", "64")):
+        out = tmp_path / f"out-{i}.tsv"
+        args = ["--input", str(source), "--output", str(out), "--task", "sst-2", "--batch-size", batch]
+        assert run_cli(tmp_path, tiny_mlm_dir, *args, "--precision", precision) == 0
+        assert f"precision {precision} ({precision} asked for" in capsys.readouterr().out
         outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
+    assert outputs[0] == outputs[1] == outputs[2]
 
 
 def test_mrpc_sample_keeps_the_bom_and_header(
@@ -159,10 +158,27 @@ def test_sst2_sample_with_the_rough_mlm_and_real_glove(
     assert sum("\t".join(r) in originals for r in rows[1:]) == 8
 
 
-def test_progress_in_a_log_file_is_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    from services.cli.augment import _RowProgress
+def test_rough_mlm_output_is_byte_identical_across_batch_sizes(
+    tmp_path: Path, minilm3_mlm_dir: Path, glue_dir: Path
+) -> None:
+    """Determinism on a trained masked LM (real SST-2 rows): two MLM batch sizes, the same bytes in the same order."""
+    lines = (glue_dir / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:9]
+    source = tmp_path / "sst2.tsv"
+    source.write_text("".join(lines), encoding="utf-8")
+    outputs = []
+    for batch in ("1", "48"):
+        out = tmp_path / f"out-{batch}.tsv"
+        args = ["augment", "--task", "sst-2", "--input", str(source), "--output", str(out), "--n", "4"]
+        assert main([*args, "--mlm-model", str(minilm3_mlm_dir), "--batch-size", batch, "--device", "cpu"]) == 0
+        outputs.append(out.read_bytes())
+    assert len(outputs[0].splitlines()) > 9  # augmented rows were written
+    assert outputs[0] == outputs[1]
 
-    with _RowProgress(10, log_every_s=0.0) as progress:
+
+def test_progress_in_a_log_file_is_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from services.cli.progress_bar import RowProgress
+
+    with RowProgress(10, "augment", log_every_s=0.0) as progress:
         progress.update(4)
         progress.update(6)  # the last update prints nothing: the summary line follows
     lines = capsys.readouterr().err.splitlines()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from workers.augment.mlm import MaskedLM, ModelLoadError, resolve_device
+from workers.augment.mlm import MaskedLM, ModelLoadError, length_batches, resolve_device
 
 SENTENCES = [
     "a charming and often affecting journey .",
@@ -55,10 +55,36 @@ def test_batched_answers_equal_the_naive_method(mlm: MaskedLM, pair: bool) -> No
 
 
 def test_answers_do_not_depend_on_the_batch_size(mlm: MaskedLM) -> None:
+    """The same candidates in the same order (the sampler picks by position, so order is part of the answer)."""
     jobs = jobs_for(mlm)
     one = mlm.top_candidates(jobs, k=15, batch_size=1)
     for size in (3, 16, 1000):
-        assert [set(c) for c in mlm.top_candidates(jobs, k=15, batch_size=size)] == [set(c) for c in one]
+        assert mlm.top_candidates(jobs, k=15, batch_size=size) == one
+
+
+def test_trained_mlm_answers_do_not_depend_on_the_batch_size(minilm3_mlm_dir: Path) -> None:
+    """A trained MLM has peaked, near-tied logits that a random one lacks: the ordered answers still agree."""
+    rough = MaskedLM(str(minilm3_mlm_dir), device="cpu", max_seq_len=512)
+    jobs = jobs_for(rough)
+    one = rough.top_candidates(jobs, k=15, batch_size=1)
+    assert rough.top_candidates(jobs, k=15, batch_size=32) == one
+
+
+def test_bf16_answers_are_deterministic_and_do_not_depend_on_the_batch_size(mlm: MaskedLM) -> None:
+    """bf16 batches hold one input length each (no padding): every row's answer is the same in any batch."""
+    jobs = jobs_for(mlm)
+    one = mlm.top_candidates(jobs, k=15, batch_size=1, bf16=True)
+    assert mlm.top_candidates(jobs, k=15, batch_size=1, bf16=True) == one
+    for size in (3, 16, 1000):
+        assert mlm.top_candidates(jobs, k=15, batch_size=size, bf16=True) == one  # order too, not only sets
+    fp32 = mlm.top_candidates(jobs, k=15, batch_size=16)
+    assert sum(a[0] == b[0] for a, b in zip(one, fp32)) > len(jobs) / 2  # same model: mostly the same best word
+
+
+def test_equal_length_batches_never_mix_lengths() -> None:
+    order, lengths = [4, 2, 0, 1, 3], [5, 5, 5, 7, 9]
+    assert length_batches(order, lengths, 2, equal_lengths=True) == [[4, 2], [0], [1], [3]]
+    assert length_batches(order, lengths, 2, equal_lengths=False) == [[4, 2], [0, 1], [3]]
 
 
 def test_candidates_are_whole_alphabetic_words(mlm: MaskedLM) -> None:

@@ -89,12 +89,12 @@ def test_job_commands_and_exit_codes(
 
 
 def test_client_pipeline_downloads_the_student(
-    server, env, tmp_path, glue_dir, tiny_mlm_dir, start_workers, capsys
+    server, env, tmp_path, synth_glue_dir, tiny_mlm_dir, start_workers, capsys
 ) -> None:
     start_workers(1, env, queue="distill")
     start_workers(1, env, queue="augment")
-    train = glue_sample(glue_dir, "RTE", "train", 12, tmp_path / "train.tsv")
-    dev = glue_sample(glue_dir, "RTE", "dev", 8, tmp_path / "dev.tsv")
+    train = glue_sample(synth_glue_dir, "RTE", "train", 12, tmp_path / "train.tsv")
+    dev = glue_sample(synth_glue_dir, "RTE", "dev", 8, tmp_path / "dev.tsv")
     distill = {"student": TINY_STUDENT, "stage1_epochs": 1, "stage2_epochs": 1, "batch_size": 4, "max_seq_len": 48}
     augment = {"n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 4}
     code = cli_main(

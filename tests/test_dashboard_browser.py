@@ -144,13 +144,13 @@ def test_upload_then_augment_and_watch_it_succeed(browser, server, env, tmp_path
 
 
 def test_a_distillation_page_draws_its_loss_curves(
-    browser, server, http, env, tmp_path, glue_dir, start_workers
+    browser, server, http, env, tmp_path, synth_glue_dir, start_workers
 ) -> None:
     start_workers(1, env, queue="distill")
     teacher = rte_teacher(tmp_path / "teacher")
     ids = {}
     for split, rows in (("train", 64), ("dev", 16)):
-        path = glue_sample(glue_dir, "RTE", split, rows, tmp_path / f"rte-{split}.tsv")
+        path = glue_sample(synth_glue_dir, "RTE", split, rows, tmp_path / f"rte-{split}.tsv")
         ids[split] = http.post(
             "/v1/datasets", files={"file": (path.name, path.read_bytes())}, data={"task": "rte"}
         ).json()["id"]
@@ -181,9 +181,10 @@ def test_a_distillation_page_draws_its_loss_curves(
     assert_only_own_origin(browser, server.url)
 
 
-def test_cancel_a_job_from_its_page(browser, server, http) -> None:
+def test_cancel_a_job_from_its_page(browser, server, http, tiny_mlm_dir) -> None:
     ds = http.post("/v1/datasets", files={"file": ("a.tsv", SST2_SAMPLE.encode())}, data={"task": "sst-2"}).json()
-    job = http.post("/v1/augmentations", json={"dataset_id": ds["id"]}).json()  # no worker: it stays queued
+    body = {"dataset_id": ds["id"], "mlm_model": str(tiny_mlm_dir)}
+    job = http.post("/v1/augmentations", json=body).json()  # no worker: it stays queued
     signed_in(browser, server)
     browser.get(f"{server.url}/#/jobs/{job['id']}")
     wait_for(lambda: badge(browser) == "queued", 20, "the queued job")

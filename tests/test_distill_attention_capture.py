@@ -50,10 +50,32 @@ def test_softmax_of_scores_plus_mask_equals_eager_attention() -> None:
 
 
 def test_scores_carry_gradients_in_training() -> None:
+    """The captured scores are the graph's own Q.K^T/sqrt(d): the same values and the same gradients as
+    scores computed by hand from layer 0's query and key projections (dropout off, so the two agree)."""
     model = _model().train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
     enable_capture(model)
-    model(input_ids=torch.randint(5, 200, (2, 5)))
+    ids = torch.randint(5, 200, (2, 5))
+    model(input_ids=ids)
     scores = pop_scores(model)
+    attn = model.bert.encoder.layer[0].attention.self
+    heads, width = 4, 32 // 4
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        return x.view(2, 5, heads, width).transpose(1, 2)
+
+    hidden = model.bert.embeddings(input_ids=ids)
+    by_hand = split(attn.query(hidden)) @ split(attn.key(hidden)).transpose(-1, -2) / width**0.5
+    assert torch.allclose(scores[0], by_hand, atol=1e-5)
+    (got,) = torch.autograd.grad(scores[0].sum(), attn.query.weight, retain_graph=True)
+    (want,) = torch.autograd.grad(by_hand.sum(), attn.query.weight)
+    assert want.abs().sum() > 0 and torch.allclose(got, want, atol=1e-5)
+    # every layer's scores reach back to its own query weights; the last layer's values feed no score at all
     sum(s.sum() for s in scores).backward()
-    assert model.bert.encoder.layer[0].attention.self.query.weight.grad is not None
+    for layer in model.bert.encoder.layer:
+        assert layer.attention.self.query.weight.grad.abs().sum() > 0
+    last_value = model.bert.encoder.layer[-1].attention.self.value.weight.grad
+    assert last_value is None or not last_value.any()
     assert pop_scores(model) == []  # popped once, gone

@@ -29,13 +29,13 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, glue_dir: Path) -> dict[str, Path]:
+def data(tmp_path_factory, synth_glue_dir: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("cli")
     return {
         "root": root,
         "teacher": make_tiny_teacher(root / "teacher"),
-        "train": glue_sample(glue_dir, "SST-2", "train", 48, root / "train.tsv"),
-        "dev": glue_sample(glue_dir, "SST-2", "dev", 32, root / "dev.tsv"),
+        "train": glue_sample(synth_glue_dir, "SST-2", "train", 48, root / "train.tsv"),
+        "dev": glue_sample(synth_glue_dir, "SST-2", "dev", 32, root / "dev.tsv"),
     }
 
 

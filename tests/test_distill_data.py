@@ -25,8 +25,8 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(minilm_path())
 
 
-def test_encodes_glue_pairs_with_labels(tokenizer, glue_dir: Path, tmp_path: Path) -> None:
-    path = glue_sample(glue_dir, "RTE", "train", 20, tmp_path / "rte.tsv")
+def test_encodes_glue_pairs_with_labels(tokenizer, synth_glue_dir: Path, tmp_path: Path) -> None:
+    path = glue_sample(synth_glue_dir, "RTE", "train", 20, tmp_path / "rte.tsv")
     examples = ExampleEncoder(tokenizer, get_task("rte"), 128).encode_file(path, require_labels=True)
     assert len(examples) == 20
     assert all(e.label in (0, 1) for e in examples)
@@ -35,14 +35,14 @@ def test_encodes_glue_pairs_with_labels(tokenizer, glue_dir: Path, tmp_path: Pat
     assert set(e.token_type_ids) == {0, 1} and len(e) <= 128
 
 
-def test_sts_b_labels_are_floats(tokenizer, glue_dir: Path, tmp_path: Path) -> None:
-    path = glue_sample(glue_dir, "STS-B", "train", 5, tmp_path / "stsb.tsv")
+def test_sts_b_labels_are_floats(tokenizer, synth_glue_dir: Path, tmp_path: Path) -> None:
+    path = glue_sample(synth_glue_dir, "STS-B", "train", 5, tmp_path / "stsb.tsv")
     examples = ExampleEncoder(tokenizer, get_task("sts-b"), 64).encode_file(path, require_labels=True)
     assert all(isinstance(e.label, float) and 0 <= e.label <= 5 for e in examples)
 
 
-def test_truncates_to_max_len(tokenizer, glue_dir: Path, tmp_path: Path) -> None:
-    path = glue_sample(glue_dir, "SST-2", "train", 200, tmp_path / "sst.tsv")
+def test_truncates_to_max_len(tokenizer, synth_glue_dir: Path, tmp_path: Path) -> None:
+    path = glue_sample(synth_glue_dir, "SST-2", "train", 200, tmp_path / "sst.tsv")
     examples = ExampleEncoder(tokenizer, get_task("sst-2"), 16).encode_file(path)
     assert max(len(e) for e in examples) == 16
 

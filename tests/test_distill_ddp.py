@@ -1,4 +1,5 @@
-"""Two gloo processes under torchrun (DDP) follow the loss curve of one process with the same global batch."""
+"""Two gloo processes under torchrun (DDP) follow the loss curve of one process with the same global batch,
+each training on its own half of every batch."""
 
 from __future__ import annotations
 
@@ -52,12 +53,12 @@ def _run(tmp: Path, name: str, teacher: Path, train: Path, processes: int) -> di
     return json.loads((out / "report.json").read_text())
 
 
-def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path, glue_dir) -> None:
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path, synth_glue_dir) -> None:
     teacher = make_tiny_teacher(tmp_path / "teacher", task="sst-2", layers=2, hidden=64, heads=4)
     config = json.loads((teacher / "config.json").read_text())  # no dropout: the runs differ only by DDP
     config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     (teacher / "config.json").write_text(json.dumps(config))
-    train = glue_sample(glue_dir, "SST-2", "train", 32, tmp_path / "train.tsv")
+    train = glue_sample(synth_glue_dir, "SST-2", "train", 32, tmp_path / "train.tsv")
 
     one = _run(tmp_path, "one", teacher, train, 1)
     two = _run(tmp_path, "two", teacher, train, 2)
@@ -68,6 +69,15 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
             assert p1["step"] == p2["step"]
             # per-rank token means averaged vs one global token mean: equal up to a small tolerance
             assert p2["total"] == pytest.approx(p1["total"], rel=0.01, abs=1e-5), (s1["name"], p1, p2)
+    # the two ranks split every global batch: no row trained on by both in one step, and together all rows
+    rank0, rank1 = (json.loads((tmp_path / f"two-rows-rank{r}.json").read_text()) for r in (0, 1))
+    assert len(rank0) == len(rank1) == 2 * 4 * 2  # both stages, 4 steps an epoch, 2 epochs each
+    for step, (mine, theirs) in enumerate(zip(rank0, rank1, strict=True)):
+        assert len(mine) == len(theirs) == 4, step  # half of the global batch of 8 each
+        assert not {tuple(r) for r in mine} & {tuple(r) for r in theirs}, f"step {step}: a row on both ranks"
+    single = json.loads((tmp_path / "one-rows-rank0.json").read_text())
+    for step in range(4):  # one epoch: the ranks' halves are exactly the single process's batches
+        assert sorted(rank0[step] + rank1[step]) == sorted(single[step]), step
     # and the curves really move: the last stage-1 loss is below the first
     first, last = one["stages"][0]["loss_history"][0], one["stages"][0]["loss_history"][-1]
     assert last["total"] < first["total"]

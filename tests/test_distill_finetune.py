@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForSequenceClassification
 
-from tests.distill_helpers import glue_sample, minilm_path
+from tests.distill_helpers import glue_sample, make_tiny_teacher, minilm_path
 from workers.distill.errors import DistillError
 from workers.distill.finetune import FinetuneConfig, finetune
 from workers.distill.progress import STAGE_EVALUATE, STAGE_FINETUNE, ProgressEvent
@@ -62,3 +62,35 @@ def test_configs_take_their_defaults_from_settings(tmp_path: Path) -> None:
         teacher="t", train=["a.tsv"], task="sst-2", output_dir=tmp_path, settings=s, stage1_epochs=2, max_seq_len=None
     )
     assert d.lr2 == 1e-5 and d.student.layers == 3 and d.stage1_epochs == 2 and d.max_seq_len is None
+
+
+def test_bf16_finetune_reaches_the_fp32_dev_metric(tmp_path: Path, glue_dir: Path, bf16_detect) -> None:
+    """A cue the tiny encoder learns fully ('good'/'bad' ending real SST-2 sentences): both precisions reach
+    it, and their dev accuracies differ by at most 2 of 64 rows. Same weights, same batches; bf16 autocast
+    only rounds the forward pass (8-bit mantissa, ~0.4%), which can flip a row near the decision boundary,
+    not the learned rule, so a gap beyond a couple of rows would mean bf16 training is broken."""
+    bf16_detect("on")
+    lines = (glue_dir / "SST-2" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:225]
+    for name, rows in (("train", lines[:160]), ("dev", lines[160:])):
+        body = "".join(f"{line.split(chr(9))[0]} {('bad', 'good')[i % 2]}\t{i % 2}\n" for i, line in enumerate(rows))
+        (tmp_path / f"{name}.tsv").write_text("sentence\tlabel\n" + body, encoding="utf-8")
+    teacher = make_tiny_teacher(tmp_path / "encoder")
+    accuracy = {}
+    for precision in ("fp32", "bf16"):
+        config = FinetuneConfig(
+            model=str(teacher),
+            train=tmp_path / "train.tsv",
+            dev=tmp_path / "dev.tsv",
+            task="sst-2",
+            output_dir=tmp_path / precision,
+            epochs=4,
+            lr=2e-3,
+            batch_size=16,
+            device="cpu",
+            precision=precision,
+        )
+        report = finetune(config)
+        assert report["precision"]["precision"] == precision
+        accuracy[precision] = report["dev"]["accuracy"]
+    assert accuracy["fp32"] >= 0.75, accuracy  # learned (chance is 0.5)
+    assert abs(accuracy["bf16"] - accuracy["fp32"]) <= 2 / 64 + 1e-9, accuracy

@@ -3,7 +3,10 @@ a distillation that starts while its augmentation still runs, cancel within a st
 
 from __future__ import annotations
 
-import time
+import os
+import re
+import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,28 @@ def teacher(tmp_path: Path) -> Path:
     return rte_teacher(tmp_path / "teacher")
 
 
+def _dev_accuracy(model_dir: Path, dev: Path) -> float:
+    """The saved student's accuracy on ``dev``, one row at a time (no padding), as a user would measure it."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from shared.tasks import get_task
+    from workers.distill.data import ExampleEncoder
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    rows = ExampleEncoder(AutoTokenizer.from_pretrained(model_dir), get_task("rte"), 48).encode_file(dev, True)
+    with torch.no_grad():
+        right = [
+            model(input_ids=torch.tensor([e.input_ids]), token_type_ids=torch.tensor([e.token_type_ids]))
+            .logits.argmax(-1)
+            .item()
+            == e.label
+            for e in rows
+        ]
+    assert len(right) == 8
+    return sum(right) / len(right)
+
+
 def _distill_body(teacher: Path | str, train: dict, **extra) -> dict:
     return {
         "teacher": str(teacher),
@@ -43,13 +68,13 @@ def _distill_body(teacher: Path | str, train: dict, **extra) -> dict:
 
 
 def test_distillation_starts_while_its_augmentation_runs(
-    redis_url, tmp_path, glue_dir, tiny_mlm_dir, teacher, start_workers
+    redis_url, tmp_path, synth_glue_dir, tiny_mlm_dir, teacher, start_workers
 ) -> None:
     data_dir = tmp_path / "data"
     env = worker_env(redis_url, data_dir)
     with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 9)
-        dev = upload_rte(client, glue_dir, tmp_path, "dev", 8)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 9)
+        dev = upload_rte(client, synth_glue_dir, tmp_path, "dev", 8)
         aug = client.post(
             "/v1/augmentations",
             headers=AUTH_A,
@@ -87,7 +112,11 @@ def test_distillation_starts_while_its_augmentation_runs(
         assert reads[0] == 1 and reads[-1] == 3
         kinds = [e["kind"] for e in events(client, job["id"])]
         assert "evaluation" in kinds and kinds[-1] == "succeeded"
-        assert done["result"]["student"]["dev"]["accuracy"] >= 0.0
+        # the reported dev accuracy is the downloaded student's own on the 8 dev rows, recomputed here
+        assert done["result"]["student"]["dev"]["accuracy"] == pytest.approx(
+            _dev_accuracy(data_dir / "jobs" / job["id"] / "model", tmp_path / "rte-dev-8.tsv")
+        )
+        assert done["result"]["precision"] == {"precision": "fp32", "reason": "fp32 asked for"}  # conftest pins it
 
         metrics = client.get(f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A).json()["points"]
         stages = {p["stage"] for p in metrics}
@@ -101,23 +130,33 @@ def test_distillation_starts_while_its_augmentation_runs(
 
 
 def test_cancel_stops_a_running_distillation_within_a_step(
-    redis_url, tmp_path, glue_dir, teacher, start_workers
+    redis_url, tmp_path, synth_glue_dir, teacher, start_workers
 ) -> None:
     data_dir = tmp_path / "data"
     with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 16)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 16)
         job = client.post(
             "/v1/distillations",
             headers=AUTH_A,
             json=_distill_body(teacher, {"dataset_id": train["id"]}, stage1_epochs=500),
         ).json()
-        start_workers(1, worker_env(redis_url, data_dir), queue="distill")
+        # progress written after every step, so a frozen worker's last written step is where it stands
+        env = worker_env(redis_url, data_dir, DISTILLERY_PROGRESS_INTERVAL_S="0")
+        (worker,) = start_workers(1, env, queue="distill")
         wait_until(lambda: (get_job(client, job["id"])["progress"].get("step") or 0) >= 3, 60, "training steps")
-        started = time.monotonic()
-        r = client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A)
+        os.killpg(worker.pid, signal.SIGSTOP)  # briefly: well inside the 3 s heartbeat
+        try:
+            at_cancel = get_job(client, job["id"])["progress"]["step"]
+            r = client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A)
+        finally:
+            os.killpg(worker.pid, signal.SIGCONT)
         assert r.status_code == 202 and r.json()["status"] == "cancelled"
-        wait_until(lambda: any(e["kind"] == "stopped" for e in events(client, job["id"])), 30, "the worker to stop")
-        assert time.monotonic() - started < 10
+        stopped = wait_until(
+            lambda: next((e for e in events(client, job["id"]) if e["kind"] == "stopped"), None), 30, "the stop"
+        )
+        # frozen between steps: it stops before the next one; frozen inside one: it finishes that one only
+        step = int(re.search(r"at step (\d+)", stopped["message"]).group(1))  # type: ignore[index, union-attr]
+        assert at_cancel <= step <= at_cancel + 1, (at_cancel, stopped)
         assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A).json()["status"] == "cancelled"
         assert client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A).status_code == 409
         # The worker is free again: a second job runs to the end.
@@ -129,32 +168,46 @@ def test_cancel_stops_a_running_distillation_within_a_step(
         assert wait_done(client, again["id"], timeout=60)["status"] == "succeeded"
 
 
-def test_missing_teacher_fails_with_an_error_object(redis_url, tmp_path, glue_dir, start_workers) -> None:
+def _model_like(folder: Path) -> Path:
+    """A folder that passes the submission's cheap checks (config.json, a tokenizer file) but does not load."""
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "vocab.txt").write_text("[PAD]\n")
+    return folder
+
+
+def test_missing_teacher_fails_with_an_error_object(redis_url, tmp_path, synth_glue_dir, start_workers) -> None:
+    """Refused at submission (422); a teacher folder removed after submission fails the job on the worker."""
     data_dir = tmp_path / "data"
     with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
         missing = tmp_path / "no-such-teacher"
+        r = client.post("/v1/distillations", headers=AUTH_A, json=_distill_body(missing, {"dataset_id": train["id"]}))
+        assert r.status_code == 422 and "'teacher'" in r.text and "does not exist" in r.text
+        gone = _model_like(tmp_path / "removed-teacher")
         job = client.post(
-            "/v1/distillations", headers=AUTH_A, json=_distill_body(missing, {"dataset_id": train["id"]})
+            "/v1/distillations", headers=AUTH_A, json=_distill_body(gone, {"dataset_id": train["id"]})
         ).json()
+        shutil.rmtree(gone)
         start_workers(1, worker_env(redis_url, data_dir), queue="distill")
         done = wait_done(client, job["id"], timeout=60)
         assert done["status"] == "failed"
-        assert done["error"]["code"] == "invalid_input" and str(missing) in done["error"]["message"]
+        assert done["error"]["code"] == "invalid_input" and str(gone) in done["error"]["message"]
         assert "no such model folder" in done["error"]["message"]
 
 
 def test_failed_augmentation_fails_the_distillation_with_its_cause(
-    redis_url, tmp_path, glue_dir, teacher, start_workers
+    redis_url, tmp_path, synth_glue_dir, teacher, start_workers
 ) -> None:
     data_dir = tmp_path / "data"
     env = worker_env(redis_url, data_dir)
+    broken = _model_like(tmp_path / "broken-mlm")
     with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
         aug = client.post(
             "/v1/augmentations",
             headers=AUTH_A,
-            json={"dataset_id": train["id"], "mlm_model": str(tmp_path / "no-such-mlm"), "shard_rows": 2},
+            json={"dataset_id": train["id"], "mlm_model": str(broken), "shard_rows": 2},
         ).json()
         job = client.post(
             "/v1/distillations", headers=AUTH_A, json=_distill_body(teacher, {"augmentation_job_id": aug["id"]})
@@ -163,12 +216,12 @@ def test_failed_augmentation_fails_the_distillation_with_its_cause(
         start_workers(1, env, queue="augment")
         done = wait_done(client, job["id"], timeout=60)
         assert done["status"] == "failed" and done["error"]["code"] == "augmentation_failed"
-        assert aug["id"] in done["error"]["message"] and "no-such-mlm" in done["error"]["message"]
+        assert aug["id"] in done["error"]["message"] and "broken-mlm" in done["error"]["message"]
 
 
-def test_bad_requests_answer_4xx_naming_the_field(redis_url, tmp_path, glue_dir, teacher) -> None:
+def test_bad_requests_answer_4xx_naming_the_field(redis_url, tmp_path, synth_glue_dir, teacher) -> None:
     with make_client(redis_url, tmp_path / "data") as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 4)
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
         ok = _distill_body(teacher, {"dataset_id": train["id"]})
         cases = [
             ({**ok, "train": {"dataset_id": "ds_nope"}}, 404, "train.dataset_id"),

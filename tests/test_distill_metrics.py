@@ -31,3 +31,8 @@ def test_correlations_with_ties() -> None:
 def test_compute_metrics_in_task_order() -> None:
     out = compute_metrics(("f1", "accuracy"), np.array([1, 0]), np.array([1, 1]))
     assert list(out) == ["f1", "accuracy"]
+    # tp=1 fp=0 fn=1 -> precision 1, recall 1/2, f1 2/3; one of two right
+    assert out == {"f1": pytest.approx(2 / 3), "accuracy": pytest.approx(0.5)}
+    both = compute_metrics(("pearson", "spearman"), np.array([1.0, 2.0, 4.0]), np.array([1.0, 2.0, 3.0]))
+    assert list(both) == ["pearson", "spearman"]
+    assert both == {"pearson": pytest.approx(np.corrcoef([1, 2, 4], [1, 2, 3])[0, 1]), "spearman": pytest.approx(1.0)}

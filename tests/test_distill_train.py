@@ -1,4 +1,4 @@
-"""The distillation loop end to end on tiny real models and real GLUE rows."""
+"""The distillation loop end to end on tiny real models and synthetic GLUE-layout rows (tests/synthetic_data.py)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ from workers.distill.train import DistillConfig, distill
 
 
 @pytest.fixture(scope="module")
-def sst2(tmp_path_factory, glue_dir: Path) -> dict[str, Path]:
+def sst2(tmp_path_factory, synth_glue_dir: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("sst2")
     return {
         "teacher": make_tiny_teacher(root / "teacher"),
-        "train": glue_sample(glue_dir, "SST-2", "train", 96, root / "train.tsv"),
-        "dev": glue_sample(glue_dir, "SST-2", "dev", 64, root / "dev.tsv"),
+        "train": glue_sample(synth_glue_dir, "SST-2", "train", 96, root / "train.tsv"),
+        "dev": glue_sample(synth_glue_dir, "SST-2", "dev", 64, root / "dev.tsv"),
     }
 
 
@@ -148,10 +148,10 @@ def test_a_checkpoint_in_the_earlier_layout_still_resumes(full_run, sst2, tmp_pa
     assert all(torch.equal(expected[name], got[name]) for name in expected)
 
 
-def test_sts_b_regression_path(tmp_path: Path, glue_dir: Path) -> None:
+def test_sts_b_regression_path(tmp_path: Path, synth_glue_dir: Path) -> None:
     teacher = make_tiny_teacher(tmp_path / "teacher", task="sts-b")
-    train = glue_sample(glue_dir, "STS-B", "train", 64, tmp_path / "train.tsv")
-    dev = glue_sample(glue_dir, "STS-B", "dev", 32, tmp_path / "dev.tsv")
+    train = glue_sample(synth_glue_dir, "STS-B", "train", 64, tmp_path / "train.tsv")
+    dev = glue_sample(synth_glue_dir, "STS-B", "dev", 32, tmp_path / "dev.tsv")
     data = {"teacher": teacher, "train": train, "dev": dev}
     report = distill(_config(data, tmp_path / "out", task="sts-b", stage1_epochs=1, stage2_epochs=2))
     assert set(report["student"]["dev"]) == {"pearson", "spearman"}
@@ -161,8 +161,10 @@ def test_sts_b_regression_path(tmp_path: Path, glue_dir: Path) -> None:
     assert AutoModelForSequenceClassification.from_pretrained(tmp_path / "out").config.num_labels == 1
 
 
-def test_teacher_initialised_student_and_shard_list(sst2, tmp_path: Path, glue_dir: Path) -> None:
-    shards = [glue_sample(glue_dir, "SST-2", "train", 40, tmp_path / f"shard{k}.tsv", offset=40 * k) for k in range(2)]
+def test_teacher_initialised_student_and_shard_list(sst2, tmp_path: Path, synth_glue_dir: Path) -> None:
+    shards = [
+        glue_sample(synth_glue_dir, "SST-2", "train", 40, tmp_path / f"shard{k}.tsv", offset=40 * k) for k in range(2)
+    ]
     report = distill(
         _config(
             sst2,
@@ -198,3 +200,15 @@ def test_lr_schedule_warms_up_then_decays() -> None:
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert factors[10] == pytest.approx(1.0) and factors[99] == pytest.approx(1 / 90)
     assert all(a >= b for a, b in itertools.pairwise(factors[9:]))
+
+
+def test_a_bf16_distillation_has_finite_losses_and_fp32_weights(sst2, tmp_path: Path, bf16_detect) -> None:
+    """bf16 autocast on the CPU (forced on, so any CPU runs it): every step's losses are finite, the student
+    keeps fp32 master weights, and report.json says what ran and why."""
+    bf16_detect("on")
+    report = distill(_config(sst2, tmp_path / "bf16", stage1_epochs=1, stage2_epochs=1, precision="bf16"))
+    assert report["precision"]["precision"] == "bf16" and "bf16 asked for" in report["precision"]["reason"]
+    losses = [v for stage in report["stages"] for point in stage["loss_history"] for k, v in point.items()]
+    assert losses and all(torch.isfinite(torch.tensor(float(v))) for v in losses)
+    assert {t.dtype for t in _weights(tmp_path / "bf16").values() if t.is_floating_point()} == {torch.float32}
+    assert json.loads((tmp_path / "bf16" / "report.json").read_text())["precision"] == report["precision"]

@@ -42,7 +42,8 @@ def test_the_stored_json_keeps_its_keys_and_order() -> None:
     s = Settings()
     aug = AugmentJobParams.resolve(s, dataset_id="ds_1").model_dump(mode="json")
     assert list(aug) == [
-        "dataset_id", "n", "k", "p", "seed", "mlm_model", "glove", "shard_rows", "batch_size", "pair_input", "stop_words"
+        "dataset_id", "n", "k", "p", "seed", "mlm_model", "glove", "shard_rows", "batch_size", "pair_input", "stop_words",
+        "precision",
     ]  # fmt: skip
     ft = FinetuneJobParams.resolve(s, model="m", dataset_id="ds_1", task="rte")
     assert "pipeline_id" not in ft.model_dump(mode="json")  # a standalone job's params have no pipeline_id

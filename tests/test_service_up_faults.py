@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import REPO_ROOT, kill_process_group, wait_until
+from tests.conftest import REPO_ROOT, TEST_MODEL_ROOTS, kill_process_group, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +57,7 @@ def running_up(tmp_path: Path, workers: int = 1) -> Iterator[Up]:
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
     env.update(DISTILLERY_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env["DISTILLERY_MODEL_ROOTS"] = TEST_MODEL_ROOTS  # the tiny MLM lives under the temp folder
     log_path = tmp_path / "up.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

@@ -176,3 +176,11 @@ def write_result(results: str | Path, name: str, data: dict[str, Any], markdown:
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def down2(value: float) -> str:
+    """``value`` with two decimals, rounded down: a figure just under a threshold (2.999x against >= 3x,
+    96.999% against >= 97%) never prints as reaching it beside a MISSED verdict."""
+    from decimal import ROUND_FLOOR, Decimal
+
+    return str(Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_FLOOR))

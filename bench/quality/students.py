@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.quality.common import (
     add_common_args,
-    fmt,
+    down2,
     load_classifier,
     log,
     machine,
@@ -335,10 +335,10 @@ def render(data: dict[str, Any]) -> str:
                     info["label"],
                     variant,
                     _metrics(cell["dev"]),
-                    fmt(kept),
+                    "-" if kept is None else down2(kept),
                     f"{info['params']['total'] / 1e6:.1f}M / {info['params']['without_embeddings'] / 1e6:.1f}M",
-                    f"{info['latency_b1_ms']:.1f} ({teacher['latency_b1_ms'] / info['latency_b1_ms']:.1f}x)",
-                    f"{info['latency_b32_ms']:.0f} ({teacher['latency_b32_ms'] / info['latency_b32_ms']:.1f}x)",
+                    f"{info['latency_b1_ms']:.1f} ({down2(teacher['latency_b1_ms'] / info['latency_b1_ms'])}x)",
+                    f"{info['latency_b32_ms']:.0f} ({down2(teacher['latency_b32_ms'] / info['latency_b32_ms'])}x)",
                 ]
             )
     p = data["profile"]

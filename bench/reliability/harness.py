@@ -128,6 +128,8 @@ def distillery_up(
         OMP_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
         PYTHONPATH=str(REPO_ROOT),
+        # HTTP requests may only name models under these roots: the offline models beside the project
+        DISTILLERY_MODEL_ROOTS=os.environ.get("DISTILLERY_MODEL_ROOTS", str(SHARED_DIR / "models")),
         **env_extra,
     )
     log = work / "up.log"

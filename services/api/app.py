@@ -22,18 +22,37 @@ from services.api.routes import (
     finetunes,
     health,
     jobs,
+    models,
     pipelines,
+    predictions,
+    retention,
     streams,
+    usage,
 )
 from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
+from shared.quotas import check_team_limits
 from shared.redis_conn import connect
+from shared.retention import RetentionSweeper
 from shared.settings import Settings, get_settings
 from shared.storage import DISK_FULL, Storage, is_disk_full
-from workers.orchestration.errors import InvalidRequest, NotFound, OrchestrationError, QueueUnavailable
+from workers.orchestration.errors import (
+    InvalidRequest,
+    NotFound,
+    OrchestrationError,
+    OverLimit,
+    QueueUnavailable,
+    TooManyJobs,
+)
 
-#: HTTP status of each refusal of the job orchestration (its message names the field at fault).
-ORCHESTRATION_STATUS: dict[type[OrchestrationError], int] = {NotFound: 404, InvalidRequest: 422, QueueUnavailable: 503}
+#: HTTP status of each refusal of the job orchestration (its message names the field or limit at fault).
+ORCHESTRATION_STATUS: dict[type[OrchestrationError], int] = {
+    NotFound: 404,
+    InvalidRequest: 422,
+    OverLimit: 422,
+    TooManyJobs: 429,
+    QueueUnavailable: 503,
+}
 #: Redis errors that mean "unreachable for now" (down, restarting, loading its data, too slow): 503, never 500.
 #: BusyLoadingError (a restarted Redis replaying its append-only file) is a ConnectionError.
 REDIS_DOWN_ERRORS: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
@@ -47,7 +66,15 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = None
+        if settings.job_ttl_days > 0:  # finished jobs' artifacts expire (docs/service.md, "Retention")
+            sweeper = RetentionSweeper(
+                app.state.job_store, app.state.storage, settings.job_ttl_days, settings.retention_sweep_s
+            )
+            sweeper.start()
         yield
+        if sweeper is not None:
+            sweeper.stop()
         app.state.redis.close()
         if getattr(app.state, "job_reader_loop", None) is asyncio.get_running_loop():  # see deps.get_job_reader
             await app.state.job_reader.r.aclose()
@@ -61,6 +88,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         redoc_url=None,
     )
     conn = connection or connect(settings=settings, patience_s=settings.api_redis_retry_s)
+    check_team_limits(settings)  # a malformed DISTILLERY_TEAM_LIMITS stops the API at start-up
     app.state.settings = settings
     app.state.redis = conn
     app.state.api_keys = parse_api_keys(settings.api_keys)
@@ -93,14 +121,29 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     @app.exception_handler(OrchestrationError)
     async def refused(request: Request, exc: OrchestrationError) -> JSONResponse:
         status = ORCHESTRATION_STATUS.get(type(exc), 422)
+        headers = getattr(exc, "headers", None)  # a 429's Retry-After
         if status == 422:  # FastAPI's shape, ``loc`` from the field the message names
-            return JSONResponse({"detail": [validation_item(loc_from_message(str(exc)), str(exc), "invalid")]}, 422)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+            body = {"detail": [validation_item(loc_from_message(str(exc)), str(exc), "invalid")]}
+            return JSONResponse(body, status_code=422, headers=headers)
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     contract.register(app)
 
     # jobs first: a status poll, the most frequent request by far, is matched against fewer routes
-    for module in (jobs, health, datasets, augmentations, finetunes, distillations, pipelines, streams):
+    for module in (
+        jobs,
+        health,
+        datasets,
+        augmentations,
+        finetunes,
+        distillations,
+        pipelines,
+        predictions,
+        streams,
+        models,
+        usage,
+        retention,
+    ):
         app.include_router(module.router)
     api_docs.register(app)
     dashboard.register(app)

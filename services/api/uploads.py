@@ -168,7 +168,7 @@ async def _receive(
     out = os.fdopen(fd, "wb")
     upload.path = Path(tmp)
     sink = _PartSink(upload, out, file_field=file_field, max_bytes=max_bytes)
-    parser = MultipartParser(boundary, sink.callbacks())
+    parser = MultipartParser(boundary, sink.callbacks())  # type: ignore[arg-type]  # a dict of the TypedDict's keys
     try:
         async for chunk in stream:
             parser.write(chunk)

@@ -11,7 +11,8 @@ import argparse
 import sys
 import time
 
-from services.cli.params import params_from_args
+from services.cli.params import add_precision_argument, params_from_args
+from services.cli.progress_bar import RowProgress
 from shared.job_params import AugmentRunParams
 from shared.settings import get_settings
 
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help=f"random seed ({d['seed']})")
     parser.add_argument("--batch-size", type=int, help=f"masked copies per forward pass ({d['batch_size']})")
     parser.add_argument("--device", default=s.device, help=f"auto, cpu or cuda[:i] ({s.device})")
+    add_precision_argument(parser, s)
     parser.add_argument(
         "--no-pair-input",
         dest="pair_input",
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     except (ModelLoadError, FileNotFoundError, ValueError, OSError) as exc:
         return _fail(str(exc))
 
-    with _RowProgress(len(table.rows)) as bar:
+    with RowProgress(len(table.rows), "augment") as bar:
         rows = augmenter.augment_rows(table, spec, on_progress=bar.update)
     out = table.with_rows(rows)
     try:
@@ -98,42 +100,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"augmented {args.input} -> {args.output}: rows in {st['rows_in']}, rows out {st['rows_out']}, "
         f"words replaced by MLM {st['replaced_mlm']}, by GloVe {st['replaced_glove']}, "
-        f"{time.perf_counter() - started:.1f} s"
+        f"{time.perf_counter() - started:.1f} s; precision {augmenter.precision.precision} "
+        f"({augmenter.precision.reason})"
     )
     return 0
-
-
-class _RowProgress:
-    """A tqdm bar (rows/s, ETA) on a terminal; in a log file a plain line now and then instead."""
-
-    def __init__(self, total: int, log_every_s: float = 30.0) -> None:
-        from tqdm import tqdm
-
-        self.total = total
-        self.done = 0
-        self.started = self.last_log = time.monotonic()
-        self.log_every_s = log_every_s
-        self.bar = tqdm(total=total, unit="row", desc="augment", file=sys.stderr) if sys.stderr.isatty() else None
-
-    def update(self, rows: int) -> None:
-        self.done += rows
-        if self.bar is not None:
-            self.bar.update(rows)
-            return
-        now = time.monotonic()
-        if now - self.last_log >= self.log_every_s and self.done < self.total:
-            self.last_log = now
-            rate = self.done / max(now - self.started, 1e-9)
-            eta = (self.total - self.done) / max(rate, 1e-9)
-            print(
-                f"augment: {self.done}/{self.total} rows, {rate:.1f} rows/s, ETA {eta:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def __enter__(self) -> _RowProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()

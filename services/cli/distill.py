@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -12,6 +13,9 @@ from services.cli.training import add_training_arguments, engine_arguments, run_
 from shared.job_params import DistillRunParams, ParamsError, StudentParams, StudentShapeParams, resolve_student
 from shared.schemas import StudentCheckpoint, StudentFromTeacher, StudentRequest, StudentShape
 from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from workers.distill.progress import ProgressCallback
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from workers.distill.losses import LossWeights
     from workers.distill.train import distill
 
-    def train(progress: object) -> dict:
+    def train(progress: ProgressCallback | None) -> dict:
         try:
             weights = LossWeights(*(float(w) for w in args.weights.split(",")))
         except (TypeError, ValueError):
@@ -87,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 "teacher_params": report["teacher"]["params"],
                 "student_params": report["student"]["params"],
                 "seconds": report["seconds"],
+                "precision": report["precision"],
             }
         )
     )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from services.cli.params import params_from_args
 from services.cli.training import add_training_arguments, engine_arguments, run_training
 from shared.job_params import FinetuneRunParams
 from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from workers.distill.progress import ProgressCallback
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from workers.distill.finetune import finetune
     from workers.distill.job_configs import finetune_config
 
-    def train(progress: object) -> dict:
+    def train(progress: ProgressCallback | None) -> dict:
         params = params_from_args(FinetuneRunParams, args, get_settings())
         config = finetune_config(
             params, model=args.model, train=args.train, output_dir=args.output, **engine_arguments(args)
@@ -49,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
                 "params": report["params"],
                 "steps": report["steps"],
                 "seconds": report["seconds"],
+                "precision": report["precision"],
             }
         )
     )

@@ -1,4 +1,5 @@
-"""Renders training ProgressEvents as tqdm bars (one per stage) for `distillery finetune` / `distill`."""
+"""Progress on the terminal: training ProgressEvents as tqdm bars (one per stage) for `distillery finetune` /
+`distill`, and a rows bar for the commands that run over a file (augment, predict, evaluate)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,40 @@ def quiet_transformers() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+
+
+class RowProgress:
+    """A tqdm bar (rows/s, ETA) on a terminal; in a log file a plain line now and then instead."""
+
+    def __init__(self, total: int, desc: str, log_every_s: float = 30.0) -> None:
+        from tqdm import tqdm
+
+        self.total = total
+        self.desc = desc
+        self.done = 0
+        self.started = self.last_log = time.monotonic()
+        self.log_every_s = log_every_s
+        self.bar = tqdm(total=total, unit="row", desc=desc, file=sys.stderr) if sys.stderr.isatty() else None
+
+    def update(self, rows: int) -> None:
+        self.done += rows
+        if self.bar is not None:
+            self.bar.update(rows)
+            return
+        now = time.monotonic()
+        if now - self.last_log >= self.log_every_s and self.done < self.total:
+            self.last_log = now
+            rate = self.done / max(now - self.started, 1e-9)
+            eta = (self.total - self.done) / max(rate, 1e-9)
+            print(
+                f"{self.desc}: {self.done}/{self.total} rows, {rate:.1f} rows/s, ETA {eta:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def __enter__(self) -> RowProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -8,12 +8,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from services.cli.params import add_precision_argument
 from shared.job_params import FinetuneRunParams
 from shared.settings import Settings
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
-    """--train/--dev/--task/--output, columns, batch size, length, seed and device; unset ones take the
+    """--train/--dev/--task/--output, columns, batch size, length, seed, device and precision; unset ones take the
     defaults of the resolved params (``shared.job_params``), shown in the help."""
     d = FinetuneRunParams.setting_defaults(settings)  # batch_size and seed are the same for distillation
     parser.add_argument("--train", required=True, nargs="+", help="training file(s): .tsv, .csv or .jsonl")
@@ -30,6 +31,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, settings: Settings) 
     parser.add_argument("--label-column", help="override the task's label column")
     parser.add_argument("--seed", type=int, help=f"default: {d['seed']}")
     parser.add_argument("--device", default=settings.device, help="auto, cpu or cuda[:i]")
+    add_precision_argument(parser, settings)
 
 
 def engine_arguments(args: argparse.Namespace) -> dict[str, Any]:

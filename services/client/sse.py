@@ -22,7 +22,8 @@ class Message:
 
 def parse_events(lines: Iterable[str]) -> Iterator[Message]:
     """Events as the SSE spec dispatches them: fields until a blank line; comments and retry are skipped."""
-    event, data, last_id = "", [], None
+    event, last_id = "", None
+    data: list[str] = []
     for raw in lines:
         line = raw.rstrip("\r\n")
         if not line:

@@ -19,12 +19,14 @@ from typing import Any
 
 from shared.dataset_io import DatasetSpec, Table
 from shared.job_params import AugmentRunParams
+from shared.precision import PrecisionChoice
 from shared.settings import Settings, get_settings
 from workers.augment.glove import GloveIndex, load_glove
 from workers.augment.mlm import MaskedLM, resolve_device
 from workers.augment.sampler import draw_samples, restore_case, seed_rng
 from workers.augment.stopwords import load_stop_words
-from workers.augment.words import WordSlot, is_eligible, split_words
+from workers.augment.words import SlotKind, WordSlot, is_eligible, split_words
+from workers.precision import resolve_precision
 
 
 class AugmentCancelled(Exception):
@@ -45,6 +47,7 @@ class AugmentParams:
     glove: str
     device: str
     stop_words: str | None
+    precision: str = "fp32"  # auto, fp32 or bf16: resolved on the MLM's device by ``get_augmenter``
 
     def __post_init__(self) -> None:
         problems = []
@@ -85,8 +88,11 @@ class Augmenter:
         stop_words: frozenset[str],
         *,
         chunk_rows: int | None = None,
+        precision: PrecisionChoice | None = None,
     ) -> None:
         self.params = params
+        #: What the MLM runs in and why (CLI summary, job result); None: resolved now on the MLM's device.
+        self.precision = precision or resolve_precision(params.precision, mlm.device)
         self.mlm = mlm
         self.glove = glove
         self.stop_words = stop_words
@@ -100,11 +106,11 @@ class Augmenter:
         """Every word of every text with its candidate set; MLM masked copies batched across texts."""
         encodings = self.mlm.encode(texts)
         jobs: dict[tuple[tuple[int, ...], int], int] = {}  # identical (sentence, position) asked once
-        plan: list[list[tuple[Any, str, Any]]] = []  # per text: (word, kind, job index or glove key)
+        plan: list[list[tuple[Any, SlotKind, Any]]] = []  # per text: (word, kind, job index or glove key)
         glove_words: set[str] = set()
         for text, encoding in zip(texts, encodings):
             ids = tuple(encoding.ids)
-            entries = []
+            entries: list[tuple[Any, SlotKind, Any]] = []
             for word in split_words(text, encoding):
                 if not is_eligible(word.text, self.stop_words):
                     entries.append((word, "none", None))
@@ -123,6 +129,7 @@ class Augmenter:
             batch_size=self.params.batch_size,
             pair_input=self.params.pair_input,
             check_cancel=_canceller(should_stop),
+            bf16=self.precision.bf16,
         )
         neighbours = self.glove.neighbours(sorted(glove_words), self.params.k) if glove_words else {}
 
@@ -216,10 +223,13 @@ def get_mlm(source: str, device: str = "auto", max_seq_len: int | None = None) -
 
 def get_augmenter(params: AugmentParams) -> Augmenter:
     """Per-process cache: the MLM (by mlm_model, device) and GloVe index (by source) are loaded once and
-    reused by later calls/shards with other n/k/p/seed. Each call returns a fresh Augmenter (own stats)."""
+    reused by later calls/shards with other n/k/p/seed. Each call returns a fresh Augmenter (own stats).
+    The precision is resolved before anything loads: an explicit bf16 on a device without it is a
+    ``PrecisionError`` (a ValueError) naming the device."""
+    precision = resolve_precision(params.precision, resolve_device(params.device))
     mlm = get_mlm(params.mlm_model, params.device)
     glove = load_glove(params.glove)
-    return Augmenter(params, mlm, glove, load_stop_words(params.stop_words))
+    return Augmenter(params, mlm, glove, load_stop_words(params.stop_words), precision=precision)
 
 
 __all__ = ["AugmentCancelled", "AugmentParams", "Augmenter", "WordSlot", "get_augmenter", "get_mlm"]

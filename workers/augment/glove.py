@@ -93,7 +93,7 @@ class GloveIndex:
         """
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
-        result: dict[str, list[str]] = dict.fromkeys(w.lower() for w in words)  # type: ignore[arg-type]
+        result: dict[str, list[str]] = {w.lower(): [] for w in words}
         with self._lock:
             todo = [w for w in result if w in self.rows and k > 0 and (w, k) not in self._cache]
             for start in range(0, len(todo), self._block):

@@ -28,6 +28,7 @@ from shared.job_types import QueueName
 from shared.redis_conn import connect
 from shared.settings import Settings, get_settings
 from shared.storage import DISK_FULL, Storage, atomic_concat, is_disk_full
+from workers.augment import feed
 
 #: RQ ids are "<job id>--<part>" (RQ allows letters, digits, '_' and '-'), so a callback finds the job.
 _RQ_SEP = "--"
@@ -46,34 +47,62 @@ def plan_shards(n_rows: int, shard_rows: int) -> list[tuple[int, int]]:
     return [(start, min(start + shard_rows, n_rows)) for start in range(0, n_rows, shard_rows)]
 
 
-def enqueue_augmentation(
-    connection: redis.Redis, settings: Settings, job_id: str, dataset: dict[str, Any], params: AugmentJobParams
-) -> list[str]:
-    """Enqueue one RQ job per shard and a merge depending on all of them; returns the RQ ids.
-
-    Shards get the params as their JSON document (what the job record holds), not as a pickled model.
-    """
-    queue = Queue(QueueName.AUGMENT, connection=connection)
+def _enqueue_options(settings: Settings) -> dict[str, Any]:
+    """RQ options of every shard and merge job: timeout, result TTL, retries, failure callback."""
     retry = Retry(max=settings.shard_retries) if settings.shard_retries > 0 else None
-    common = dict(
+    return dict(
         job_timeout=settings.shard_timeout_s,
         result_ttl=settings.rq_result_ttl_s,
         retry=retry,
         on_failure=Callback(on_job_failure),
     )
+
+
+def _queue_shard(queue: Queue, options: dict[str, Any], job_id: str, shard: int, span: tuple[int, int], *args: Any):
+    """Queue shard ``shard`` (input rows ``span``); ``args`` are its source and params documents."""
+    return queue.enqueue(run_shard, job_id, shard, *span, *args, job_id=rq_shard_id(job_id, shard), **options)
+
+
+def enqueue_augmentation(
+    connection: redis.Redis, settings: Settings, job_id: str, dataset: dict[str, Any], params: AugmentJobParams
+) -> list[str]:
+    """Enqueue the shards of a job (RQ job per shard) and its merge; returns the RQ ids queued now.
+
+    Fair scheduling (the default, ``workers.augment.feed``): only a window of shards now, each finished shard
+    queues the next and the last one the merge. FIFO: every shard now, and a merge depending on all of them.
+    Shards get the params as their JSON document (what the job record holds), not as a pickled model.
+    """
+    queue = Queue(QueueName.AUGMENT, connection=connection)
+    options = _enqueue_options(settings)
     source = {k: dataset[k] for k in ("id", "format", "task", "text_columns", "label_column")}
     doc = params.model_dump(mode="json")
-    shard_jobs = []
-    for shard, (start, end) in enumerate(plan_shards(dataset["rows"], params.shard_rows)):
-        shard_jobs.append(
-            queue.enqueue(
-                run_shard, job_id, shard, start, end, source, doc, job_id=rq_shard_id(job_id, shard), **common
-            )
-        )
+    plan = plan_shards(dataset["rows"], params.shard_rows)
+    if settings.fair_scheduling:
+        first = feed.open_feed(connection, job_id, len(plan), feed.window_size(connection, settings))
+        return [_queue_shard(queue, options, job_id, k, plan[k], source, doc).id for k in range(first)]
+    shard_jobs = [_queue_shard(queue, options, job_id, k, span, source, doc) for k, span in enumerate(plan)]
     merge = queue.enqueue(
-        run_merge, job_id, len(shard_jobs), source, job_id=rq_merge_id(job_id), depends_on=shard_jobs, **common
+        run_merge, job_id, len(shard_jobs), source, job_id=rq_merge_id(job_id), depends_on=shard_jobs, **options
     )
     return [j.id for j in shard_jobs] + [merge.id]
+
+
+def feed_next(store: JobStore, job_id: str, finished: int, source: dict[str, Any], params: dict[str, Any]) -> None:
+    """After a shard of a fed job finished: queue the job's next shard, or the merge once all are done."""
+    conn = store.r
+    if not feed.is_fed(conn, job_id) or store.should_stop(job_id):
+        return  # FIFO: everything is queued already; a cancelled or failed job queues nothing more
+    rec = store.raw(job_id)
+    if rec is None:
+        return
+    queue = Queue(QueueName.AUGMENT, connection=conn)
+    options = _enqueue_options(get_settings())
+    index = feed.next_shard(conn, job_id)
+    if index is not None:
+        span = plan_shards(rec["total"], int(params["shard_rows"]))[index]
+        _queue_shard(queue, options, job_id, index, span, source, params)
+    if finished >= rec["shards_total"] and feed.claim_merge(conn, job_id):
+        queue.enqueue(run_merge, job_id, rec["shards_total"], source, job_id=rq_merge_id(job_id), **options)
 
 
 # --- helpers inside a worker ------------------------------------------------------------------------
@@ -133,13 +162,18 @@ def run_shard(
         # Deterministic: a missing model or a bad GloVe source fails the same way on every retry.
         store.fail(job_id, "bad_parameters", f"cannot load the augmenter: {exc}")
         return {"failed": True}
+    store.set_progress_extra(job_id, precision=augmenter.precision.model_dump())  # the merge copies it
     before = dict(augmenter.stats)
+
+    def on_progress(rows_done: int) -> None:
+        store.add_progress(job_id, rows_done, shard)
+
     try:
         rows = augmenter.augment_rows(
             part,
             spec,
             row_offset=start,
-            on_progress=lambda k: store.add_progress(job_id, k, shard),
+            on_progress=on_progress,
             should_stop=lambda: store.should_stop(job_id),
         )
     except AugmentCancelled:
@@ -165,6 +199,7 @@ def run_shard(
         rows_out=len(rows),
         shards_done=finished,
     )
+    feed_next(store, job_id, finished, source, params)
     return stats
 
 
@@ -194,6 +229,7 @@ def run_merge(job_id: str, shards_total: int, source: dict[str, Any]) -> dict[st
         store.fail(job_id, "disk_full", f"merge: {DISK_FULL}")
         return {"failed": True}
     totals = store.shard_stats_total(job_id)
+    record = store.raw(job_id) or {}
     result = {
         "rows_in": len(table.rows),
         "rows_out": totals.pop("rows_out", 0),
@@ -202,6 +238,7 @@ def run_merge(job_id: str, shards_total: int, source: dict[str, Any]) -> dict[st
         "download": f"/v1/jobs/{job_id}/result",
         "file": str(target.relative_to(storage.root)),
         "stats": totals,
+        "precision": (record.get("progress_extra") or {}).get("precision"),  # what the shards ran, and why
     }
     store.add_event(job_id, "merged", f"merged {shards_total} shards into {target.name} ({size} bytes)")
     store.succeed(job_id, result)

@@ -4,6 +4,10 @@ The reference ran one forward pass per word at batch size 1 and computed vocabul
 position. Here all masked copies of a chunk of sentences are sorted by length, padded per batch only,
 run under ``torch.inference_mode`` and, where the model's MLM head can be split off, the vocabulary
 projection is applied only at the mask positions (one row per copy instead of one per token).
+
+With ``bf16`` the encoder runs under bf16 autocast and the MLM head in fp32 on the mask rows: the head is
+a few percent of the work, and fp32 vocabulary scores keep near-ties at the K-th place ordered as in fp32
+(see docs/precision.md). Without it nothing differs from the fp32 path, so fp32 output stays byte-identical.
 """
 
 from __future__ import annotations
@@ -165,18 +169,20 @@ class MaskedLM:
         batch_size: int,
         pair_input: bool = True,
         check_cancel: Callable[[], None] | None = None,
+        bf16: bool = False,
     ) -> list[list[str]]:
-        """For each (WordPiece ids, position) job: the top-K predictions, non-words dropped, best first."""
+        """For each (WordPiece ids, position) job: the top-K predictions, non-words dropped, best first;
+        ``bf16``: the encoder under bf16 autocast (the caller checked that the device has it)."""
         results: list[list[str]] = [[] for _ in jobs]
         inputs = [self.build_input(ids, pos, pair_input) for ids, pos in jobs]
         order = sorted((i for i, x in enumerate(inputs) if x is not None), key=lambda i: len(inputs[i][0]))  # type: ignore[index]
         k = min(k, len(self.words))
+        lengths = [len(inputs[i][0]) for i in order]  # type: ignore[index]
         with torch.inference_mode():
-            for b in range(0, len(order), batch_size):
+            for batch in length_batches(order, lengths, batch_size, equal_lengths=bf16):
                 if check_cancel is not None:
                     check_cancel()
-                batch = order[b : b + batch_size]
-                top = self._forward_topk([inputs[i] for i in batch], k)  # type: ignore[misc]
+                top = self._forward_topk([inputs[i] for i in batch], k, bf16)  # type: ignore[misc]
                 for i, ids in zip(batch, top):
                     seen: list[str] = []
                     for token_id in ids:
@@ -201,19 +207,37 @@ class MaskedLM:
             attention[row, : len(seq)] = 1
         return ids, types, attention
 
-    def _forward_topk(self, batch: list[tuple[list[int], list[int], int]], k: int) -> list[list[int]]:
+    def _forward_topk(
+        self, batch: list[tuple[list[int], list[int], int]], k: int, bf16: bool = False
+    ) -> list[list[int]]:
         ids, types, attention = self.pad_batch(batch)
         positions = torch.tensor([pos for _, _, pos in batch], device=self.device)
         rows = torch.arange(len(batch), device=self.device)
         kwargs = {"input_ids": ids.to(self.device), "attention_mask": attention.to(self.device)}
         if self.use_types:
             kwargs["token_type_ids"] = types.to(self.device)
-        if self.head is not None:
-            hidden = self.base(**kwargs)[0]
-            logits = self.head(hidden[rows, positions])
-        else:  # no separable head: full logits, then pick the mask rows
-            logits = self.model(**kwargs).logits[rows, positions]
+        base, head = self.base, self.head
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            if base is None or head is None:  # no separable head: full logits, then pick the mask rows
+                logits = self.model(**kwargs).logits[rows, positions]
+            else:
+                hidden = base(**kwargs)[0][rows, positions]
+        if base is not None and head is not None:
+            logits = head(hidden.float())  # fp32 vocabulary scores (a no-op cast in fp32)
         return logits.float().topk(k, dim=-1).indices.cpu().tolist()
+
+
+def length_batches(
+    order: Sequence[int], lengths: Sequence[int], batch_size: int, *, equal_lengths: bool
+) -> list[list[int]]:
+    """Batches of up to ``batch_size`` items of ``order`` (sorted by length); with ``equal_lengths`` a batch
+    never mixes lengths, so no row is padded and each row's bf16 result does not depend on its neighbours."""
+    batches: list[list[int]] = []
+    for i, (item, length) in enumerate(zip(order, lengths)):
+        if not batches or len(batches[-1]) >= batch_size or (equal_lengths and length != lengths[i - 1]):
+            batches.append([])
+        batches[-1].append(item)
+    return batches
 
 
 def _split_head(model: PreTrainedModel) -> tuple[torch.nn.Module | None, torch.nn.Module | None]:

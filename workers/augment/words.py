@@ -20,6 +20,9 @@ from typing import Literal
 
 from tokenizers import Encoding
 
+#: Where a word's candidates came from; none = not eligible or no candidates.
+SlotKind = Literal["mlm", "glove", "none"]
+
 
 @dataclass(frozen=True)
 class Word:
@@ -43,7 +46,7 @@ class WordSlot:
     start: int  # character span of the word in the original text
     end: int
     word: str  # its exact surface
-    kind: Literal["mlm", "glove", "none"]  # where the candidates came from; none = not eligible / no candidates
+    kind: SlotKind  # where the candidates came from; none = not eligible / no candidates
     candidates: tuple[str, ...]
 
 

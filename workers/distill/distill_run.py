@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import PreTrainedModel
 
+from shared.precision import PrecisionChoice
 from shared.tasks import TaskPreset, get_task
+from workers.distill.amp import training_precision
 from workers.distill.attention_capture import use_fast_attention
 from workers.distill.checkpoint import TrainState, save_checkpoint
 from workers.distill.data import (
@@ -53,6 +55,7 @@ class DistillRun:
     teacher_logits: TeacherLogits
     progress: ProgressCallback | None
     stop: ShouldStop | None
+    precision: PrecisionChoice
 
     @classmethod
     def build(cls, config: DistillConfig, progress: ProgressCallback | None, stop: ShouldStop | None) -> DistillRun:
@@ -60,6 +63,7 @@ class DistillRun:
         preset = get_task(config.task)
         dist = Dist.from_env()  # torchrun: one rank per GPU (no-op in a single process)
         device = dist.device(resolve_device(config.device))
+        precision = training_precision(config.precision, device)
         Path(config.output_dir).mkdir(parents=True, exist_ok=True)
         if config.temperature <= 0:
             raise DistillError(f"temperature must be positive, got {config.temperature}")
@@ -74,17 +78,29 @@ class DistillRun:
         dev = encoder.encode_files([config.dev], require_labels=True) if config.dev else None
         student_layers = student_layer_count(config.student)
         layer_map = build_layer_map(config.layer_map, student_layers, teacher.config.num_hidden_layers)
-        student = build_student(config.student, teacher, tokenizer, layer_map).to(device)
+        student = build_student(config.student, teacher, tokenizer, layer_map)
+        student.to(device)  # type: ignore[arg-type]  # transformers' wrapper hides nn.Module.to's signature
         projections = Projections(
             student.config.hidden_size, teacher.config.hidden_size, len(layer_map), config.share_projection
         ).to(device)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        bf16 = config.bf16 and device.type == "cuda"
         targets = TeacherLogits(
-            teacher, config.speed.cache_teacher_logits, config.eval_batch_size, pad_id, device, bf16
+            teacher, config.speed.cache_teacher_logits, config.eval_batch_size, pad_id, device, precision.bf16
         )
         return cls(
-            config, dist, device, encoder, dev, teacher, student, projections, layer_map, targets, progress, stop
+            config,
+            dist,
+            device,
+            encoder,
+            dev,
+            teacher,
+            student,
+            projections,
+            layer_map,
+            targets,
+            progress,
+            stop,
+            precision,
         )
 
     @property
@@ -101,8 +117,8 @@ class DistillRun:
 
     @property
     def bf16(self) -> bool:
-        """bf16 autocast, on CUDA only."""
-        return _bf16(self.config, self.device)
+        """bf16 autocast around the forward passes (fp32 weights and losses)."""
+        return self.precision.bf16
 
     @property
     def checkpoint_path(self) -> Path:
@@ -195,7 +211,3 @@ def _read_train(encoder: ExampleEncoder, source: TrainSource) -> list[Example]:
 
 def _pad_id(tokenizer: Any) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-
-
-def _bf16(config: DistillConfig, device: torch.device) -> bool:
-    return config.bf16 and device.type == "cuda"

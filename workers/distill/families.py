@@ -48,7 +48,7 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -
     return args[index] if len(args) > index else kwargs.get(name)
 
 
-def mpnet_scores(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
+def mpnet_scores(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
     """MPNetSelfAttention: q k^T / sqrt(d) plus the relative position bias the encoder passes in."""
     hidden = _arg(args, kwargs, 0, "hidden_states")
     bias = _arg(args, kwargs, 2, "position_bias")
@@ -59,7 +59,7 @@ def mpnet_scores(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
     return scores if bias is None else scores + bias
 
 
-def deberta_v2_scores(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
+def deberta_v2_scores(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
     """DisentangledSelfAttention (DeBERTa-v2/v3): content q k^T plus the c2p/p2c terms, each over
     sqrt(d * (1 + number of position terms)), as the module computes them."""
     from transformers.models.deberta_v2.modeling_deberta_v2 import scaled_size_sqrt

@@ -16,6 +16,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel
 from shared.dataset_io import atomic_write_text
 from shared.settings import Settings, get_settings, setting_field, settings_values
 from shared.tasks import TaskPreset, get_task
+from workers.distill.amp import training_precision
 from workers.distill.attention_capture import use_fast_attention
 from workers.distill.data import (
     Example,
@@ -58,7 +59,7 @@ class FinetuneConfig:
     eval_batch_size: int = setting_field("eval_batch_size")
     device: str = setting_field("device")
     log_every: int = 10
-    bf16: bool = True  # only ever used on CUDA
+    precision: str = setting_field("precision")  # auto, fp32 or bf16 (bf16 = autocast; see amp.py)
 
     @classmethod
     def from_settings(
@@ -83,7 +84,8 @@ def finetune(
     started = time.time()
     preset = get_task(config.task)
     device = resolve_device(config.device)
-    bf16 = config.bf16 and device.type == "cuda"
+    precision = training_precision(config.precision, device)
+    bf16 = precision.bf16
     seed_everything(config.seed)
     tokenizer = load_tokenizer(config.model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -130,6 +132,7 @@ def finetune(
         "steps": step,
         "loss_history": log.history,
         "device": str(device),
+        "precision": precision.model_dump(),
         "config": config_summary(config),
         "seconds": round(time.time() - started, 3),
     }

@@ -5,6 +5,7 @@ functions (this module imports no torch at import time); a worker runs one job a
 when present, else the CPU.
 
 Layout of a job's folder (``Storage.job_dir``): ``model/`` (save_pretrained files, tokenizer, report.json),
+``onnx/`` (a distillation's ONNX fp32 + int8 exports, unless ``export: false``),
 ``model.tar.gz`` (the result download), ``checkpoint.pt`` (the latest checkpoint; a distillation deletes it
 when it succeeds), ``train/`` (headed copies of the augmentation shards it read).
 
@@ -43,7 +44,7 @@ from workers.orchestration.children import cancel_children, children_of, fail_ch
 
 #: RQ ids are "<job id>--<kind>": RQ allows no dots, and the failure callback finds the job from it.
 _RQ_SEP = "--"
-MODEL_DIR, MODEL_TAR, CHECKPOINT = "model", "model.tar.gz", "checkpoint.pt"
+MODEL_DIR, MODEL_TAR, CHECKPOINT, EXPORT_DIR = "model", "model.tar.gz", "checkpoint.pt", "onnx"
 
 
 # --- enqueueing (called by the API) ------------------------------------------------------------------------
@@ -124,12 +125,14 @@ def resolve_teacher(store: JobStore, team: str, teacher: str | JobRef) -> str:
     return teacher
 
 
-def pack_model(folder: Path, target: Path) -> int:
-    """The model folder as a .tar.gz (entries under ``model/``), written atomically; returns its size."""
+def pack_model(folder: Path, target: Path, extras: tuple[Path, ...] = ()) -> int:
+    """The model folder as a .tar.gz (entries under ``model/``; each existing extra folder under its own
+    name, e.g. ``onnx/``), written atomically; returns its size."""
     with atomic_write(target) as handle, tarfile.open(fileobj=handle, mode="w:gz") as tar:
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and path.name != CHECKPOINT:
-                tar.add(path, arcname=f"{MODEL_DIR}/{path.name}")
+        for base, arc in [(folder, MODEL_DIR), *((e, e.name) for e in extras if e.is_dir())]:
+            for path in sorted(base.iterdir()):
+                if path.is_file() and path.name != CHECKPOINT:
+                    tar.add(path, arcname=f"{arc}/{path.name}")
     return target.stat().st_size
 
 
@@ -137,7 +140,7 @@ def _model_result(job_id: str, report: dict[str, Any], summary: dict[str, Any]) 
     storage = _storage()
     folder = storage.job_dir(job_id) / MODEL_DIR
     tar = storage.job_dir(job_id) / MODEL_TAR
-    size = pack_model(folder, tar)
+    size = pack_model(folder, tar, extras=(storage.job_dir(job_id) / EXPORT_DIR,))
     return {
         "file": str(tar.relative_to(storage.root)),
         "format": "tar.gz",
@@ -145,6 +148,7 @@ def _model_result(job_id: str, report: dict[str, Any], summary: dict[str, Any]) 
         "download": f"/v1/jobs/{job_id}/result",
         "model_dir": str(folder.relative_to(storage.root)),
         "seconds": report.get("seconds"),
+        "precision": report.get("precision"),  # what ran, and why
         **summary,
     }
 
@@ -182,7 +186,7 @@ def _device_event(store: JobStore, job_ids: list[str], device: str) -> None:
 
     where = device
     if device == "auto":
-        where = f"cuda ({torch.cuda.get_device_name(0)}, bf16)" if torch.cuda.is_available() else "cpu"
+        where = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
     for j in job_ids:
         store.add_event(j, "device", f"training on {where}")
 
@@ -273,14 +277,35 @@ def _distill(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> d
     )
     _device_event(store, ids, config.device)
     report = distill(config, progress=progress, should_stop=should_stop)
-    progress.finish()
     summary = {
         "task": report["task"],
         "teacher": {k: report["teacher"].get(k) for k in ("params", "dev")},
         "student": {k: report["student"].get(k) for k in ("params", "layers", "hidden", "dev")},
         "train_rows": report.get("train_rows"),
     }
+    if p.export:
+        summary["exports"] = _export_student(job_dir, p.task, dev, doc, progress)
+    progress.finish()
     return _model_result(job_id, report, summary)
+
+
+def _export_student(job_dir: Path, task: str, dev: Path | None, doc: dict[str, Any], progress: Any) -> dict[str, Any]:
+    """ONNX fp32 + int8 beside the student (``onnx/``), checked on the dev set; report.json gains ``exports``."""
+    from workers.deploy.job_exports import export_job_model
+
+    progress.event("export", "exporting the student to ONNX (fp32 and dynamic int8)")
+    section = export_job_model(
+        job_dir / MODEL_DIR,
+        job_dir / EXPORT_DIR,
+        task,
+        dev,
+        text_columns=tuple(doc["text_columns"]) or None,
+        label_column=doc.get("label_column"),
+        log=lambda line: progress.event("export", line),
+    )
+    if "error" in section:
+        progress.event("export_failed", f"ONNX export failed; the PyTorch student is unaffected: {section['error']}")
+    return section
 
 
 # --- pipeline -----------------------------------------------------------------------------------------------

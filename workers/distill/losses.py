@@ -67,11 +67,12 @@ class Projections(nn.Module):
         super().__init__()
         count = 1 if shared else num_layers + 1
         self.shared = shared
-        self.maps = nn.ModuleList(nn.Linear(student_hidden, teacher_hidden) for _ in range(count))
+        linears = [nn.Linear(student_hidden, teacher_hidden) for _ in range(count)]
         if student_hidden == teacher_hidden:
-            for lin in self.maps:
+            for lin in linears:
                 nn.init.eye_(lin.weight)
                 nn.init.zeros_(lin.bias)
+        self.maps = nn.ModuleList(linears)
 
     def forward(self, hidden: torch.Tensor, index: int) -> torch.Tensor:
         """Project the student's hidden states number ``index`` (0 = embedding output)."""

@@ -140,7 +140,7 @@ def check_same_vocabulary(teacher_tokenizer, other_path: str) -> None:
 
 def build_student(spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_map: list[int]) -> PreTrainedModel:
     """The student model (on CPU): a BERT with the teacher's labels and vocabulary, whatever the teacher's family."""
-    tconf = teacher.config
+    tconf: Any = teacher.config  # transformers types label maps loosely
     label_kwargs = dict(
         num_labels=tconf.num_labels,
         id2label=dict(tconf.id2label),

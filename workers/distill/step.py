@@ -20,7 +20,7 @@ class StepRule:
     lr: float
     warmup_ratio: float
     grad_clip: float
-    bf16: bool = False  # bf16 autocast for the forward pass (only ever asked for on CUDA)
+    bf16: bool = False  # bf16 autocast for the forward pass, on CUDA and CPU alike (fp32 weights and losses)
 
 
 def train_step(

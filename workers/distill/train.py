@@ -90,7 +90,7 @@ class DistillConfig:
     checkpoint_path: Path | None = None  # default: output_dir / "checkpoint.pt"
     keep_checkpoint: bool = False  # a finished run deletes its checkpoint unless asked to keep it
     speed: SpeedSwitches = field(default_factory=SpeedSwitches)
-    bf16: bool = True  # only ever used on CUDA
+    precision: str = setting_field("precision")  # auto, fp32 or bf16 (bf16 = autocast; see amp.py)
 
     @classmethod
     def from_settings(
@@ -255,6 +255,7 @@ def _report(run: DistillRun, state: TrainState, started: float) -> dict[str, Any
         "train_rows": len(run.train_examples()),
         "dev_rows": len(run.dev) if run.dev is not None else 0,
         "device": str(run.device),
+        "precision": run.precision.model_dump(),
         "processes": run.dist.world,
         "config": config_summary(config),
         "seconds": round(time.time() - started, 3),

@@ -18,3 +18,15 @@ class InvalidRequest(OrchestrationError):
 
 class QueueUnavailable(OrchestrationError):
     """The job could not be queued (Redis or RQ refused); the job record was failed, not left queued."""
+
+
+class TooManyJobs(OrchestrationError):
+    """The team has as many queued or running jobs as its limit allows; try again after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class OverLimit(OrchestrationError):
+    """The request is larger than a limit of the team (rows out of an augmentation, stored bytes)."""

@@ -17,9 +17,18 @@ from shared.job_types import JobType
 from shared.schemas import AugmentationRequest, JobRef, PipelineRequest, TrainFromAugmentation
 from workers.orchestration.children import fail_children
 from workers.orchestration.errors import InvalidRequest, OrchestrationError
-from workers.orchestration.references import find_dataset, find_optional_dataset, resolve_task, resolve_teacher
+from workers.orchestration.quotas import check_active, check_stored, create_counted, limits_of
+from workers.orchestration.references import (
+    allowed_model,
+    find_dataset,
+    find_optional_dataset,
+    resolve_task,
+    resolve_teacher,
+)
 from workers.orchestration.submit import (
     Submission,
+    access,
+    check_augmentation,
     create_augmentation,
     create_training_job,
     distill_params,
@@ -47,35 +56,41 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
     dev = find_optional_dataset(sub.datasets, sub.team, body.dev_dataset_id, "dev_dataset_id")
     task = resolve_task(body.task, dataset)
     aug_request = augment_request(body)
-    teacher = resolve_teacher(body.teacher, sub.team, sub.jobs) if body.teacher is not None else None
+    rules = access(sub)
+    teacher = resolve_teacher(body.teacher, sub.team, sub.jobs, access=rules) if body.teacher is not None else None
     pipeline_id = new_id("job")
     ds_ids = [d["id"] for d in (dataset, dev) if d]
     common = {"dev_dataset_id": dev["id"] if dev else None, "task": task}
-    ft_params = None
-    if body.base_model is not None:
-        ft_params = finetune_params(sub, body.finetune, model=body.base_model, dataset_id=dataset["id"], **common)
     d_params = distill_params(
         sub,
         body.distill,
+        "distill.",
         teacher=teacher or JobRef(job_id="pending"),
         train=TrainFromAugmentation(augmentation_job_id="pending"),
         train_dataset_id=dataset["id"],
         **common,
     )
+    ft_params = None
+    if body.base_model is not None:
+        base_model = allowed_model(rules, body.base_model, "base_model")
+        ft_params = finetune_params(sub, body.finetune, model=base_model, dataset_id=dataset["id"], **common)
+    check_augmentation(sub, aug_request, "augment.")  # refused before any child exists, like every check
+    check_stored(sub.jobs, limits_of(sub.settings, sub.team), sub.team)
+    check_active(sub.jobs, sub.settings, sub.team)
 
     ft_id = None
     if ft_params is not None:
         ft_child = ft_params.model_copy(update={"pipeline_id": pipeline_id})
-        ft_id = create_training_job(sub, JobType.FINETUNE, ft_child, ds_ids)
+        ft_id = create_training_job(sub, JobType.FINETUNE, ft_child, ds_ids, counted=False)
         d_params = d_params.model_copy(update={"teacher": JobRef(job_id=ft_id)})
     try:
-        aug_id, aug_params = create_augmentation(sub, aug_request)
+        aug_id, aug_params = create_augmentation(sub, aug_request, "augment.", counted=False)
     except OrchestrationError:
         fail_children(sub.jobs, [ft_id] if ft_id else [], "the pipeline's augmentation could not be queued")
         raise
     d_params = d_params.model_copy(update={"train": TrainFromAugmentation(augmentation_job_id=aug_id)})
     distill_child = d_params.model_copy(update={"pipeline_id": pipeline_id})
-    distill_id = create_training_job(sub, JobType.DISTILLATION, distill_child, ds_ids)
+    distill_id = create_training_job(sub, JobType.DISTILLATION, distill_child, ds_ids, counted=False)
     children = PipelineChildren(finetune=ft_id, augmentation=aug_id, distillation=distill_id)
     params = PipelineJobParams(
         dataset_id=dataset["id"],
@@ -87,14 +102,23 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
         children=children,
         **common,
     )
-    sub.jobs.create(
-        job_type=JobType.PIPELINE,
-        team=sub.team,
-        params=params.model_dump(mode="json"),
-        unit="steps",
-        dataset_ids=ds_ids,
-        job_id=pipeline_id,
-    )
+
+    def create(active_limit: int | None) -> str:
+        return sub.jobs.create(
+            job_type=JobType.PIPELINE,
+            team=sub.team,
+            params=params.model_dump(mode="json"),
+            unit="steps",
+            dataset_ids=ds_ids,
+            job_id=pipeline_id,
+            active_limit=active_limit,
+        )
+
+    try:
+        create_counted(sub.settings, sub.team, create)  # another submission may have taken the last slot
+    except OrchestrationError:
+        fail_children(sub.jobs, children.ids(), "the pipeline was refused: too many active jobs")
+        raise
     try:
         queue_training(sub, pipeline_id, JobType.PIPELINE)
     except OrchestrationError:

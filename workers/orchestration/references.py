@@ -1,6 +1,7 @@
 """Checking what a request refers to (datasets, a task, a teacher, an augmentation) before any job exists,
-so a bad id or task is an error naming the field, not a failed job later. (Whether a teacher folder loads
-is only known on the worker: that fails the job.)"""
+so a bad id, task or model reference is an error naming the field, not a failed job later. Model and
+vector references go through ``shared.model_access`` (folders under the operator's roots, hub ids only when
+allowed); whether a folder that passes those cheap checks really loads is only known on the worker.)"""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
 from shared.job_types import JobType
+from shared.model_access import ModelAccess, ReferenceRefused
 from shared.schemas import JobRef
 from shared.tasks import UnknownTaskError, get_task
 from workers.orchestration.errors import InvalidRequest, NotFound
@@ -38,12 +40,36 @@ def resolve_task(task: str | None, dataset: dict[str, Any]) -> str:
         raise InvalidRequest(f"field 'task': {exc}") from None
 
 
-def resolve_teacher(teacher: str | JobRef, team: str, jobs: JobStore, *, field: str = "teacher") -> str | JobRef:
-    """A model path/hub id as given, or a reference to this team's succeeded fine-tune."""
+def allowed_model(access: ModelAccess | None, ref: str, field: str, *, needs_tokenizer: bool = True) -> str:
+    """The stored form of a model reference (a resolved folder, or a hub id); InvalidRequest when refused.
+
+    ``access`` None (callers that are not HTTP requests) keeps the reference as given."""
+    if access is None:
+        return ref
+    try:
+        return access.model(ref, field, needs_tokenizer=needs_tokenizer)
+    except ReferenceRefused as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def allowed_glove(access: ModelAccess | None, ref: str, field: str) -> str:
+    """The stored form of a GloVe source (a named source, or a resolved vector file under a root)."""
+    if access is None:
+        return ref
+    try:
+        return access.glove(ref, field)
+    except ReferenceRefused as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def resolve_teacher(
+    teacher: str | JobRef, team: str, jobs: JobStore, *, field: str = "teacher", access: ModelAccess | None = None
+) -> str | JobRef:
+    """An allowed model folder/hub id (see ``allowed_model``), or a reference to this team's succeeded fine-tune."""
     if isinstance(teacher, str):
         if not teacher.strip():
             raise InvalidRequest(f"field '{field}': empty model path")
-        return teacher
+        return allowed_model(access, teacher, field)
     job = jobs.get(teacher.job_id, team)
     if job is None:
         raise NotFound(f"field '{field}.job_id': job {teacher.job_id!r} not found")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from pydantic import BaseModel
@@ -16,10 +16,13 @@ from shared.job_params import (
     DistillJobParams,
     FinetuneJobParams,
     ParamsError,
+    StudentCheckpointParams,
     resolve_student,
 )
 from shared.job_store import JobStore
 from shared.job_types import JobType
+from shared.model_access import ModelAccess
+from shared.precision import submission_problem
 from shared.schemas import (
     AugmentationRequest,
     DistillationRequest,
@@ -34,7 +37,10 @@ from shared.settings import Settings
 from workers.augment.jobs import enqueue_augmentation, plan_shards
 from workers.distill.jobs import enqueue
 from workers.orchestration.errors import InvalidRequest, QueueUnavailable
+from workers.orchestration.quotas import check_rows_out, check_stored, create_counted, limits_of
 from workers.orchestration.references import (
+    allowed_glove,
+    allowed_model,
     find_augmentation,
     find_dataset,
     find_optional_dataset,
@@ -61,6 +67,17 @@ def options(
     return {name: getattr(request, name) for name in options_type.model_fields if name not in exclude}
 
 
+P = TypeVar("P", AugmentJobParams, FinetuneJobParams, DistillJobParams)
+
+
+def checked_precision(sub: Submission, params: P) -> P:
+    """``params``, unless they ask for bf16 where the API can tell the workers lack it (InvalidRequest, a 422)."""
+    problem = submission_problem(params.precision, sub.settings)
+    if problem:
+        raise InvalidRequest(f"field 'precision': {problem}")
+    return params
+
+
 def queue_or_fail(sub: Submission, job_id: str, enqueue_job: Callable[[], object], what: str, done: str) -> None:
     """Run ``enqueue_job``; on failure fail the job and raise QueueUnavailable, else log ``done``."""
     try:
@@ -71,20 +88,55 @@ def queue_or_fail(sub: Submission, job_id: str, enqueue_job: Callable[[], object
     sub.jobs.add_event(job_id, "queued", done)
 
 
-def create_augmentation(sub: Submission, body: AugmentationRequest) -> tuple[str, AugmentJobParams]:
-    """Create and queue an augmentation job: one shard job per ``shard_rows`` rows, then a merge."""
-    dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, "dataset_id")
-    params = AugmentJobParams.resolve(sub.settings, **body.model_dump())
+def access(sub: Submission) -> ModelAccess:
+    """The operator's rules for model and vector references over HTTP."""
+    return ModelAccess.from_settings(sub.settings)
+
+
+def augment_params(sub: Submission, body: AugmentationRequest, prefix: str = "") -> AugmentJobParams:
+    """The request's params, defaults filled in, its MLM and GloVe references checked and stored resolved."""
+    params = checked_precision(sub, AugmentJobParams.resolve(sub.settings, **body.model_dump()))
+    rules = access(sub)
+    refs = {
+        "mlm_model": allowed_model(rules, params.mlm_model, f"{prefix}mlm_model"),
+        "glove": allowed_glove(rules, params.glove, f"{prefix}glove"),
+    }
+    return params.model_copy(update=refs)
+
+
+def check_augmentation(
+    sub: Submission, body: AugmentationRequest, prefix: str = ""
+) -> tuple[dict[str, Any], AugmentJobParams]:
+    """The augmentation's dataset and params, once its references and size are known to be allowed."""
+    dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, f"{prefix}dataset_id")
+    params = augment_params(sub, body, prefix)
+    check_rows_out(limits_of(sub.settings, sub.team), sub.team, dataset["rows"], params.n, prefix)
+    return dataset, params
+
+
+def create_augmentation(
+    sub: Submission, body: AugmentationRequest, prefix: str = "", *, counted: bool = True
+) -> tuple[str, AugmentJobParams]:
+    """Create and queue an augmentation job: one shard job per ``shard_rows`` rows, then a merge.
+
+    ``counted`` False: a pipeline's child, not counted towards the team's active jobs (the pipeline is)."""
+    dataset, params = check_augmentation(sub, body, prefix)
+    check_stored(sub.jobs, limits_of(sub.settings, sub.team), sub.team)
     shards = plan_shards(dataset["rows"], params.shard_rows)
-    job_id = sub.jobs.create(
-        job_type=JobType.AUGMENTATION,
-        team=sub.team,
-        params=params.model_dump(mode="json"),
-        total=dataset["rows"],
-        unit="rows",
-        shards_total=len(shards),
-        dataset_ids=[dataset["id"]],
-    )
+
+    def create(active_limit: int | None) -> str:
+        return sub.jobs.create(
+            job_type=JobType.AUGMENTATION,
+            team=sub.team,
+            params=params.model_dump(mode="json"),
+            total=dataset["rows"],
+            unit="rows",
+            shards_total=len(shards),
+            dataset_ids=[dataset["id"]],
+            active_limit=active_limit,
+        )
+
+    job_id = create_counted(sub.settings, sub.team, create) if counted else create(None)
     queue_or_fail(
         sub,
         job_id,
@@ -106,26 +158,46 @@ def queue_training(sub: Submission, job_id: str, job_type: JobType) -> None:
     )
 
 
-def create_training_job(sub: Submission, job_type: JobType, params: BaseModel, dataset_ids: list[str]) -> str:
-    """The record of a fine-tune or distillation job (not queued: a pipeline runs its children inline)."""
-    return sub.jobs.create(
-        job_type=job_type, team=sub.team, params=params.model_dump(mode="json"), unit="steps", dataset_ids=dataset_ids
-    )
+def create_training_job(
+    sub: Submission, job_type: JobType, params: BaseModel, dataset_ids: list[str], *, counted: bool = True
+) -> str:
+    """The record of a fine-tune, distillation or pipeline job (not queued: a pipeline runs its children
+    inline). ``counted`` False for a pipeline's children: the pipeline counts towards the active jobs."""
+
+    def create(active_limit: int | None) -> str:
+        return sub.jobs.create(
+            job_type=job_type,
+            team=sub.team,
+            params=params.model_dump(mode="json"),
+            unit="steps",
+            dataset_ids=dataset_ids,
+            active_limit=active_limit,
+        )
+
+    if not counted:
+        return create(None)
+    check_stored(sub.jobs, limits_of(sub.settings, sub.team), sub.team)
+    return create_counted(sub.settings, sub.team, create)
 
 
 def finetune_params(sub: Submission, opts: FinetuneOptions, **fixed: Any) -> FinetuneJobParams:
     """Fine-tune params from the request's options and the fields the caller fixes (model, datasets...)."""
-    return FinetuneJobParams.resolve(sub.settings, **options(opts, FinetuneOptions), **fixed)
+    return checked_precision(sub, FinetuneJobParams.resolve(sub.settings, **options(opts, FinetuneOptions), **fixed))
 
 
-def distill_params(sub: Submission, opts: DistillOptions, **fixed: Any) -> DistillJobParams:
+def distill_params(sub: Submission, opts: DistillOptions, prefix: str = "", **fixed: Any) -> DistillJobParams:
     """Distillation params from the request's options and the fields the caller fixes (teacher, data...)."""
     try:
         student = resolve_student(opts.student, sub.settings)
     except ParamsError as exc:
-        raise InvalidRequest(f"field 'student.hidden': {exc}") from None
+        raise InvalidRequest(f"field '{prefix}student.hidden': {exc}") from None
+    if isinstance(student, StudentCheckpointParams):
+        field = f"{prefix}student.checkpoint"
+        student = StudentCheckpointParams(
+            checkpoint=allowed_model(access(sub), student.checkpoint, field, needs_tokenizer=False)
+        )
     hyper = options(opts, DistillOptions, exclude=frozenset({"student"}))
-    return DistillJobParams.resolve(sub.settings, **hyper, student=student, **fixed)
+    return checked_precision(sub, DistillJobParams.resolve(sub.settings, **hyper, student=student, **fixed))
 
 
 def submit_finetune(sub: Submission, body: FinetuneRequest) -> str:
@@ -133,8 +205,9 @@ def submit_finetune(sub: Submission, body: FinetuneRequest) -> str:
     dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, "dataset_id")
     dev = find_optional_dataset(sub.datasets, sub.team, body.dev_dataset_id, "dev_dataset_id")
     task = resolve_task(body.task, dataset)
+    model = allowed_model(access(sub), body.model, "model")
     params = finetune_params(
-        sub, body, model=body.model, dataset_id=dataset["id"], dev_dataset_id=dev["id"] if dev else None, task=task
+        sub, body, model=model, dataset_id=dataset["id"], dev_dataset_id=dev["id"] if dev else None, task=task
     )
     job_id = create_training_job(sub, JobType.FINETUNE, params, [d["id"] for d in (dataset, dev) if d])
     queue_training(sub, job_id, JobType.FINETUNE)
@@ -154,7 +227,7 @@ def submit_distillation(sub: Submission, body: DistillationRequest) -> str:
         train = TrainFromDataset(dataset_id=dataset["id"])
     dev = find_optional_dataset(sub.datasets, sub.team, body.dev_dataset_id, "dev_dataset_id")
     task = resolve_task(body.task, dataset)
-    teacher: str | JobRef = resolve_teacher(body.teacher, sub.team, sub.jobs)
+    teacher: str | JobRef = resolve_teacher(body.teacher, sub.team, sub.jobs, access=access(sub))
     params = distill_params(
         sub,
         body,

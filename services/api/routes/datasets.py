@@ -23,6 +23,8 @@ from services.api.deps import (
 )
 from services.api.uploads import ReceivedUpload, UploadError, receive_upload
 from shared.dataset_io import DatasetError, detect_format, read_table, resolve_spec
+from shared.dataset_store import StorageLimitReached
+from shared.quotas import team_limits
 from shared.schemas import Dataset, DatasetPreview, Page
 from shared.storage import DISK_FULL, Storage, is_disk_full
 from shared.tasks import UnknownTaskError
@@ -105,16 +107,21 @@ def _validate(upload: ReceivedUpload, fields: dict[str, str], storage: Storage, 
     status_code=status.HTTP_201_CREATED,
     response_model=Dataset,
     openapi_extra=_UPLOAD_FORM,
-    responses={**errors(400, 413, 415, 507), **_UPLOAD_422},
+    responses={
+        **errors(400, 415, 507),
+        **error(413, "over the team's upload size or stored-bytes limit"),
+        **_UPLOAD_422,
+    },
 )
 async def upload_dataset(
     request: Request, team: TeamDep, settings: SettingsDep, storage: StorageDep, datasets: DatasetStoreDep
 ) -> dict[str, Any]:
     """Upload a dataset (multipart field ``file``); the whole file is validated before it is accepted."""
-    limit = settings.max_upload_bytes
+    limits = team_limits(settings, team)
+    limit = limits.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise HTTPException(413, f"field 'file': the upload exceeds the limit of {settings.max_upload_mb} MiB")
+        raise HTTPException(413, f"field 'file': the upload exceeds the limit of {limits.max_upload_mb} MiB")
     try:
         upload = await receive_upload(
             request.headers.get("content-type", ""),
@@ -143,7 +150,14 @@ async def upload_dataset(
     finally:
         upload.discard()
     try:
-        return datasets.add(team, doc)
+        return datasets.add(team, doc, max_stored_bytes=limits.max_stored_bytes)
+    except StorageLimitReached as exc:
+        storage.delete_dataset(dataset_id)
+        raise HTTPException(
+            413,
+            f"field 'file': limit max_stored_mb={limits.max_stored_mb} of team '{team}': the team stores "
+            f"{exc.used:,} bytes and this file has {exc.size:,}; delete jobs or datasets first",
+        ) from None
     except redis.RedisError:  # Redis down (503) or refusing writes (507): leave no unregistered files behind
         storage.delete_dataset(dataset_id)
         raise

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response, status
 
 from services.api.contract import AUTHENTICATED, SUBMISSION
 from services.api.deps import SubmissionDep
+from services.api.quota_responses import SUBMIT_RESPONSES
 from shared.schemas import Job, PipelineRequest
 from workers.orchestration.children import summarise_pipeline
 from workers.orchestration.pipelines import submit_pipeline
@@ -20,7 +21,7 @@ from workers.orchestration.pipelines import submit_pipeline
 router = APIRouter(prefix="/v1/pipelines", tags=["pipelines"], responses={**AUTHENTICATED, **SUBMISSION})
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Job, responses=SUBMIT_RESPONSES)
 def create_pipeline(body: PipelineRequest, response: Response, sub: SubmissionDep) -> dict[str, Any]:
     """Fine-tune (given ``base_model``), augment the training set and distil, with a single request."""
     pipeline_id = submit_pipeline(sub, body)

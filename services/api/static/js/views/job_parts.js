@@ -2,7 +2,7 @@
 import { LineChart, PALETTE } from "../charts.js";
 import { TERMINAL, badge, card, elapsed, fmtDuration, fmtNum, fmtTime, fmtValue, h, progressBar } from "../ui.js";
 
-const MILESTONES = new Set(["created", "queued", "started", "stage", "merged", "succeeded", "failed", "cancelled"]);
+const MILESTONES = new Set(["created", "queued", "started", "stage", "merged", "succeeded", "failed", "cancelled", "expired"]);
 /** Loss names in the order the charts show them; any other loss follows, "total" is left out. */
 const LOSS_ORDER = ["embedding", "attention", "hidden", "prediction", "loss"];
 const LOSS_TITLES = { loss: "fine-tune loss", embedding: "embedding loss", attention: "attention loss",

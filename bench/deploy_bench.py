@@ -1,0 +1,206 @@
+"""Deployed forms of a teacher and its student: dev accuracy and batch latency with 1 thread, side by side.
+
+Forms: PyTorch fp32, PyTorch bf16 weights (only where the CPU has AVX512-BF16 or AMX-BF16), ONNX Runtime fp32
+and ONNX Runtime dynamic int8 (the files `distillery export` writes). Timing: one fixed batch (the first
+``--batch`` dev rows padded to ``--seq`` tokens), one warm-up pass per form, then ``--rounds`` rounds that each
+time every (model, form) once in turn, so a drift of the machine's speed hits all forms alike; the median per
+form is reported. Speed-ups are against the fp32 teacher and against the teacher in the same form. The CPU's
+model name and its relevant flags are printed first: the order of the forms depends on them.
+
+    .venv/bin/python bench/deploy_bench.py --teacher TEACHER_DIR --student STUDENT_DIR \
+        [--dev ../shared/data/glue/SST-2/dev.tsv --task sst-2] [--rounds 20] [--threads 1]
+    .venv/bin/python bench/deploy_bench.py --tiny   # smoke run: two tiny random models, 64 dev rows
+
+Output is printed and written to bench/results/deploy/<UTC time>-<host>.md (and .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
+
+
+def cpu_facts() -> dict[str, Any]:
+    """The CPU's model name and which of the flags that decide bf16/int8 speed it has (Linux /proc/cpuinfo)."""
+    name, flags = platform.processor() or "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {"model": name, "flags": {f: f in flags for f in FLAGS}, "cores": os.cpu_count()}
+
+
+def has_bf16(cpu: dict[str, Any]) -> bool:
+    return bool(cpu["flags"]["avx512_bf16"] or cpu["flags"]["amx_bf16"])
+
+
+def build_forms(folder: Path, work: Path, threads: int, bf16: bool) -> dict[str, Any]:
+    """form name -> LoadedModel, for one model folder (its ONNX files exported into ``work``)."""
+    import torch
+
+    from workers.deploy.export_run import ExportOptions, export_model
+    from workers.deploy.loading import LoadedModel, load_model
+    from workers.deploy.predictors import TorchPredictor
+
+    fp32 = load_model(folder, threads)
+    forms = {"PyTorch fp32": fp32}
+    if bf16:
+        half = TorchPredictor(copy.deepcopy(fp32.predictor.model).to(torch.bfloat16), threads)
+        forms["PyTorch bf16"] = LoadedModel(half, fp32.tokenizer, fp32.labels, folder, fp32.config)
+    export_model(folder, work, ExportOptions(check_rows=8))
+    forms["ONNX fp32"] = load_model(work / "model.onnx", threads)
+    forms["ONNX int8 (dynamic)"] = load_model(work / "model-int8.onnx", threads)
+    return forms
+
+
+def timed_batch(model: Any, examples: list, batch: int, seq: int) -> dict[str, Any]:
+    """The first ``batch`` rows padded to exactly ``seq`` tokens (a fixed shape for every form)."""
+    import torch
+
+    from workers.deploy.inputs import pad_id
+    from workers.distill.data import collate
+
+    rows = [examples[i % len(examples)] for i in range(batch)]
+    tensors = collate(rows, pad_id(model.tokenizer), torch.device("cpu"), pad_to=seq)
+    return {k: v.numpy() for k, v in tensors.items()}
+
+
+def round_robin(entries: dict[tuple[str, str], Any], batches: dict[str, Any], rounds: int) -> dict:
+    """Median ms per (model, form): one warm-up each, then ``rounds`` rounds timing every entry once."""
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in entries}
+    for (who, _), model in entries.items():
+        model.predictor.logits(batches[who])
+    for _ in range(rounds):
+        for key, model in entries.items():
+            started = time.perf_counter()
+            model.predictor.logits(batches[key[0]])
+            times[key].append((time.perf_counter() - started) * 1000.0)
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def accuracy(entries: dict[tuple[str, str], Any], examples: dict[str, list], preset: Any) -> dict:
+    from workers.deploy.inference import predict_logits, task_metrics
+
+    return {
+        key: task_metrics(predict_logits(model, examples[key[0]], 32), examples[key[0]], preset)
+        for key, model in entries.items()
+    }
+
+
+def render(cpu: dict, args: argparse.Namespace, ms: dict, metrics: dict, forms: list[str], rows: int) -> str:
+    """The markdown report: setup, then one row per form with teacher and student side by side."""
+    first_metric = next(iter(next(iter(metrics.values()))))
+    base = ms[("teacher", "PyTorch fp32")]
+    lines = [
+        f"# Deploy bench, {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on {socket.gethostname()}",
+        "",
+        f"CPU: {cpu['model']}, {cpu['cores']} logical cores; "
+        + ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in cpu["flags"].items()),
+        f"Timing: batch {args.batch} x {args.seq} tokens, {args.threads} thread(s), median of {args.rounds} "
+        f"round-robin rounds after one warm-up per form. Dev: {args.dev} ({args.task}, {rows} rows).",
+        f"Teacher: {args.teacher}. Student: {args.student}.",
+        "",
+        f"| form | teacher: dev {first_metric}, ms, speed-up | student: dev {first_metric}, ms, speed-up vs fp32 "
+        "teacher, vs teacher in the same form |",
+        "| --- | --- | --- |",
+    ]
+    for form in forms:
+        t, s = ("teacher", form), ("student", form)
+        lines.append(
+            f"| {form} | {100 * metrics[t][first_metric]:.1f}, {ms[t]:.1f} ms, {base / ms[t]:.2f}x "
+            f"| {100 * metrics[s][first_metric]:.1f}, {ms[s]:.1f} ms, {base / ms[s]:.2f}x, {ms[t] / ms[s]:.2f}x |"
+        )
+    if "PyTorch bf16" not in forms:
+        lines += ["", "PyTorch bf16 skipped: this CPU has neither AVX512-BF16 nor AMX-BF16."]
+    return "\n".join(lines) + "\n"
+
+
+def tiny_models(work: Path, glue: Path, rows: int) -> tuple[Path, Path, Path]:
+    """Smoke-run inputs: two tiny random SST-2 classifiers and a dev sample."""
+    from tests.distill_helpers import glue_sample, make_tiny_teacher
+
+    teacher = make_tiny_teacher(work / "teacher", layers=2, hidden=64)
+    student = make_tiny_teacher(work / "student", layers=1, hidden=64, seed=1)
+    return teacher, student, glue_sample(glue, "SST-2", "dev", rows, work / "dev.tsv")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher", help="teacher save_pretrained folder")
+    parser.add_argument("--student", help="student save_pretrained folder")
+    parser.add_argument("--dev", default=str(ROOT.parent / "shared/data/glue/SST-2/dev.tsv"))
+    parser.add_argument("--task", default="sst-2")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seq", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tiny", action="store_true", help="smoke run on two tiny random models")
+    parser.add_argument("--out", default=str(ROOT / "bench/results/deploy"))
+    args = parser.parse_args()
+    if not args.tiny and not (args.teacher and args.student):
+        parser.error("give --teacher and --student (or --tiny for a smoke run)")
+    return args
+
+
+def main() -> None:
+    import torch
+
+    from services.cli.progress_bar import quiet_transformers
+    from shared.tasks import get_task
+    from workers.deploy.inputs import labelled_examples
+
+    args = parse_args()
+    quiet_transformers()
+    torch.set_num_threads(args.threads)
+    cpu = cpu_facts()
+    preset = get_task(args.task)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if args.tiny:
+            args.teacher, args.student, args.dev = tiny_models(work, ROOT.parent / "shared/data/glue", 64)
+            args.rounds = min(args.rounds, 3)
+        entries, examples, batches = {}, {}, {}
+        for who, folder in (("teacher", Path(args.teacher)), ("student", Path(args.student))):
+            forms = build_forms(folder, work / who, args.threads, has_bf16(cpu))
+            examples[who] = labelled_examples(forms["PyTorch fp32"].tokenizer, args.dev, preset, args.seq)
+            batches[who] = timed_batch(forms["PyTorch fp32"], examples[who], args.batch, args.seq)
+            entries.update({(who, form): model for form, model in forms.items()})
+        metrics = accuracy(entries, examples, preset)
+        ms = round_robin(entries, batches, args.rounds)
+    form_names = list(dict.fromkeys(form for _, form in entries))
+    text = render(cpu, args, ms, metrics, form_names, len(examples["teacher"]))
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{socket.gethostname()}" + ("-tiny" if args.tiny else "")
+    (out / f"{stem}.md").write_text(text)
+    raw = {"cpu": cpu, "args": {k: str(v) for k, v in vars(args).items()}}
+    raw["results"] = [{"model": w, "form": f, "ms": ms[(w, f)], "dev": metrics[(w, f)]} for w, f in entries]
+    (out / f"{stem}.json").write_text(json.dumps(raw, indent=2) + "\n")
+    print(f"written: {out / stem}.md and .json")
+
+
+if __name__ == "__main__":
+    main()

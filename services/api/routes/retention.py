@@ -1,0 +1,51 @@
+"""DELETE /v1/jobs/{id}: remove a finished job's artifacts and record (a pipeline's children with it).
+
+The TTL expiry of ``shared.retention`` does the same on a schedule but keeps the record as ``expired``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Response
+
+from services.api.deps import JobStoreDep, StorageDep, TeamDep
+from shared.job_store import JobStore
+from shared.retention import active_readers, remove_job
+from shared.schemas import ACTIVE_STATUSES, ErrorBody
+from workers.orchestration.children import children_of
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    204: {"description": "the job's artifacts and record are removed"},
+    401: {"model": ErrorBody, "description": "no or unknown API key"},
+    404: {"model": ErrorBody, "description": "no such job for this team"},
+    409: {"model": ErrorBody, "description": "the job (or a child) is queued or running, or an active job reads it"},
+}
+
+
+def _refuse_if_busy(jobs: JobStore, team: str, job_id: str, ids: list[str]) -> None:
+    for one in ids:
+        status = jobs.status(one)
+        if status in ACTIVE_STATUSES:
+            what = "job" if one == job_id else f"its child job {one}"
+            raise HTTPException(
+                409, f"job {job_id!r}: {what} is {status}; cancel it first (POST /v1/jobs/{{id}}/cancel)"
+            )
+        readers = [r for r in active_readers(jobs, team, one) if r not in ids]
+        if readers:
+            raise HTTPException(409, f"job {job_id!r}: job {readers[0]} is still reading its artifacts")
+
+
+@router.delete("/{job_id}", status_code=204, responses=_RESPONSES)
+def delete_job(job_id: str, team: TeamDep, jobs: JobStoreDep, storage: StorageDep) -> Response:
+    """Remove a finished job's files (result, shards, model, checkpoints) and its record; the team's stored
+    bytes go down by its result's size. A pipeline takes its children with it."""
+    job = jobs.get(job_id, team)
+    if job is None:
+        raise HTTPException(404, f"job {job_id!r} not found")
+    ids = [job_id, *children_of(job)]
+    _refuse_if_busy(jobs, team, job_id, ids)
+    for one in ids:
+        remove_job(jobs, storage, one, team)
+    return Response(status_code=204)

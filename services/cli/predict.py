@@ -1,0 +1,80 @@
+"""`distillery predict`: batch inference over a dataset file with a model folder or .onnx file.
+
+Reads the input with `distillery augment`'s reader (TSV/CSV/JSONL; task preset or columns; no label needed),
+refuses a bad file before any model loads, and writes the input's columns plus ``prediction`` and the class
+probabilities (or the score, for regression) in the input's format, atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from services.cli.deploy_args import (
+    add_column_arguments,
+    add_runtime_arguments,
+    check_positive,
+    fail,
+    threads_of,
+    user_errors,
+)
+from shared.settings import get_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    s = get_settings()
+    parser = subparsers.add_parser(
+        "predict",
+        help="run a model folder or .onnx file over a dataset file",
+        description="Predict every row of a dataset file; the output has the input's columns plus `prediction` "
+        "and one `prob_<class>` column per class (regression: `prediction` is the score).",
+    )
+    parser.add_argument("--model", required=True, help="model folder (PyTorch or export) or .onnx file")
+    parser.add_argument("--input", required=True, help="dataset file (.tsv, .csv or .jsonl)")
+    parser.add_argument("--output", required=True, help="where to write the predictions (input's format)")
+    add_column_arguments(parser, "label column, if the file has one (copied unchanged; not needed)", with_format=True)
+    add_runtime_arguments(parser, s)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    bad = check_positive("predict", batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
+    if bad:
+        return fail("predict", bad)
+    try:
+        return _predict(args)
+    except user_errors() as exc:
+        return fail("predict", str(exc))
+    except OSError as exc:
+        return fail("predict", f"cannot write {args.output}: {exc}")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from services.cli.progress_bar import RowProgress, quiet_transformers
+    from shared.dataset_io import read_table, resolve_spec, write_table
+    from shared.tasks import get_task
+    from workers.deploy.inputs import max_seq_len_for
+    from workers.deploy.loading import load_model
+    from workers.deploy.predictions import predict_table
+
+    s = get_settings()
+    quiet_transformers()
+    started = time.perf_counter()
+    table = read_table(args.input, args.format, task=args.task)
+    preset = get_task(args.task) if args.task else None
+    label = args.label_column
+    if label is None and preset is not None and preset.label_column not in table.columns:
+        label = ""  # a task preset names a label column; predicting needs none
+    spec = resolve_spec(table, task=args.task, text_columns=args.text_columns, label_column=label, name=args.input)
+    model = load_model(args.model, threads_of(args, s))
+    length = max_seq_len_for(preset, len(spec.text_columns) == 2, args.max_seq_len, model.config)
+    with RowProgress(len(table.rows), "predict") as bar:
+        out = predict_table(
+            model, table, spec, args.batch_size or s.deploy_batch_size, length, bar.update, name=args.input
+        )
+    write_table(out, args.output)
+    print(
+        f"predicted {args.input} -> {args.output}: {len(out.rows)} rows, {model.kind} model {args.model}, "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    return 0

@@ -1,0 +1,140 @@
+"""A model folder or an ``.onnx`` file -> a ``LoadedModel``: predictor, tokenizer and the label names.
+
+A folder with ``save_pretrained`` weights runs in PyTorch; an ``.onnx`` file (or a folder holding only
+``model.onnx``, as ``distillery export`` writes) runs in ONNX Runtime with the tokenizer and config.json found
+beside it. Every refusal names the file or folder at fault.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workers.deploy.errors import DeployError
+from workers.deploy.predictors import OnnxPredictor, Predictor, TorchPredictor
+
+#: Files that mean a folder holds PyTorch weights (single file or sharded).
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+#: Files whose presence means a folder carries its own tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+ONNX_NAME = "model.onnx"
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to predict: ``labels`` are the class names in logit order, None for regression."""
+
+    predictor: Predictor
+    tokenizer: Any
+    labels: tuple[str, ...] | None
+    path: Path
+    config: dict[str, Any]
+
+    @property
+    def is_regression(self) -> bool:
+        return self.labels is None
+
+    @property
+    def kind(self) -> str:
+        return self.predictor.kind
+
+
+def has_weights(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in WEIGHT_FILES)
+
+
+def read_config(folder: Path, required: bool) -> dict[str, Any]:
+    """config.json of a folder as a dict, checked to describe a sequence classifier."""
+    path = folder / "config.json"
+    if not path.is_file():
+        if required:
+            raise DeployError(f"{path}: no such file; a model folder needs the config.json save_pretrained writes")
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DeployError(f"{path}: not a readable JSON config ({exc})") from None
+    architectures = config.get("architectures") or []
+    if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
+        raise DeployError(
+            f"{path}: architectures {architectures or 'none'} is not a sequence classifier "
+            "(a *ForSequenceClassification model, e.g. a fine-tuned teacher or a distilled student)"
+        )
+    return config
+
+
+def label_names(config: dict[str, Any]) -> tuple[str, ...] | None:
+    """Class names in logit order from config.json; None for a regression head."""
+    id2label = config.get("id2label") or {}
+    if config.get("problem_type") == "regression" or len(id2label) == 1:
+        return None
+    return tuple(str(id2label[k]) for k in sorted(id2label, key=int)) if id2label else None
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """The tokenizer saved beside the model; a folder without tokenizer files is refused by name."""
+    from transformers import AutoTokenizer
+
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise DeployError(f"{folder}: no tokenizer files (looked for {', '.join(TOKENIZER_FILES)})")
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError) as exc:
+        raise DeployError(f"{folder}: cannot load its tokenizer ({exc})") from None
+
+
+def load_torch_classifier(folder: Path) -> Any:
+    """The PyTorch sequence classifier of a save_pretrained folder (CPU, fp32, eval mode)."""
+    from transformers import AutoModelForSequenceClassification
+
+    read_config(folder, required=True)
+    if not has_weights(folder):
+        raise DeployError(f"{folder}: no model weights (looked for {', '.join(WEIGHT_FILES)})")
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise DeployError(f"{folder}: cannot load the model ({str(exc).splitlines()[0][:300]})") from None
+
+
+def resolve_model_path(path: str | Path) -> tuple[Path, Path | None]:
+    """(folder, onnx file or None for PyTorch) for a --model argument."""
+    p = Path(path)
+    if p.is_file():
+        if p.suffix.lower() != ".onnx":
+            raise DeployError(f"{p}: not an .onnx file; pass a model folder or an .onnx file")
+        return p.parent, p
+    if not p.is_dir():
+        raise DeployError(f"{p}: no such file or folder")
+    if has_weights(p):
+        return p, None
+    if (p / ONNX_NAME).is_file():
+        return p, p / ONNX_NAME
+    raise DeployError(f"{p}: neither a save_pretrained model folder (no {WEIGHT_FILES[0]}) nor an export ({ONNX_NAME})")
+
+
+def load_model(path: str | Path, threads: int = 0) -> LoadedModel:
+    """Load a model folder or .onnx file with its tokenizer; DeployError names what is missing or broken."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    folder, onnx_file = resolve_model_path(path)
+    if onnx_file is None:
+        config = read_config(folder, required=True)
+        tokenizer = load_tokenizer(folder)
+        predictor: Predictor = TorchPredictor(load_torch_classifier(folder), threads)
+    else:
+        config = read_config(folder, required=False)
+        tokenizer = load_tokenizer(folder)
+        predictor = OnnxPredictor(onnx_file, threads)
+        if not config:  # a bare .onnx file: class indices as names, one output = regression
+            width = predictor.output_width
+            labels = None if width == 1 else tuple(str(i) for i in range(width or 2))
+            return LoadedModel(predictor, tokenizer, labels, Path(path), config)
+    return LoadedModel(predictor, tokenizer, label_names(config), Path(path), config)
