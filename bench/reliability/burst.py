@@ -68,6 +68,9 @@ def main() -> int:
     parser.add_argument("--pollers", type=int, default=200)
     parser.add_argument("--poll-seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--max-active-jobs", type=int, help="DISTILLERY_MAX_ACTIVE_JOBS (default: shipped, 20: most answers are 429)"
+    )
     parser.add_argument("--rows", type=int, default=20)
     parser.add_argument("--mlm", default=str(MLM_DIR))
     args = parser.parse_args()
@@ -76,7 +79,8 @@ def main() -> int:
         f"burst: {args.submissions} submissions from {args.clients} clients, then {args.pollers} pollers for "
         f"{args.poll_seconds:g} s; up with {args.workers} worker(s)"
     )
-    with distillery_up(workers=args.workers) as svc, svc.client() as client:
+    env = {"DISTILLERY_MAX_ACTIVE_JOBS": str(args.max_active_jobs)} if args.max_active_jobs else {}
+    with distillery_up(workers=args.workers, **env) as svc, svc.client() as client:
         dataset = upload_sst2(client, args.rows)
         body = {"dataset_id": dataset["id"], "n": 2, "shard_rows": 10, "mlm_model": args.mlm}
         answers, ids, seconds = asyncio.run(submit_all(svc.base, svc.auth, body, args.submissions, args.clients))
