@@ -56,19 +56,28 @@ def test_the_api_refuses_bf16_only_when_the_workers_are_cpu_pinned_without_it() 
     assert submission_problem("bf16", Settings(device="cpu", bf16_detect="on")) is None
 
 
-def test_http_422_for_bf16_on_cpu_workers_without_it(redis_url: str, tmp_path: Path) -> None:
+def test_http_422_for_bf16_on_cpu_workers_without_it(redis_url: str, tmp_path: Path, tiny_mlm_dir: Path) -> None:
     with make_client(redis_url, tmp_path / "data", device="cpu", bf16_detect="off") as client:
         dataset = upload(client, "sst2.tsv", SST2_SAMPLE.encode(), task="sst-2").json()
+        mlm = str(tiny_mlm_dir)  # under the test model roots, so only the precision is at fault
         bodies = {
-            "/v1/augmentations": {"dataset_id": dataset["id"]},
-            "/v1/finetunes": {"dataset_id": dataset["id"], "model": "some/encoder"},
+            "/v1/augmentations": {"dataset_id": dataset["id"], "mlm_model": mlm},
+            "/v1/finetunes": {"dataset_id": dataset["id"], "model": mlm},
         }
         for path, body in bodies.items():
             r = client.post(path, headers=AUTH_A, json={**body, "precision": "bf16"})
             assert r.status_code == 422 and "field 'precision'" in r.text and "device cpu" in r.text, r.text
-        r = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": dataset["id"], "precision": "fp16"})
+        r = client.post(
+            "/v1/augmentations",
+            headers=AUTH_A,
+            json={"dataset_id": dataset["id"], "mlm_model": mlm, "precision": "fp16"},
+        )
         assert r.status_code == 422 and "precision" in r.text
-        r = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": dataset["id"], "precision": "fp32"})
+        r = client.post(
+            "/v1/augmentations",
+            headers=AUTH_A,
+            json={"dataset_id": dataset["id"], "mlm_model": mlm, "precision": "fp32"},
+        )
         assert r.status_code == 202 and r.json()["params"]["precision"] == "fp32"
         assert client.get("/v1/jobs", headers=AUTH_A).json()["total"] == 1  # the refused ones left no job
 
