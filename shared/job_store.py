@@ -190,6 +190,12 @@ class JobStore:
             pipe.hgetall(keys.job(job_id))
             pipe.scard(keys.job_shards_done(job_id))
             data, shards_done = pipe.execute()
+        return self.parse(data, shards_done)
+
+    @staticmethod
+    def parse(data: Mapping[bytes, bytes], shards_done: int) -> dict[str, Any] | None:
+        """A record as ``raw`` returns it, from the job hash and the finished-shard count (also what the
+        API's async poll path reads, see ``shared.job_reader``)."""
         if not data:
             return None
         rec: dict[str, Any] = {}

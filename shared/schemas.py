@@ -1,13 +1,14 @@
 """The HTTP contract: request and response bodies shared by the API, the workers and the docs.
 
-Requests forbid unknown fields so a misspelt parameter ("nn": 5) is a 422 naming it, never a silent default.
+Requests forbid unknown fields so a misspelt parameter ("nn": 5) is a 422 naming it, never a silent default,
+and are strict: ``"seed": false`` or ``"n": "3"`` is a 422 too, as the OpenAPI document says (no coercion).
 """
 
 from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.precision import Precision
 
@@ -102,7 +103,7 @@ class EventPage(BaseModel):
 class AugmentationRequest(BaseModel):
     """POST /v1/augmentations; every field but dataset_id defaults to the server's settings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dataset_id: str
     n: int | None = Field(None, ge=0, le=1000, description="Augmented samples per input row (N).")
@@ -116,7 +117,7 @@ class AugmentationRequest(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every 4xx answer: ``detail`` says what is wrong and where (field, row, column)."""
+    """Every error answer but 422 (FastAPI's list shape): ``detail`` says what is wrong."""
 
     detail: str | dict[str, Any]
 
@@ -125,7 +126,7 @@ class ErrorBody(BaseModel):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class JobRef(_Strict):
@@ -218,8 +219,18 @@ class DistillationRequest(DistillOptions):
     task: str | None = Field(None, description="GLUE task preset; default: the training dataset's task.")
 
 
+def _given(name: str) -> dict[str, Any]:
+    """JSON Schema: property ``name`` is present and not null."""
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
 class PipelineRequest(_Strict):
     """POST /v1/pipelines: [fine-tune base_model ->] augment the training set -> distil, in one job."""
+
+    # exactly one of teacher and base_model, said in the schema too (clients generated from it know)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"oneOf": [_given("teacher"), _given("base_model")]}
+    )
 
     dataset_id: str
     dev_dataset_id: str | None = None
@@ -229,6 +240,12 @@ class PipelineRequest(_Strict):
     augment: dict[str, Any] = Field(default_factory=dict, description="POST /v1/augmentations fields but dataset_id.")
     finetune: FinetuneOptions = Field(default_factory=FinetuneOptions)
     distill: DistillOptions = Field(default_factory=DistillOptions)
+
+    @model_validator(mode="after")
+    def _one_teacher_source(self) -> PipelineRequest:
+        if (self.teacher is None) == (self.base_model is None):
+            raise ValueError("fields 'teacher' and 'base_model': give exactly one of them")
+        return self
 
 
 class MetricPoint(BaseModel):

@@ -165,6 +165,18 @@ class Settings(BaseSettings):
         256, description="Masked copies per MLM forward pass on a GPU, for jobs that keep the CPU default batch size."
     )
     cancel_check_s: float = Field(2.0, description="Seconds between a running job's checks for cancellation.")
+    # --- reliability -------------------------------------------------------------------------------------
+    redis_retry_s: float = Field(
+        60.0, description="Workers retry an unreachable Redis this long (backoff to 1 s) before a command fails."
+    )
+    api_redis_retry_s: float = Field(
+        0.5, description="The API retries an unreachable Redis this long before answering 503 (clients retry)."
+    )
+    redis_appendfsync: str = Field(
+        "everysec", description="fsync policy of the embedded Redis's append-only file: everysec or always."
+    )
+    redis_max_restarts: int = Field(20, description="Times `distillery up` restarts its embedded Redis.")
+    api_workers: int = Field(1, ge=1, description="uvicorn processes `distillery up` serves the API with.")
 
     @property
     def max_upload_bytes(self) -> int:

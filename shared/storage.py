@@ -15,6 +15,7 @@ never sees half a file.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterable
@@ -23,7 +24,15 @@ from pathlib import Path
 from shared.atomic import atomic_write
 from shared.dataset_io import atomic_write_text
 
-__all__ = ["Storage", "atomic_concat", "atomic_write_text"]
+__all__ = ["DISK_FULL", "Storage", "atomic_concat", "atomic_write_text", "is_disk_full"]
+
+#: What every "the disk is full" answer says (HTTP 507, or a job's error with code "disk_full").
+DISK_FULL = "the data directory is full (no space left on device); nothing was stored. Free space and retry"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for the write errors that mean no space (or no quota) is left, which a retry cannot fix."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class Storage:

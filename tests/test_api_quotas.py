@@ -53,7 +53,9 @@ def test_rows_out_limit_names_the_figure(redis_url: str, tmp_path: Path, roots: 
         ds = upload(client, "a.tsv", SST2_SAMPLE.encode(), task="sst-2").json()["id"]
         r = _augment(client, ds, n=1000, k=1000)
         assert r.status_code == 422, r.text
-        detail = r.json()["detail"]
+        (item,) = r.json()["detail"]  # FastAPI's 422 shape, loc naming the field
+        detail = item["msg"]
+        assert item["loc"] == ["body", "n"]
         assert "field 'n'" in detail and "3,003 rows" in detail and "max_augment_rows_out=100" in detail
         assert _augment(client, ds, n=32).status_code == 202  # 3 x 33 = 99 rows
 

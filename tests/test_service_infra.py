@@ -11,7 +11,7 @@ import redis
 
 from services.api.auth import parse_api_keys, team_for_key
 from services.cli.worker import QUEUE_ENTRY_MODULES
-from shared.redis_conn import EmbeddedRedis, connect
+from shared.redis_conn import EmbeddedRedis, connect, patient_retry
 from shared.storage import Storage, atomic_concat
 
 
@@ -54,6 +54,30 @@ def test_embedded_redis_persists_and_stops(tmp_path: Path) -> None:
         assert redis.Redis.from_url(again.start()).get("k") == b"v"  # append-only file replayed
     finally:
         again.stop()
+
+
+def test_embedded_redis_killed_restarts_at_the_same_url_with_its_data(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "r", appendfsync="everysec")
+    url = server.start()
+    try:
+        patient = connect(url, patience_s=10)  # what workers use: rides out the restart below
+        patient.set("done", "job_1")
+        os.kill(server.proc.pid, 9)  # SIGKILL: no flush, no goodbye
+        server.proc.wait()
+        assert not server.alive()
+        assert server.start() == url  # same URL: every child's DISTILLERY_REDIS_URL stays right
+        assert patient.get("done") == b"job_1"  # acknowledged before the kill, so in the append-only file
+        assert "everysec" in " ".join(server.proc.args)
+    finally:
+        server.stop()
+    with pytest.raises(ValueError, match="appendfsync"):
+        EmbeddedRedis(tmp_path / "x", appendfsync="no")
+
+
+def test_patient_retry_adds_up_to_its_patience() -> None:
+    retry = patient_retry(60)
+    waits = [retry._backoff.compute(i) for i in range(1, retry._retries + 1)]
+    assert 60 <= sum(waits) < 62 and max(waits) == 1.0
 
 
 def test_connect_needs_a_url() -> None:

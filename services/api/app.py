@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,9 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.api import contract
 from services.api.auth import parse_api_keys
+from services.api.contract import loc_from_message, validation_item
 from services.api.routes import (
     api_docs,
     augmentations,
@@ -32,7 +35,7 @@ from shared.quotas import check_team_limits
 from shared.redis_conn import connect
 from shared.retention import RetentionSweeper
 from shared.settings import Settings, get_settings
-from shared.storage import Storage
+from shared.storage import DISK_FULL, Storage, is_disk_full
 from workers.orchestration.errors import (
     InvalidRequest,
     NotFound,
@@ -50,6 +53,11 @@ ORCHESTRATION_STATUS: dict[type[OrchestrationError], int] = {
     TooManyJobs: 429,
     QueueUnavailable: 503,
 }
+#: Redis errors that mean "unreachable for now" (down, restarting, loading its data, too slow): 503, never 500.
+#: BusyLoadingError (a restarted Redis replaying its append-only file) is a ConnectionError.
+REDIS_DOWN_ERRORS: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+#: Seconds a client is told to wait before retrying while Redis is unreachable.
+REDIS_RETRY_AFTER_S = 2
 
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> FastAPI:
@@ -68,6 +76,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         if sweeper is not None:
             sweeper.stop()
         app.state.redis.close()
+        if getattr(app.state, "job_reader_loop", None) is asyncio.get_running_loop():  # see deps.get_job_reader
+            await app.state.job_reader.r.aclose()
 
     app = FastAPI(
         title="Distillery",
@@ -77,7 +87,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         docs_url=None,  # api_docs serves /docs and /redoc from the package, not a CDN
         redoc_url=None,
     )
-    conn = connection or connect(settings=settings)
+    conn = connection or connect(settings=settings, patience_s=settings.api_redis_retry_s)
     check_team_limits(settings)  # a malformed DISTILLERY_TEAM_LIMITS stops the API at start-up
     app.state.settings = settings
     app.state.redis = conn
@@ -86,23 +96,48 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.state.dataset_store = DatasetStore(conn)
     app.state.storage = Storage(settings.data_dir)
 
-    @app.exception_handler(redis.ConnectionError)
-    async def redis_down(request: Request, exc: redis.ConnectionError) -> JSONResponse:
-        return JSONResponse({"detail": f"Redis unreachable: {exc}"}, status_code=503)
+    async def redis_down(request: Request, exc: Exception) -> JSONResponse:
+        """Redis down, restarting or still loading its append-only file: 503, and when to retry."""
+        return JSONResponse(
+            {"detail": f"Redis unreachable: {exc}"}, status_code=503, headers={"Retry-After": str(REDIS_RETRY_AFTER_S)}
+        )
+
+    for redis_error in REDIS_DOWN_ERRORS:
+        app.add_exception_handler(redis_error, redis_down)
+
+    @app.exception_handler(redis.ResponseError)
+    async def redis_refused(request: Request, exc: redis.ResponseError) -> JSONResponse:
+        """Redis refusing writes because it cannot write its append-only file (the disk is full): 507."""
+        if "MISCONF" in str(exc):  # also inside a Lua script error
+            return JSONResponse({"detail": f"{DISK_FULL} (Redis: {exc})"}, status_code=507)
+        raise exc
+
+    @app.exception_handler(OSError)
+    async def disk_full(request: Request, exc: OSError) -> JSONResponse:
+        if is_disk_full(exc):
+            return JSONResponse({"detail": DISK_FULL}, status_code=507)
+        raise exc
 
     @app.exception_handler(OrchestrationError)
     async def refused(request: Request, exc: OrchestrationError) -> JSONResponse:
         status = ORCHESTRATION_STATUS.get(type(exc), 422)
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)  # a 429's Retry-After
+        if status == 422:  # FastAPI's shape, ``loc`` from the field the message names
+            body = {"detail": [validation_item(loc_from_message(str(exc)), str(exc), "invalid")]}
+            return JSONResponse(body, status_code=422, headers=headers)
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
+    contract.register(app)
+
+    # jobs first: a status poll, the most frequent request by far, is matched against fewer routes
     for module in (
+        jobs,
         health,
         datasets,
         augmentations,
         finetunes,
         distillations,
         pipelines,
-        jobs,
         predictions,
         streams,
         models,

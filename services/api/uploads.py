@@ -16,7 +16,11 @@ from typing import BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from shared.storage import DISK_FULL, is_disk_full
+
 MAX_FIELD_BYTES = 64 * 1024
+#: How much of a refused upload is still read so its sender sees the answer (a longer one is cut off).
+DRAIN_LIMIT = 8 * 1024 * 1024
 
 
 class UploadError(Exception):
@@ -113,19 +117,58 @@ class _PartSink:
             self.upload.fields[self.name] = bytes(self.buf).decode("utf-8", "replace")
 
 
+def _close_quietly(out: BinaryIO) -> None:
+    try:
+        out.close()
+    except OSError:  # the flush of a file being discarded anyway
+        pass
+
+
 async def receive_upload(
     content_type: str, stream: AsyncIterator[bytes], *, file_field: str, max_bytes: int, scratch_dir: Path
 ) -> ReceivedUpload:
-    """Parse a multipart body: form fields into ``fields``, the ``file_field`` part into a temp file."""
+    """Parse a multipart body: form fields into ``fields``, the ``file_field`` part into a temp file.
+
+    A full disk is a 507 (the partial temp file removed); any other error keeps its own status."""
     mime, options = parse_options_header(content_type or "")
     if mime != b"multipart/form-data" or b"boundary" not in options:
         raise UploadError(415, "send the dataset as multipart/form-data with a 'file' field")
+    try:
+        return await _receive(
+            options[b"boundary"], stream, file_field=file_field, max_bytes=max_bytes, scratch=scratch_dir
+        )
+    except OSError as exc:
+        await _drain(stream)
+        if is_disk_full(exc):
+            raise UploadError(507, f"field 'file': {DISK_FULL}") from None
+        raise
+    except UploadError:
+        await _drain(stream)
+        raise
+
+
+async def _drain(stream: AsyncIterator[bytes], limit: int = DRAIN_LIMIT) -> None:
+    """Read (and drop) what is left of a refused body, up to ``limit`` bytes, so that the client, still
+    sending, reads our answer instead of a reset connection; a longer body is cut off as before."""
+    seen = 0
+    try:
+        async for chunk in stream:
+            seen += len(chunk)
+            if seen > limit:
+                return
+    except Exception:  # the client went away, or the body ended badly: nothing more to read
+        return
+
+
+async def _receive(
+    boundary: bytes, stream: AsyncIterator[bytes], *, file_field: str, max_bytes: int, scratch: Path
+) -> ReceivedUpload:
     upload = ReceivedUpload()
-    fd, tmp = tempfile.mkstemp(prefix="upload-", dir=scratch_dir)
+    fd, tmp = tempfile.mkstemp(prefix="upload-", dir=scratch)
     out = os.fdopen(fd, "wb")
     upload.path = Path(tmp)
     sink = _PartSink(upload, out, file_field=file_field, max_bytes=max_bytes)
-    parser = MultipartParser(options[b"boundary"], sink.callbacks())  # type: ignore[arg-type]  # a dict of the TypedDict's keys
+    parser = MultipartParser(boundary, sink.callbacks())  # type: ignore[arg-type]  # a dict of the TypedDict's keys
     try:
         async for chunk in stream:
             parser.write(chunk)
@@ -134,11 +177,19 @@ async def receive_upload(
         out.close()
         upload.discard()
         raise
+    except OSError:  # a write failed (a full disk...): receive_upload says which
+        _close_quietly(out)
+        upload.discard()
+        raise
     except Exception as exc:  # python-multipart's own parse errors
         out.close()
         upload.discard()
         raise UploadError(400, f"malformed multipart body: {exc}") from None
-    out.close()
+    try:
+        out.close()  # flushes the last bytes: the disk may be full here too
+    except OSError:
+        upload.discard()
+        raise
     if upload.filename is None:
         upload.discard()
         raise UploadError(422, f"field '{file_field}' is required (the dataset file)")

@@ -7,7 +7,9 @@ Starts (each in its own process group, so stopping one stops everything it spawn
   - the augmentation and distillation workers of ``services.cli.worker_plan`` (one distillation worker per
     GPU, augmentation on the GPUs or the CPU), each with its device and thread budget.
 Children learn where Redis, the data dir and the keys are through DISTILLERY_* environment variables.
-A worker that dies is restarted; Ctrl-C or SIGTERM stops every child, then Redis.
+A worker or the API that dies is restarted, and so is the embedded Redis (at the same URL, from its
+append-only file): workers ride out the gap by retrying with backoff (``settings.redis_retry_s``), the API
+answers 503 meanwhile. Ctrl-C or SIGTERM stops every child, then Redis.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 from services.cli.worker_plan import Machine, WorkerSlot, describe, plan_workers
 
 if TYPE_CHECKING:
+    from shared.redis_conn import EmbeddedRedis
     from shared.settings import Settings
 
 #: A worker that dies is restarted at most this many times before `up` gives up on it.
@@ -72,6 +75,39 @@ class Child:
             pass
 
 
+class RedisWatch:
+    """Restarts the embedded Redis when it dies (SIGKILL, OOM...), at most ``max_restarts`` times.
+
+    The new server listens at the same URL and loads the append-only file, so children keep their
+    DISTILLERY_REDIS_URL; their clients reconnect on the next retry. Restarts back off (1 s, 2 s, ... 10 s)
+    so a Redis that dies at once (a full disk, a broken file) is not restarted in a tight loop.
+    """
+
+    def __init__(self, embedded: EmbeddedRedis | None, max_restarts: int) -> None:
+        self.embedded = embedded
+        self.max_restarts = max_restarts
+        self.restarts = 0
+        self.next_try = 0.0
+
+    def check(self) -> bool:
+        """Restart a dead embedded Redis when its back-off allows; False once it cannot be kept up."""
+        if self.embedded is None or self.embedded.alive() or time.monotonic() < self.next_try:
+            return True
+        if self.restarts >= self.max_restarts:
+            print(f"embedded Redis died {self.restarts + 1} times; stopping everything", file=sys.stderr, flush=True)
+            return False
+        self.restarts += 1
+        code = self.embedded.proc.returncode if self.embedded.proc else None
+        print(f"embedded Redis exited ({code}); restarting ({self.restarts}/{self.max_restarts})", file=sys.stderr)
+        try:
+            self.embedded.start(timeout=120.0)
+            print(f"embedded Redis is back at {self.embedded.url}", file=sys.stderr, flush=True)
+        except RuntimeError as exc:
+            print(f"embedded Redis did not restart: {exc}", file=sys.stderr, flush=True)
+            self.next_try = time.monotonic() + min(10.0, 2.0 ** (self.restarts - 1))
+        return True
+
+
 def api_keys_for(data_dir: Path, configured: str) -> tuple[str, str | None]:
     """The DISTILLERY_API_KEYS value to use and the key to print (a generated one is kept for next time)."""
     if configured.strip():
@@ -86,8 +122,9 @@ def api_keys_for(data_dir: Path, configured: str) -> tuple[str, str | None]:
     return f"default:{key}", key
 
 
-def build_children(host: str, port: int, slots: list[WorkerSlot]) -> list[Child]:
-    """The API, then one child per planned worker (``worker_plan``), each told its device and threads."""
+def build_children(host: str, port: int, slots: list[WorkerSlot], api_workers: int = 1) -> list[Child]:
+    """The API (``api_workers`` uvicorn processes), then one child per planned worker (``worker_plan``), each
+    told its device and threads."""
     py = sys.executable
     children = [
         Child(
@@ -104,8 +141,11 @@ def build_children(host: str, port: int, slots: list[WorkerSlot]) -> list[Child]
                 str(port),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(api_workers),
+                "--no-access-log",  # a line per status poll costs more than the poll at 1,000/s
             ],
-            restart=False,
+            restart=True,  # an API that dies is started again; jobs are in Redis, clients' polls resume
         )
     ]
     for slot in slots:
@@ -180,8 +220,9 @@ def run(args: argparse.Namespace) -> int:
     embedded: EmbeddedRedis | None = None
     redis_url = settings.redis_url
     if not redis_url:
-        embedded = EmbeddedRedis(Storage(data_dir).redis_dir())
+        embedded = EmbeddedRedis(Storage(data_dir).redis_dir(), appendfsync=settings.redis_appendfsync)
         redis_url = embedded.start()
+    redis_watch = RedisWatch(embedded, settings.redis_max_restarts)
     api_keys, generated_key = api_keys_for(data_dir, settings.api_keys)
     env = {
         **os.environ,
@@ -189,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         "DISTILLERY_DATA_DIR": str(data_dir),
         "DISTILLERY_API_KEYS": api_keys,
     }
-    children = build_children(host, port, slots)
+    children = build_children(host, port, slots, settings.api_workers)
     try:
         for child in children:
             child.start(env)
@@ -205,6 +246,8 @@ def run(args: argparse.Namespace) -> int:
         print("Press Ctrl-C to stop.", flush=True)
         while not stopping:
             time.sleep(0.2)
+            if not redis_watch.check():
+                stopping = failed = True
             for child in children:
                 if stopping or child.alive():
                     continue

@@ -67,10 +67,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = get_settings()
     try:
-        conn = connect(args.redis_url, settings)
+        # every command (this ping too) rides out a Redis that is down or restarting for redis_retry_s
+        conn = connect(args.redis_url, settings, patience_s=settings.redis_retry_s)
         conn.ping()
     except Exception as exc:
-        print(f"distillery worker: cannot reach Redis: {exc}", file=sys.stderr)
+        print(f"distillery worker: cannot reach Redis (tried for {settings.redis_retry_s:g}s): {exc}", file=sys.stderr)
         return 2
     importlib.import_module(QUEUE_ENTRY_MODULES[args.queue])
     name = args.name or f"{socket.gethostname()}.{os.getpid()}.{args.queue}"

@@ -27,7 +27,7 @@ from shared.job_store import JobStore
 from shared.job_types import QueueName
 from shared.redis_conn import connect
 from shared.settings import Settings, get_settings
-from shared.storage import Storage, atomic_concat
+from shared.storage import DISK_FULL, Storage, atomic_concat, is_disk_full
 from workers.augment import feed
 from workers.cancel_check import throttled
 from workers.device_errors import fail_job_on_device_error
@@ -186,7 +186,13 @@ def run_shard(
             raise
         return {"failed": True}
     fmt = source["format"]
-    atomic_write_text(Storage(get_settings().data_dir).shard_file(job_id, shard, fmt), [format_rows(part, rows)])
+    try:
+        atomic_write_text(Storage(get_settings().data_dir).shard_file(job_id, shard, fmt), [format_rows(part, rows)])
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        store.fail(job_id, "disk_full", f"shard {shard}: {DISK_FULL}")  # retries would fail alike: stop now
+        return {"failed": True}
     stats = {k: augmenter.stats.get(k, 0) - before.get(k, 0) for k in augmenter.stats}
     stats["rows_out"] = len(rows)
     store.record_shard_stats(job_id, shard, stats)
@@ -217,11 +223,17 @@ def run_merge(job_id: str, shards_total: int, source: dict[str, Any]) -> dict[st
     fmt = source["format"]
     table, _ = load_source(source)
     target = storage.result_file(job_id, fmt)
-    size = atomic_concat(
-        target,
-        format_header(table).encode("utf-8"),
-        [storage.shard_file(job_id, k, fmt) for k in range(shards_total)],
-    )
+    try:
+        size = atomic_concat(
+            target,
+            format_header(table).encode("utf-8"),
+            [storage.shard_file(job_id, k, fmt) for k in range(shards_total)],
+        )
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        store.fail(job_id, "disk_full", f"merge: {DISK_FULL}")
+        return {"failed": True}
     totals = store.shard_stats_total(job_id)
     record = store.raw(job_id) or {}
     result = {

@@ -51,8 +51,7 @@ def augment_request(body: PipelineRequest) -> AugmentationRequest:
 
 def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
     """Create the children and the pipeline job, queue the augmentation and the pipeline; returns its id."""
-    if (body.teacher is None) == (body.base_model is None):
-        raise InvalidRequest("fields 'teacher' and 'base_model': give exactly one of them")
+    # exactly one of teacher and base_model: PipelineRequest checks it
     dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, "dataset_id")
     dev = find_optional_dataset(sub.datasets, sub.team, body.dev_dataset_id, "dev_dataset_id")
     task = resolve_task(body.task, dataset)

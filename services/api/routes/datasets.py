@@ -6,19 +6,30 @@ import json
 import os
 from typing import Any
 
+import redis
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import DatasetStoreDep, JobStoreDep, SettingsDep, StorageDep, TeamDep, page_bounds
+from services.api.contract import AUTHENTICATED, WRITES, error, errors, unprocessable
+from services.api.deps import (
+    DatasetStoreDep,
+    JobStoreDep,
+    LimitQuery,
+    OffsetQuery,
+    SettingsDep,
+    StorageDep,
+    TeamDep,
+    page_bounds,
+)
 from services.api.uploads import ReceivedUpload, UploadError, receive_upload
 from shared.dataset_io import DatasetError, detect_format, read_table, resolve_spec
 from shared.dataset_store import StorageLimitReached
 from shared.quotas import team_limits
 from shared.schemas import Dataset, DatasetPreview, Page
-from shared.storage import Storage
+from shared.storage import DISK_FULL, Storage, is_disk_full
 from shared.tasks import UnknownTaskError
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=AUTHENTICATED)
 
 _UPLOAD_FORM = {
     "requestBody": {
@@ -44,9 +55,19 @@ _UPLOAD_FORM = {
 
 
 def _dataset_error(exc: DatasetError, filename: str) -> HTTPException:
-    """422 whose detail names the file, line, row and column, like the CLI's message."""
+    """422 whose message names the file, line, row and column, like the CLI's; ``ctx`` holds them apart."""
     exc.path = filename
-    return HTTPException(422, exc.to_dict())
+    where = {k: v for k, v in exc.to_dict().items() if k in ("message", "file", "line", "row", "column")}
+    return unprocessable(["body", "file"], str(exc), "dataset_error", **where)
+
+
+#: 422 answers of an upload: FastAPI's validation shape; ``ctx`` of a file problem has its file/line/row/column.
+_UPLOAD_422 = {
+    422: {
+        "description": "the file or a form field is invalid (the message names the line, row and column)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+    }
+}
 
 
 def _validate(upload: ReceivedUpload, fields: dict[str, str], storage: Storage, dataset_id: str) -> dict[str, Any]:
@@ -87,8 +108,9 @@ def _validate(upload: ReceivedUpload, fields: dict[str, str], storage: Storage, 
     response_model=Dataset,
     openapi_extra=_UPLOAD_FORM,
     responses={
-        413: {"description": "over the team's upload size or stored-bytes limit"},
-        422: {"description": "invalid file"},
+        **errors(400, 415, 507),
+        **error(413, "over the team's upload size or stored-bytes limit"),
+        **_UPLOAD_422,
     },
 )
 async def upload_dataset(
@@ -109,17 +131,24 @@ async def upload_dataset(
             scratch_dir=storage.uploads_dir(),
         )
     except UploadError as exc:
+        if exc.status == 422:
+            raise unprocessable(["body", "file"], exc.message, "missing") from None
         raise HTTPException(exc.status, exc.message) from None
     dataset_id = datasets.new_id()
     try:
         doc = await run_in_threadpool(_validate, upload, upload.fields, storage, dataset_id)
+        storage.dataset_meta(dataset_id).write_text(json.dumps(doc, indent=2))
     except DatasetError as exc:
         raise _dataset_error(exc, upload.filename or "upload") from None
     except UnknownTaskError as exc:
-        raise HTTPException(422, f"field 'task': {exc}") from None
+        raise unprocessable(["body", "task"], f"field 'task': {exc}") from None
+    except OSError as exc:
+        storage.delete_dataset(dataset_id)  # no half-stored dataset is left behind
+        if is_disk_full(exc):
+            raise HTTPException(507, f"field 'file': {DISK_FULL}") from None
+        raise
     finally:
         upload.discard()
-    storage.dataset_meta(dataset_id).write_text(json.dumps(doc, indent=2))
     try:
         return datasets.add(team, doc, max_stored_bytes=limits.max_stored_bytes)
     except StorageLimitReached as exc:
@@ -129,6 +158,9 @@ async def upload_dataset(
             f"field 'file': limit max_stored_mb={limits.max_stored_mb} of team '{team}': the team stores "
             f"{exc.used:,} bytes and this file has {exc.size:,}; delete jobs or datasets first",
         ) from None
+    except redis.RedisError:  # Redis down (503) or refusing writes (507): leave no unregistered files behind
+        storage.delete_dataset(dataset_id)
+        raise
 
 
 #: Room for multipart boundaries and small form fields around the file itself.
@@ -137,7 +169,7 @@ MULTIPART_OVERHEAD = 256 * 1024
 
 @router.get("", response_model=Page[Dataset])
 def list_datasets(
-    team: TeamDep, settings: SettingsDep, datasets: DatasetStoreDep, offset: int = 0, limit: int | None = None
+    team: TeamDep, settings: SettingsDep, datasets: DatasetStoreDep, offset: OffsetQuery = 0, limit: LimitQuery = None
 ) -> dict[str, Any]:
     offset, limit = page_bounds(settings, offset, limit)
     items, total = datasets.list(team, offset=offset, limit=limit)
@@ -151,7 +183,7 @@ def _owned(datasets: DatasetStoreDep, dataset_id: str, team: str) -> dict[str, A
     return doc
 
 
-@router.get("/{dataset_id}", response_model=DatasetPreview)
+@router.get("/{dataset_id}", response_model=DatasetPreview, responses=errors(404))
 def get_dataset(
     dataset_id: str,
     team: TeamDep,
@@ -166,7 +198,11 @@ def get_dataset(
     return doc
 
 
-@router.delete("/{dataset_id}", status_code=204, responses={409: {"description": "a queued/running job uses it"}})
+@router.delete(
+    "/{dataset_id}",
+    status_code=204,
+    responses={**errors(404), **error(409, "a queued or running job reads it"), **WRITES},
+)
 def delete_dataset(
     dataset_id: str, team: TeamDep, datasets: DatasetStoreDep, jobs: JobStoreDep, storage: StorageDep
 ) -> Response:

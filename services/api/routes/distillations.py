@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
+from services.api.contract import AUTHENTICATED, SUBMISSION
 from services.api.deps import SubmissionDep
 from services.api.quota_responses import SUBMIT_RESPONSES
 from shared.schemas import DistillationRequest, Job
 from workers.orchestration.submit import submit_distillation
 
-router = APIRouter(prefix="/v1/distillations", tags=["distillations"])
+router = APIRouter(prefix="/v1/distillations", tags=["distillations"], responses={**AUTHENTICATED, **SUBMISSION})
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Job, responses=SUBMIT_RESPONSES)

@@ -6,16 +6,30 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import JobStoreDep, SettingsDep, StorageDep, TeamDep, page_bounds
+from services.api.contract import AUTHENTICATED, WRITES, error, errors
+from services.api.deps import (
+    MAX_INDEX,
+    JobReaderDep,
+    JobStoreDep,
+    LimitQuery,
+    OffsetQuery,
+    SettingsDep,
+    StorageDep,
+    TeamDep,
+    page_bounds,
+)
 from shared.job_store import JobStore
 from shared.job_types import JobType
 from shared.schemas import EventPage, Job, JobStatus, MetricSeries, Page
 from workers.orchestration.children import cancel_with_children, summarise_pipeline
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=AUTHENTICATED)
+
+_404 = errors(404)
 
 _MEDIA_TYPES = {
     ".tsv": "text/tab-separated-values",
@@ -39,8 +53,8 @@ def list_jobs(
     jobs: JobStoreDep,
     type: str | None = Query(None, description=", ".join(JobType)),
     status: JobStatus | None = None,
-    offset: int = 0,
-    limit: int | None = None,
+    offset: OffsetQuery = 0,
+    limit: LimitQuery = None,
 ) -> dict[str, Any]:
     offset, limit = page_bounds(settings, offset, limit)
     items, total = jobs.list(team, job_type=type, status=status, offset=offset, limit=limit)
@@ -48,17 +62,24 @@ def list_jobs(
     return {"items": [summarise_pipeline(jobs, job) for job in items], "total": total, "offset": offset, "limit": limit}
 
 
-@router.get("/{job_id}", response_model=Job)
-def get_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
-    return summarise_pipeline(jobs, _owned(jobs, job_id, team))
+@router.get("/{job_id}", response_model=Job, responses=_404)
+async def get_job(job_id: str, team: TeamDep, reader: JobReaderDep, request: Request) -> dict[str, Any]:
+    """The status poll: read on the event loop (no thread), as few dependencies as can be (each costs);
+    a pipeline adds its children's summary (a few more reads, in the threadpool)."""
+    job = await reader.get(job_id, team)
+    if job is None:
+        raise HTTPException(404, f"job {job_id!r} not found")
+    if job["type"] == JobType.PIPELINE:
+        return await run_in_threadpool(summarise_pipeline, request.app.state.job_store, job)
+    return job
 
 
-@router.get("/{job_id}/events", response_model=EventPage)
+@router.get("/{job_id}/events", response_model=EventPage, responses=_404)
 def get_events(
     job_id: str,
     team: TeamDep,
     jobs: JobStoreDep,
-    after: int = Query(0, ge=0, description="Only events with seq > after"),
+    after: int = Query(0, ge=0, le=MAX_INDEX, description="Only events with seq > after"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     _owned(jobs, job_id, team)
@@ -66,15 +87,15 @@ def get_events(
     return {"items": items, "last_seq": items[-1]["seq"] if items else after}
 
 
-@router.post("/{job_id}/cancel", response_model=Job, status_code=202)
+@router.post("/{job_id}/cancel", response_model=Job, status_code=202, responses={**_404, **WRITES})
 def cancel_job(job_id: str, team: TeamDep, jobs: JobStoreDep) -> dict[str, Any]:
     """Idempotent: queued shards never run, running ones stop at their next batch; a finished job is unchanged."""
     _owned(jobs, job_id, team)
     cancel_with_children(jobs, job_id)  # a pipeline's children stop too
-    return get_job(job_id, team, jobs)
+    return summarise_pipeline(jobs, _owned(jobs, job_id, team))
 
 
-@router.get("/{job_id}/metrics", response_model=MetricSeries)
+@router.get("/{job_id}/metrics", response_model=MetricSeries, responses=_404)
 def get_metrics(
     job_id: str,
     team: TeamDep,
@@ -93,7 +114,12 @@ def get_metrics(
 @router.get(
     "/{job_id}/result",
     response_class=FileResponse,
-    responses={200: {"description": "the result file, streamed"}, 409: {"description": "no result yet"}},
+    responses={
+        200: {"description": "the result file, streamed"},
+        **_404,
+        **error(409, "the job has not succeeded (yet): no result"),
+        **error(410, "the result file is gone from storage"),
+    },
 )
 def get_result(job_id: str, team: TeamDep, jobs: JobStoreDep, storage: StorageDep) -> FileResponse:
     job = _owned(jobs, job_id, team)

@@ -11,13 +11,14 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
+from services.api.contract import AUTHENTICATED, SUBMISSION
 from services.api.deps import SubmissionDep
 from services.api.quota_responses import SUBMIT_RESPONSES
 from shared.schemas import Job, PipelineRequest
 from workers.orchestration.children import summarise_pipeline
 from workers.orchestration.pipelines import submit_pipeline
 
-router = APIRouter(prefix="/v1/pipelines", tags=["pipelines"])
+router = APIRouter(prefix="/v1/pipelines", tags=["pipelines"], responses={**AUTHENTICATED, **SUBMISSION})
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Job, responses=SUBMIT_RESPONSES)

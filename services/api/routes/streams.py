@@ -19,25 +19,36 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import JobStoreDep, RedisDep, SettingsDep, TeamDep, get_team
+from services.api.contract import REDIS, WRITES, error
+from services.api.deps import MAX_INDEX, JobStoreDep, RedisDep, SettingsDep, TeamDep, team_from_request
 from services.api.job_feed import FeedCursor
 from shared.job_store import iso
-from shared.schemas import ErrorBody, StreamToken
+from shared.schemas import StreamToken
 from shared.stream_tokens import StreamTokens
 
 router = APIRouter(tags=["streams"])
 
 
-def _json_error(description: str) -> dict[str, Any]:
-    """An error answer documented as JSON (``{detail}``), also on the event-stream route."""
-    return {"description": description, "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
+#: One event of the job stream (OpenAPI 3.2's itemSchema of text/event-stream): ``data`` is JSON text.
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["job", "events", "metrics", "end"]},
+        "data": {"type": "string", "description": "a JSON document"},
+        "id": {"type": "string", "description": "the cursors '<after_event>.<after_metric>'"},
+        "retry": {"type": "integer"},
+    },
+}
+_401 = error(401, "no key or token, or an unknown or expired one")
+_404 = error(404, "no such job for this team")
 
 
-_401: dict[int | str, dict[str, Any]] = {401: _json_error("no key or token, or an unknown or expired one")}
-_404: dict[int | str, dict[str, Any]] = {404: _json_error("no such job for this team")}
-
-
-@router.post("/v1/stream-tokens", status_code=status.HTTP_201_CREATED, response_model=StreamToken, responses=_401)
+@router.post(
+    "/v1/stream-tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StreamToken,
+    responses={**_401, **REDIS, **WRITES},
+)
 def create_stream_token(team: TeamDep, settings: SettingsDep, conn: RedisDep) -> dict[str, Any]:
     """A token that opens this team's job streams for ``expires_in_s`` seconds (pass it as ``?token=``)."""
     ttl = settings.stream_token_ttl_s
@@ -52,7 +63,7 @@ def stream_team(
 ) -> str:
     """The team of ``?token=`` when given, else of the Bearer header; 401 with the reason otherwise."""
     if token is None:
-        return get_team(request)
+        return team_from_request(request)
     team = StreamTokens(conn).team_for(token)
     if team is None:
         raise HTTPException(
@@ -81,10 +92,11 @@ def _event(name: str, data: Any, cursor: FeedCursor) -> ServerSentEvent:
         200: {
             "description": "events `job` (the job object, when it changes), `events` ({items, last_seq}), "
             "`metrics` ({start, points}) and, once the job is over, `end` ({status}); then the stream closes",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"itemSchema": _SSE_EVENT}},
         },
         **_401,
         **_404,
+        **REDIS,
     },
 )
 async def stream_job(
@@ -92,8 +104,12 @@ async def stream_job(
     team: Annotated[str, Depends(owned_job)],
     jobs: JobStoreDep,
     settings: SettingsDep,
-    after_event: int = Query(0, ge=0, description="Send only events with seq > after_event (on reconnect)"),
-    after_metric: int = Query(0, ge=0, description="Skip the first after_metric metric points (on reconnect)"),
+    after_event: int = Query(
+        0, ge=0, le=MAX_INDEX, description="Send only events with seq > after_event (on reconnect)"
+    ),
+    after_metric: int = Query(
+        0, ge=0, le=MAX_INDEX, description="Skip the first after_metric metric points (on reconnect)"
+    ),
 ) -> AsyncIterator[ServerSentEvent]:
     """The job's changes, live: status and progress, events, metric points; ends when the job is over."""
     cursor = FeedCursor(after_event=after_event, metric_index=after_metric)

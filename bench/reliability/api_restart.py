@@ -1,0 +1,101 @@
+"""The API process is killed in the middle of a job: is the job unaffected, and when do polls resume?
+
+A fresh `distillery up` augments ROWS SST-2 rows; once AFTER shards are done the API (uvicorn) gets SIGKILL
+(or SIGTERM with --signal TERM). `up` starts it again; the job lives in Redis and on the workers, so it must
+go on untouched (no shard retried) and polls must resume. A poller reads the job every 100 ms throughout.
+
+Usage (repository root): .venv/bin/python -m bench.reliability.api_restart [--rows 200 --shard 25 --n 4]
+Output tees to bench/results/reliability/api_restart.txt. Exit 0 when every expectation held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+
+from bench.reliability.harness import (
+    MLM_DIR,
+    Report,
+    distillery_up,
+    job_or_none,
+    result_bytes,
+    submit_augmentation,
+    upload_sst2,
+    wait_job,
+    wait_until,
+)
+from bench.reliability.pollers import JobPoller
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--shard", type=int, default=25, help="rows per shard")
+    parser.add_argument("--n", type=int, default=4, help="augmented samples per row")
+    parser.add_argument("--after", type=int, default=2, help="shards done before the API is killed")
+    parser.add_argument("--signal", choices=["KILL", "TERM"], default="KILL")
+    parser.add_argument("--mlm", default=str(MLM_DIR))
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    report = Report("api_restart")
+    report(
+        f"api_restart: {args.rows} rows, shards of {args.shard}, n={args.n}, SIG{args.signal} to the API "
+        f"after {args.after} shards"
+    )
+    with distillery_up(workers=1) as svc, svc.client() as client:
+        dataset = upload_sst2(client, args.rows)
+        body = {"dataset_id": dataset["id"], "n": args.n, "shard_rows": args.shard, "mlm_model": args.mlm}
+        job_id = submit_augmentation(client, body)
+        poller = JobPoller(svc.base, svc.auth, job_id).start()
+        wait_until(
+            lambda: (
+                (job_or_none(client, job_id) or {"progress": {"shards_done": -1}})["progress"]["shards_done"]
+                >= args.after
+            ),
+            args.timeout,
+            f"{args.after} shards",
+        )
+        (pid,) = svc.descendants("uvicorn")
+        os.kill(pid, getattr(signal, f"SIG{args.signal}"))
+        killed = time.monotonic()
+        wait_until(lambda: poller.last_ok > killed, 120, "a 200 poll after the restart", interval=0.05)
+        back_s = poller.last_ok - killed
+        report(
+            f"API pid {pid} killed; polls answered 200 again after {back_s:.2f} s "
+            f"(new API pid {svc.descendants('uvicorn')})"
+        )
+        final = wait_job(client, job_id, args.timeout)
+        poller.stop()
+        rows = len(result_bytes(client, job_id).splitlines()) - 1 if final["status"] == "succeeded" else None
+        events = client.get(f"/v1/jobs/{job_id}/events", params={"limit": 1000}).json()["items"]
+        retried = [e for e in events if e["kind"] == "retried"]
+        up_alive = svc.proc.poll() is None
+    report(
+        f"job: {final['status']}, result rows {rows}, rows_out {(final['result'] or {}).get('rows_out')}, "
+        f"shards retried: {len(retried)}"
+    )
+    report(f"polls: {poller.summary()}")
+    fivexx = sum(n for s, n in poller.answers.items() if s.startswith("5"))
+    expectations = {
+        "job succeeded": final["status"] == "succeeded",
+        "no shard retried (the job did not notice)": not retried,
+        "result rows == rows_out": rows == (final["result"] or {}).get("rows_out"),
+        "no 5xx answer (only refused connections while the API was down)": fivexx == 0,
+        "up stayed up": up_alive,
+    }
+    ok = True
+    for what, held in expectations.items():
+        report(f"  [{'ok' if held else 'FAILED'}] {what}")
+        ok &= held
+    report(
+        f"FIGURE api_restart: job {final['status']}, {len(retried)} shards retried, polls resumed after "
+        f"{back_s:.2f} s, {fivexx} 5xx"
+    )
+    report.save()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

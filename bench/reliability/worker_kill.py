@@ -1,0 +1,102 @@
+"""An augmentation worker gets SIGKILL in the middle of a shard: is the output byte-identical to an
+unfaulted run, and how long until the shard is retried?
+
+A fresh `distillery up` runs the same augmentation twice (same dataset, params and seed): once untouched,
+once with every augmentation worker SIGKILLed while a shard is part-way (after AFTER shards). `up` restarts
+the workers; RQ retries the dead worker's shard once its heartbeat entry expires (DISTILLERY_JOB_HEARTBEAT_TTL_S
+plus DISTILLERY_WORKER_MAINTENANCE_S, shipped 60 s + 15 s). The figure: both results' SHA-256, equal or not.
+
+Usage (repository root): .venv/bin/python -m bench.reliability.worker_kill [--rows 200 --shard 25 --n 4]
+Output tees to bench/results/reliability/worker_kill.txt. Exit 0 when the bytes match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import time
+
+from bench.reliability.harness import (
+    MLM_DIR,
+    Report,
+    distillery_up,
+    result_bytes,
+    shard_running,
+    submit_augmentation,
+    upload_sst2,
+    wait_job,
+    wait_until,
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--shard", type=int, default=25, help="rows per shard")
+    parser.add_argument("--n", type=int, default=4, help="augmented samples per row")
+    parser.add_argument("--after", type=int, default=2, help="the shard (0-based) killed part-way")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--heartbeat-ttl", type=int, help="DISTILLERY_JOB_HEARTBEAT_TTL_S (default: shipped)")
+    parser.add_argument("--mlm", default=str(MLM_DIR))
+    parser.add_argument("--timeout", type=float, default=1200)
+    args = parser.parse_args()
+    env = {}
+    if args.heartbeat_ttl:
+        env = {"DISTILLERY_JOB_HEARTBEAT_TTL_S": str(args.heartbeat_ttl), "DISTILLERY_WORKER_MAINTENANCE_S": "5"}
+    report = Report("worker_kill")
+    report(
+        f"worker_kill: {args.rows} rows, shards of {args.shard}, n={args.n}, {args.workers} worker(s), "
+        f"SIGKILL of every augment worker while shard {args.after} is part-way; settings {env or 'shipped'}"
+    )
+    with distillery_up(workers=args.workers, **env) as svc, svc.client() as client:
+        dataset = upload_sst2(client, args.rows)
+        body = {"dataset_id": dataset["id"], "n": args.n, "shard_rows": args.shard, "mlm_model": args.mlm, "seed": 7}
+        t0 = time.monotonic()
+        clean_id = submit_augmentation(client, body)
+        clean = wait_job(client, clean_id, args.timeout)
+        clean_s = time.monotonic() - t0
+        clean_bytes = result_bytes(client, clean_id) if clean["status"] == "succeeded" else b""
+        report(f"unfaulted: {clean['status']} in {clean_s:.1f} s, {len(clean_bytes)} bytes")
+
+        t0 = time.monotonic()
+        faulted_id = submit_augmentation(client, body)
+        # shard AFTER has started; wait a third of an unfaulted shard's time so it is part-way
+        wait_until(lambda: shard_running(client, faulted_id, args.after), args.timeout, "the shard", interval=0.05)
+        time.sleep(clean_s / clean["progress"]["shards_total"] / args.workers / 3)
+        part_way = shard_running(client, faulted_id, args.after)
+        pids = svc.descendants("--queue augment")
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        report(
+            f"killed augment workers {pids} {time.monotonic() - t0:.1f} s into the faulted run, "
+            f"shard {args.after} {'part-way' if part_way else 'ALREADY DONE (kill came late)'}"
+        )
+        faulted = wait_job(client, faulted_id, args.timeout)
+        faulted_s = time.monotonic() - t0
+        faulted_bytes = result_bytes(client, faulted_id) if faulted["status"] == "succeeded" else b""
+        events = client.get(f"/v1/jobs/{faulted_id}/events", params={"limit": 1000}).json()["items"]
+        retried = [
+            e["message"]
+            for e in events
+            if e["kind"] in ("retried", "shard_started") and "attempt 1" not in e["message"]
+        ]
+    digest = lambda b: hashlib.sha256(b).hexdigest()[:16]  # noqa: E731
+    same = bool(clean_bytes) and clean_bytes == faulted_bytes
+    report(f"faulted: {faulted['status']} in {faulted_s:.1f} s, {len(faulted_bytes)} bytes")
+    for message in retried:
+        report(f"  event: {message}")
+    report(
+        f"sha256 unfaulted {digest(clean_bytes)}, faulted {digest(faulted_bytes)}: {'identical' if same else 'DIFFERENT'}"
+    )
+    report(
+        f"FIGURE worker_kill: output {'byte-identical' if same else 'DIFFERENT'} "
+        f"({len(faulted_bytes)} bytes); faulted run {faulted_s:.1f} s vs {clean_s:.1f} s unfaulted"
+    )
+    report.save()
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""The OpenAPI document tells the truth: schemathesis finds no failure, and the error shapes hold.
+
+The schemathesis run is a short, bounded version of ``bench/reliability/fuzz_api.sh`` (same checks, fewer
+cases, a fixed seed), against the real app in uvicorn on a real Redis, so a route that answers a status it
+does not document, or a 422 that is not FastAPI's shape, fails CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.api.contract import loc_from_message
+from tests.conftest import REPO_ROOT, kill_process_group, service_env, wait_until
+from tests.service_helpers import API_KEYS, AUTH_A, KEY_A, SST2_SAMPLE, make_client, upload
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_contract_failure(redis_url: str, tmp_path: Path) -> None:
+    st = shutil.which("st", path=str(Path(sys.executable).parent))
+    assert st, "schemathesis is a dev dependency (pip install -e '.[dev]')"
+    port = _free_port()
+    env = service_env(redis_url, tmp_path / "data", DISTILLERY_API_KEYS=API_KEYS)
+    api = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "services.api.app:app_from_env", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, 60, "the API to answer /healthz", interval=0.3)
+        run = subprocess.run(
+            [
+                st,
+                "--config-file",
+                str(REPO_ROOT / "schemathesis.toml"),
+                "run",
+                f"{base}/openapi.json",
+                "-H",
+                f"Authorization: Bearer {KEY_A}",
+                "--checks",
+                "all",
+                "-n",
+                "5",
+                "--seed",
+                "20261129",
+                "--generation-database",
+                "none",
+                "--no-color",
+                "--warnings",
+                "off",
+                "--exclude-path",
+                "/readyz",  # no worker runs here, so it rightly answers 503; the bench, with workers, covers it
+            ],
+            cwd=REPO_ROOT,
+            env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
+        assert " passed" in run.stdout and "failed" not in run.stdout.split("SUMMARY")[-1]
+    finally:
+        kill_process_group(api)
+
+
+def test_405_lists_every_method_of_the_path(redis_url: str, tmp_path: Path) -> None:
+    with make_client(redis_url, tmp_path / "data") as client:
+        r = client.options("/v1/datasets/ds_x", headers=AUTH_A)
+        assert r.status_code == 405
+        assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "DELETE"}
+        r = client.put("/v1/jobs", headers=AUTH_A)
+        assert r.status_code == 405 and "GET" in r.headers["allow"]
+
+
+def test_every_422_has_fastapis_shape(redis_url: str, tmp_path: Path) -> None:
+    with make_client(redis_url, tmp_path / "data") as client:
+        ds = upload(client, "s.tsv", SST2_SAMPLE.encode(), task="sst-2").json()
+        answers = [
+            upload(client, "x.tsv", b"sentence\tlabel\nok\t1\n", task="sst-9"),  # unknown task
+            upload(client, "ragged.tsv", b"sentence\tlabel\nfine\t1\nbroken\n", task="sst-2"),  # bad file
+            client.post("/v1/pipelines", headers=AUTH_A, json={"dataset_id": ds["id"]}),  # no teacher source
+            client.post("/v1/distillations", headers=AUTH_A, json={"teacher": "t", "train": ds, "task": "nope"}),
+            client.post(
+                "/v1/distillations",
+                headers=AUTH_A,
+                json={"teacher": "t", "train": {"dataset_id": ds["id"]}, "task": "x"},
+            ),
+        ]
+        for r in answers:
+            assert r.status_code == 422, r.text
+            detail = r.json()["detail"]
+            assert isinstance(detail, list) and detail, r.text
+            assert all({"loc", "msg", "type"} <= set(item) for item in detail), r.text
+        ragged = answers[1].json()["detail"][0]
+        assert ragged["loc"] == ["body", "file"] and ragged["ctx"]["row"] == 2 and ragged["ctx"]["line"] == 3
+        assert answers[4].json()["detail"][0]["loc"] == ["body", "task"]
+
+
+def test_loc_from_message() -> None:
+    assert loc_from_message("field 'teacher.job_id': job 'x' not found") == ["body", "teacher", "job_id"]
+    assert loc_from_message("fields 'teacher' and 'base_model': give one") == ["body", "teacher"]
+    assert loc_from_message("something else") == ["body"]
+
+
+def test_pages_are_bounded_not_500(redis_url: str, tmp_path: Path) -> None:
+    with make_client(redis_url, tmp_path / "data", max_page_size=2) as client:
+        for i in range(3):
+            upload(client, f"d{i}.tsv", SST2_SAMPLE.encode(), task="sst-2")
+        page = client.get("/v1/datasets?limit=100", headers=AUTH_A).json()
+        assert page["limit"] == 2 and len(page["items"]) == 2 and page["total"] == 3  # cut to the maximum
+        assert client.get("/v1/datasets?limit=0", headers=AUTH_A).status_code == 422
+        assert client.get("/v1/jobs?offset=-1", headers=AUTH_A).status_code == 422
+        assert client.get(f"/v1/datasets?offset={2**70}", headers=AUTH_A).status_code == 422  # was a 500
+        assert client.get(f"/v1/datasets?offset={2**53 - 1}", headers=AUTH_A).json()["items"] == []
+
+
+def test_redis_down_is_503_with_retry_after(tmp_path: Path) -> None:
+    dead = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    with make_client(dead, tmp_path / "data") as client:
+        uploaded = upload(client, "s.tsv", SST2_SAMPLE.encode(), task="sst-2")
+        for r in (client.get("/v1/jobs", headers=AUTH_A), client.get("/v1/jobs/job_x", headers=AUTH_A), uploaded):
+            assert r.status_code == 503, r.text
+            assert r.headers["retry-after"] and "Redis" in r.json()["detail"]
+        datasets = tmp_path / "data" / "datasets"
+        assert not datasets.exists() or not any(datasets.iterdir())  # the unregistered upload was removed
