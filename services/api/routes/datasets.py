@@ -62,7 +62,7 @@ def _dataset_error(exc: DatasetError, filename: str) -> HTTPException:
 
 
 #: 422 answers of an upload: FastAPI's validation shape; ``ctx`` of a file problem has its file/line/row/column.
-_UPLOAD_422 = {
+_UPLOAD_422: dict[int | str, dict[str, Any]] = {
     422: {
         "description": "the file or a form field is invalid (the message names the line, row and column)",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
