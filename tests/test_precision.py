@@ -57,18 +57,27 @@ def test_the_api_refuses_bf16_only_when_the_workers_are_cpu_pinned_without_it() 
 
 
 def test_http_422_for_bf16_on_cpu_workers_without_it(redis_url: str, tmp_path: Path) -> None:
+    encoder = tmp_path / "encoder"  # a folder under the test model roots: the reference checks pass it
+    encoder.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        (encoder / name).write_text("{}")
     with make_client(redis_url, tmp_path / "data", device="cpu", bf16_detect="off") as client:
         dataset = upload(client, "sst2.tsv", SST2_SAMPLE.encode(), task="sst-2").json()
         bodies = {
-            "/v1/augmentations": {"dataset_id": dataset["id"]},
-            "/v1/finetunes": {"dataset_id": dataset["id"], "model": "some/encoder"},
+            "/v1/augmentations": {"dataset_id": dataset["id"], "mlm_model": str(encoder)},
+            "/v1/finetunes": {"dataset_id": dataset["id"], "model": str(encoder)},
         }
+        pipeline = {"dataset_id": dataset["id"], "base_model": str(encoder)}
+        for part in ("augment", "finetune", "distill"):  # each child of a pipeline is checked too
+            r = client.post("/v1/pipelines", headers=AUTH_A, json={**pipeline, part: {"precision": "bf16"}})
+            assert r.status_code == 422 and "field 'precision'" in r.text, (part, r.text)
         for path, body in bodies.items():
             r = client.post(path, headers=AUTH_A, json={**body, "precision": "bf16"})
             assert r.status_code == 422 and "field 'precision'" in r.text and "device cpu" in r.text, r.text
-        r = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": dataset["id"], "precision": "fp16"})
+        augment = bodies["/v1/augmentations"]
+        r = client.post("/v1/augmentations", headers=AUTH_A, json={**augment, "precision": "fp16"})
         assert r.status_code == 422 and "precision" in r.text
-        r = client.post("/v1/augmentations", headers=AUTH_A, json={"dataset_id": dataset["id"], "precision": "fp32"})
+        r = client.post("/v1/augmentations", headers=AUTH_A, json={**augment, "precision": "fp32"})
         assert r.status_code == 202 and r.json()["params"]["precision"] == "fp32"
         assert client.get("/v1/jobs", headers=AUTH_A).json()["total"] == 1  # the refused ones left no job
 
