@@ -1,7 +1,9 @@
 """Deployed forms of a teacher and its student: dev accuracy and batch latency with 1 thread, side by side.
 
 Forms: PyTorch fp32, PyTorch bf16 weights (only where the CPU has AVX512-BF16 or AMX-BF16), ONNX Runtime fp32
-and ONNX Runtime dynamic int8 (the files `distillery export` writes). Timing: one fixed batch (the first
+and ONNX Runtime dynamic int8 (the files `distillery export` writes), and, when the optional `openvino` package
+is installed (`pip install '.[deploy-bench]'`), OpenVINO's CPU plugin on the fp32 file (f32, and bf16 where
+the CPU has it) and on the int8 file. Timing: one fixed batch (the first
 ``--batch`` dev rows padded to ``--seq`` tokens), one warm-up pass per form, then ``--rounds`` rounds that each
 time every (model, form) once in turn, so a drift of the machine's speed hits all forms alike; the median per
 form is reported. Speed-ups are against the fp32 teacher and against the teacher in the same form. The CPU's
@@ -11,7 +13,9 @@ model name and its relevant flags are printed first: the order of the forms depe
         [--dev ../shared/data/glue/SST-2/dev.tsv --task sst-2] [--rounds 20] [--threads 1]
     .venv/bin/python bench/deploy_bench.py --tiny   # smoke run: two tiny random models, 64 dev rows
 
-Output is printed and written to bench/results/deploy/<UTC time>-<host>.md (and .json).
+Output is teed into bench/results/deploy_bench/<UTC time>.txt (bench/record.py: headed by the command, commit,
+machine and load) with the raw figures beside it as <UTC time>.json. A --tiny run is a smoke run, not a record:
+it writes nowhere unless --out is given.
 """
 
 from __future__ import annotations
@@ -56,6 +60,48 @@ def has_bf16(cpu: dict[str, Any]) -> bool:
     return bool(cpu["flags"]["avx512_bf16"] or cpu["flags"]["amx_bf16"])
 
 
+class OpenVinoPredictor:
+    """An exported ONNX file compiled by OpenVINO's CPU plugin at a precision hint (f32 or bf16)."""
+
+    kind = "openvino"
+
+    def __init__(self, path: Path, threads: int, precision: str) -> None:
+        import openvino as ov
+
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision}
+        if threads > 0:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.compiled = ov.Core().compile_model(str(path), "CPU", config)
+        self.input_names = tuple(i.get_any_name() for i in self.compiled.inputs)
+
+    def logits(self, batch: dict[str, Any]) -> Any:
+        import numpy as np
+
+        out = self.compiled({n: np.ascontiguousarray(batch[n], dtype=np.int64) for n in self.input_names})
+        return np.asarray(out[self.compiled.outputs[0]], dtype=np.float32)
+
+
+def has_openvino() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def openvino_forms(fp32: Any, work: Path, threads: int, bf16: bool) -> dict[str, Any]:
+    """OpenVINO on the fp32 export (f32, and bf16 where the CPU has it) and on the dynamic-int8 file."""
+    from workers.deploy.loading import LoadedModel
+
+    runs = [("OpenVINO fp32", "model.onnx", "f32"), ("OpenVINO int8 file", "model-int8.onnx", "f32")]
+    if bf16:
+        runs.insert(1, ("OpenVINO bf16", "model.onnx", "bf16"))
+    return {
+        name: LoadedModel(OpenVinoPredictor(work / file, threads, hint), fp32.tokenizer, fp32.labels, work, fp32.config)
+        for name, file, hint in runs
+    }
+
+
 def build_forms(folder: Path, work: Path, threads: int, bf16: bool) -> dict[str, Any]:
     """form name -> LoadedModel, for one model folder (its ONNX files exported into ``work``)."""
     import torch
@@ -72,6 +118,8 @@ def build_forms(folder: Path, work: Path, threads: int, bf16: bool) -> dict[str,
     export_model(folder, work, ExportOptions(check_rows=8))
     forms["ONNX fp32"] = load_model(work / "model.onnx", threads)
     forms["ONNX int8 (dynamic)"] = load_model(work / "model-int8.onnx", threads)
+    if has_openvino():  # optional: pip install '.[deploy-bench]'
+        forms.update(openvino_forms(fp32, work, threads, bf16))
     return forms
 
 
@@ -134,6 +182,10 @@ def render(cpu: dict, args: argparse.Namespace, ms: dict, metrics: dict, forms: 
         )
     if "PyTorch bf16" not in forms:
         lines += ["", "PyTorch bf16 skipped: this CPU has neither AVX512-BF16 nor AMX-BF16."]
+    if not any(f.startswith("OpenVINO") for f in forms):
+        lines += ["", "OpenVINO skipped: not installed (pip install '.[deploy-bench]')."]
+    else:
+        lines += ["", "OpenVINO int8 file: OpenVINO running the ONNX Runtime dynamic-int8 export as it is."]
     return "\n".join(lines) + "\n"
 
 
@@ -157,21 +209,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tiny", action="store_true", help="smoke run on two tiny random models")
-    parser.add_argument("--out", default=str(ROOT / "bench/results/deploy"))
+    parser.add_argument("--out", help="folder for the .md/.json report instead of a bench/results record")
     args = parser.parse_args()
     if not args.tiny and not (args.teacher and args.student):
         parser.error("give --teacher and --student (or --tiny for a smoke run)")
     return args
 
 
-def main() -> None:
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Build every form, then measure accuracy and round-robin latency; returns the raw figures and the
+    markdown table (the quality bench calls this too, with its own teacher, student and protocol)."""
     import torch
 
     from services.cli.progress_bar import quiet_transformers
     from shared.tasks import get_task
     from workers.deploy.inputs import labelled_examples
 
-    args = parse_args()
     quiet_transformers()
     torch.set_num_threads(args.threads)
     cpu = cpu_facts()
@@ -190,16 +243,26 @@ def main() -> None:
         metrics = accuracy(entries, examples, preset)
         ms = round_robin(entries, batches, args.rounds)
     form_names = list(dict.fromkeys(form for _, form in entries))
-    text = render(cpu, args, ms, metrics, form_names, len(examples["teacher"]))
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{socket.gethostname()}" + ("-tiny" if args.tiny else "")
-    (out / f"{stem}.md").write_text(text)
-    raw = {"cpu": cpu, "args": {k: str(v) for k, v in vars(args).items()}}
-    raw["results"] = [{"model": w, "form": f, "ms": ms[(w, f)], "dev": metrics[(w, f)]} for w, f in entries]
-    (out / f"{stem}.json").write_text(json.dumps(raw, indent=2) + "\n")
-    print(f"written: {out / stem}.md and .json")
+    markdown = render(cpu, args, ms, metrics, form_names, len(examples["teacher"]))
+    print(markdown)
+    results = [{"model": w, "form": f, "ms": ms[(w, f)], "dev": metrics[(w, f)]} for w, f in entries]
+    return {"cpu": cpu, "args": {k: str(v) for k, v in vars(args).items()}, "results": results, "markdown": markdown}
+
+
+def main() -> None:
+    from bench.record import recorded
+
+    args = parse_args()
+    if args.out or args.tiny:
+        raw = run(args)
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "deploy_bench.json").write_text(json.dumps(raw, indent=2) + "\n")
+        return
+    with recorded("deploy_bench") as record:
+        raw = run(args)
+    record.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,14 @@ On CPU the wins come from not padding to the maximum length and from the cached 
 and the ratio (target >= 1.5x at equal losses).
 
     .venv/bin/python bench/distill_bench.py --teacher /path/to/finetuned-teacher --rows 512
+    .venv/bin/python bench/distill_bench.py --rows 512 --repeats 4    # alternating sides; median ratio
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--max-seq-len", type=int, default=64)
     parser.add_argument("--student", default="4,312,12,1200", help="layers,hidden,heads,intermediate")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per side, alternating which side goes first")
     args = parser.parse_args()
 
     import transformers
@@ -75,37 +78,49 @@ def main() -> None:
     write_table(table.with_rows(table.rows[: args.rows]), train)
     layers, hidden, heads, inter = (int(x) for x in args.student.split(","))
 
-    runs = {}
-    for name, switches in {
-        "plain": dict(speed=SpeedSwitches.plain(), precision="fp32"),
-        "ours": {},
-    }.items():
-        config = DistillConfig(
-            teacher=teacher,
-            train=train,
-            task=args.task,
-            output_dir=tmp / name,
-            student=StudentSpec(layers, hidden, heads, inter),
-            stage1_epochs=args.stage1_epochs,
-            stage2_epochs=args.stage2_epochs,
-            batch_size=args.batch_size,
-            max_seq_len=args.max_seq_len,
-            device=args.device,
-            checkpoint_every=0,
-            log_every=1,
-            **switches,
+    sides = {"plain": dict(speed=SpeedSwitches.plain(), precision="fp32"), "ours": {}}
+    ratios = []
+    for repeat in range(args.repeats):
+        # alternate which side runs first, so a drift of the machine's load does not favour one side
+        order = list(sides) if repeat % 2 == 0 else list(reversed(sides))
+        runs = {}
+        for name in order:
+            config = DistillConfig(
+                teacher=teacher,
+                train=train,
+                task=args.task,
+                output_dir=tmp / f"{name}-{repeat}",
+                student=StudentSpec(layers, hidden, heads, inter),
+                stage1_epochs=args.stage1_epochs,
+                stage2_epochs=args.stage2_epochs,
+                batch_size=args.batch_size,
+                max_seq_len=args.max_seq_len,
+                device=args.device,
+                checkpoint_every=0,
+                log_every=1,
+                **sides[name],
+            )
+            started = time.time()
+            report = distill(config)
+            runs[name] = (report, time.time() - started)
+        print(f"\n== repeat {repeat + 1}/{args.repeats} (ran {' then '.join(order)}) ==")
+        ratios.append(_print_table(runs, args))
+    if args.repeats > 1:
+        ratios.sort()
+        print(
+            f"\nRATIO ours/plain over {args.repeats} alternated repeats: median {statistics.median(ratios):.2f}x, "
+            f"min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})"
         )
-        started = time.time()
-        report = distill(config)
-        runs[name] = (report, time.time() - started)
 
+
+def _print_table(runs: dict, args: argparse.Namespace) -> float:
+    """One repeat's samples/s per stage and overall, the final losses side by side and their gap; the ratio."""
     print(
         f"device {runs['ours'][0]['device']}, {args.rows} rows, batch {args.batch_size}, max len "
         f"{args.max_seq_len}, stage-1 epochs {args.stage1_epochs}, stage-2 epochs {args.stage2_epochs}"
     )
     print(f"teacher {runs['ours'][0]['teacher']['params']:,} params, student {runs['ours'][0]['student']['params']:,}")
-    header = f"{'':24}{'plain':>14}{'ours':>14}{'ratio':>10}"
-    print(header)
+    print(f"{'':24}{'plain':>14}{'ours':>14}{'ratio':>10}")
     totals = {}
     for i, label in enumerate(("stage 1 samples/s", "stage 2 samples/s")):
         speeds = []
@@ -121,8 +136,10 @@ def main() -> None:
     for i, keys in enumerate((("embedding", "attention", "hidden"), ("prediction",))):
         for key in keys:
             values = [_last_epoch_mean(runs[n][0]["stages"][i]["loss_history"], key) for n in ("plain", "ours")]
-            print(f"{'final ' + key + ' loss':24}{values[0]:14.4f}{values[1]:14.4f}")
+            gap = 100 * (values[1] - values[0]) / values[0] if values[0] else 0.0
+            print(f"{'final ' + key + ' loss':24}{values[0]:14.4f}{values[1]:14.4f}{gap:+9.1f}%")
     print(f"RATIO ours/plain overall training throughput: {overall[1] / overall[0]:.2f}x")
+    return overall[1] / overall[0]
 
 
 if __name__ == "__main__":

@@ -54,16 +54,16 @@ def header(argv: list[str]) -> str:
     )
 
 
-def record_path(bench: str) -> Path:
-    folder = RESULTS / bench
+def record_path(bench: str, root: Path = RESULTS) -> Path:
+    folder = root / bench
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.txt"
 
 
 @contextmanager
-def recorded(bench: str, argv: list[str] | None = None) -> Iterator[Path]:
-    """Tee stdout and stderr into a new record of ``bench``; yields its path (printed at the end)."""
-    path = record_path(bench)
+def recorded(bench: str, argv: list[str] | None = None, root: Path = RESULTS) -> Iterator[Path]:
+    """Tee stdout and stderr into a new record of ``bench`` under ``root``; yields its path (printed at the end)."""
+    path = record_path(bench, root)
     command = ["python", os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]] if argv is None else argv
     with open(path, "w", encoding="utf-8") as record:
         record.write(header(command))
@@ -73,4 +73,4 @@ def recorded(bench: str, argv: list[str] | None = None) -> Iterator[Path]:
             yield path
         finally:
             sys.stdout, sys.stderr = old
-    print(f"recorded: {path.relative_to(REPO)}")
+    print(f"recorded: {os.path.relpath(path, REPO)}")

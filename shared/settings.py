@@ -149,6 +149,22 @@ class Settings(BaseSettings):
         description="bf16 support: 'auto' = detected (CPU flags, CUDA capability); 'on'/'off' force it (tests, "
         "or a CPU whose flags lie).",
     )
+    # --- gpu worker: devices, threads, GPU speed ------------------------------------------------------------
+    threads: int | None = Field(
+        None,
+        description="torch/BLAS threads per worker; None: `up` gives each worker cores / workers, a lone "
+        "`distillery worker` every core.",
+    )
+    augment_device: str = Field(
+        "auto",
+        description="Where `up` runs augmentation workers: 'auto' (the GPUs when present, else the CPU), "
+        "'gpu' or 'cpu'.",
+    )
+    augment_workers_per_gpu: int = Field(2, description="Augmentation workers `up` starts per GPU (augment on GPU).")
+    aug_batch_size_gpu: int = Field(
+        256, description="Masked copies per MLM forward pass on a GPU, for jobs that keep the CPU default batch size."
+    )
+    cancel_check_s: float = Field(2.0, description="Seconds between a running job's checks for cancellation.")
 
     @property
     def max_upload_bytes(self) -> int:

@@ -196,6 +196,20 @@ def test_p_zero_gives_only_the_originals(augmenter: Augmenter) -> None:
     assert with_params(augmenter, p=0.0).augment_rows(table, spec) == table.rows
 
 
+def test_glove_search_alongside_the_mlm_gives_the_same_rows(augmenter: Augmenter, glue_dir: Path) -> None:
+    table = read_table(glue_dir / "SST-2" / "dev.tsv")
+    table = table.with_rows(table.rows[:12])
+    spec = DatasetSpec(("sentence",), "label")
+    kw = {"chunk_rows": 5}
+    serial = Augmenter(augmenter.params, augmenter.mlm, augmenter.glove, augmenter.stop_words, **kw)
+    overlapped = Augmenter(
+        augmenter.params, augmenter.mlm, augmenter.glove, augmenter.stop_words, overlap_glove=True, **kw
+    )
+    assert not serial.overlap_glove  # on the CPU the search runs after the MLM by default
+    assert overlapped.augment_rows(table, spec) == serial.augment_rows(table, spec)
+    assert overlapped.stats["replaced_glove"] == serial.stats["replaced_glove"] > 0
+
+
 def test_get_augmenter_reuses_the_loaded_models(augmenter: Augmenter) -> None:
     other = get_augmenter(replace(augmenter.params, n=2, seed=9))
     assert other.mlm is augmenter.mlm and other.glove is augmenter.glove

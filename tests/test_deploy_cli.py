@@ -16,8 +16,8 @@ from tests.distill_helpers import glue_sample, make_tiny_teacher
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _cli(*args: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+def _cli(*args: str | Path, **extra_env: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "services.cli.main", *map(str, args)],
         cwd=REPO,
@@ -52,10 +52,22 @@ def exported(data: dict[str, Path]) -> Path:
 def test_evaluate_json_for_a_folder_and_an_int8_file(data: dict[str, Path], exported: Path) -> None:
     results = []
     for model in (data["model"], exported / "model-int8.onnx"):
-        done = _cli("evaluate", "--model", model, "--data", data["dev"], "--task", "sst-2", "--threads", "1", "--json")
+        done = _cli(
+            "evaluate",
+            "--model",
+            model,
+            "--data",
+            data["dev"],
+            "--task",
+            "sst-2",
+            "--threads",
+            "1",
+            "--json",
+            DISTILLERY_PRECISION="fp32",
+        )
         assert done.returncode == 0, done.stderr
         results.append(json.loads(done.stdout))
-    assert [r["runtime"] for r in results] == ["pytorch", "onnx"]
+    assert [(r["runtime"], r["precision"]) for r in results] == [("pytorch", "fp32"), ("onnx", "as stored")]
     for r in results:
         assert r["rows"] == 24 and r["rows_per_s"] > 0 and set(r["latency_ms"]) == {"batch_1", "batch_32"}
     assert abs(results[0]["metrics"]["accuracy"] - results[1]["metrics"]["accuracy"]) <= 0.1
@@ -123,3 +135,17 @@ def test_a_corrupt_onnx_file_exits_2_naming_it(data: dict[str, Path], exported: 
     (broken / "model.onnx").write_bytes(b"\x08\x07garbage")
     done = _cli("predict", "--model", broken, "--input", data["dev"], "--output", broken / "o.tsv", "--task", "sst-2")
     assert done.returncode == 2 and f"{broken / 'model.onnx'}: not a readable ONNX model" in done.stderr
+
+
+def test_precision_bf16_casts_a_pytorch_folder_and_is_refused_for_onnx_or_without_bf16(
+    data: dict[str, Path], exported: Path
+) -> None:
+    args = ("evaluate", "--data", data["dev"], "--task", "sst-2", "--precision", "bf16", "--json")
+    done = _cli(*args, "--model", data["model"], DISTILLERY_BF16_DETECT="on")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["precision"] == "bf16" and "bf16 asked for" in report["precision_reason"]
+    refused = _cli(*args, "--model", data["model"], DISTILLERY_BF16_DETECT="off")
+    assert refused.returncode == 2 and "no bf16 support" in refused.stderr
+    onnx = _cli(*args, "--model", exported / "model-int8.onnx", DISTILLERY_BF16_DETECT="on")
+    assert onnx.returncode == 2 and "runs at the precision it was exported with" in onnx.stderr

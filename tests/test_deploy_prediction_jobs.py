@@ -102,3 +102,20 @@ def test_export_false_skips_exports_and_refusals_answer_4xx(redis_url, tmp_path,
         run_one_job("distill", env)
         pred = get_job(client, r.json()["id"])
         assert pred["status"] == "succeeded" and pred["result"]["runtime"] == "pytorch", pred["error"]
+
+
+def test_a_cancelled_prediction_stops_at_its_next_batch(redis_url) -> None:
+    import redis
+
+    from shared.job_store import JobStore
+    from workers.deploy.prediction_jobs import _progress
+    from workers.distill.errors import TrainingCancelled
+
+    store = JobStore(redis.Redis.from_url(redis_url))
+    job_id = store.create(job_type="prediction", team="team-a", params={}, total=10)
+    on_rows = _progress(store, job_id)
+    on_rows(4)
+    assert store.get(job_id)["progress"]["done"] == 4
+    store.cancel(job_id)
+    with pytest.raises(TrainingCancelled, match="'predict' after step 8"):
+        on_rows(4)

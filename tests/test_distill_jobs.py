@@ -140,8 +140,9 @@ def test_cancel_stops_a_running_distillation_within_a_step(
             headers=AUTH_A,
             json=_distill_body(teacher, {"dataset_id": train["id"]}, stage1_epochs=500),
         ).json()
-        # progress written after every step, so a frozen worker's last written step is where it stands
-        env = worker_env(redis_url, data_dir, DISTILLERY_PROGRESS_INTERVAL_S="0")
+        # progress written after every step, so a frozen worker's last written step is where it stands; the
+        # cancellation read before every step too (by default at most every cancel_check_s seconds)
+        env = worker_env(redis_url, data_dir, DISTILLERY_PROGRESS_INTERVAL_S="0", DISTILLERY_CANCEL_CHECK_S="0")
         (worker,) = start_workers(1, env, queue="distill")
         wait_until(lambda: (get_job(client, job["id"])["progress"].get("step") or 0) >= 3, 60, "training steps")
         os.killpg(worker.pid, signal.SIGSTOP)  # briefly: well inside the 3 s heartbeat

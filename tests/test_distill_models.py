@@ -123,3 +123,24 @@ def test_device_resolution() -> None:
     assert resolve_device("cpu").type == "cpu"
     with pytest.raises(DistillError, match="unknown device"):
         resolve_device("tpu-ish")
+
+
+def test_a_bf16_saved_teacher_gives_an_fp32_teacher_and_student(tmp_path: Path) -> None:
+    """transformers 5 follows config.dtype: a bf16 checkpoint must still train an fp32 (master-weight) student."""
+    folder = make_tiny_teacher(tmp_path / "teacher", layers=2)
+    model = BertForSequenceClassification.from_pretrained(folder).to(torch.bfloat16)
+    model.save_pretrained(folder)
+    assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"
+    teacher = load_teacher(str(folder), get_task("sst-2"), CPU)
+    assert {p.dtype for p in teacher.parameters()} == {torch.float32}
+    tokenizer = load_tokenizer(str(folder))
+    for init in ("random", "teacher"):
+        spec = StudentSpec(layers=1, hidden=64, heads=4, intermediate=64, init=init)
+        student = build_student(spec, teacher, tokenizer, [2])
+        assert {p.dtype for p in student.parameters()} == {torch.float32}
+        student.save_pretrained(tmp_path / init)  # and it stays fp32 when reloaded
+        assert BertForSequenceClassification.from_pretrained(tmp_path / init).dtype == torch.float32
+    bf16_student = BertForSequenceClassification.from_pretrained(tmp_path / "random").to(torch.bfloat16)
+    bf16_student.save_pretrained(tmp_path / "bf16-student")
+    spec = StudentSpec(checkpoint=str(tmp_path / "bf16-student"))
+    assert build_student(spec, teacher, tokenizer, [2]).dtype == torch.float32

@@ -56,24 +56,21 @@ def test_the_api_refuses_bf16_only_when_the_workers_are_cpu_pinned_without_it() 
     assert submission_problem("bf16", Settings(device="cpu", bf16_detect="on")) is None
 
 
-def test_http_422_for_bf16_on_cpu_workers_without_it(redis_url: str, tmp_path: Path) -> None:
-    encoder = tmp_path / "encoder"  # a folder under the test model roots: the reference checks pass it
-    encoder.mkdir()
-    for name in ("config.json", "tokenizer.json"):
-        (encoder / name).write_text("{}")
+def test_http_422_for_bf16_on_cpu_workers_without_it(redis_url: str, tmp_path: Path, tiny_mlm_dir: Path) -> None:
     with make_client(redis_url, tmp_path / "data", device="cpu", bf16_detect="off") as client:
         dataset = upload(client, "sst2.tsv", SST2_SAMPLE.encode(), task="sst-2").json()
+        mlm = str(tiny_mlm_dir)  # under the test model roots, so only the precision is at fault
         bodies = {
-            "/v1/augmentations": {"dataset_id": dataset["id"], "mlm_model": str(encoder)},
-            "/v1/finetunes": {"dataset_id": dataset["id"], "model": str(encoder)},
+            "/v1/augmentations": {"dataset_id": dataset["id"], "mlm_model": mlm},
+            "/v1/finetunes": {"dataset_id": dataset["id"], "model": mlm},
         }
-        pipeline = {"dataset_id": dataset["id"], "base_model": str(encoder)}
-        for part in ("augment", "finetune", "distill"):  # each child of a pipeline is checked too
-            r = client.post("/v1/pipelines", headers=AUTH_A, json={**pipeline, part: {"precision": "bf16"}})
-            assert r.status_code == 422 and "field 'precision'" in r.text, (part, r.text)
         for path, body in bodies.items():
             r = client.post(path, headers=AUTH_A, json={**body, "precision": "bf16"})
             assert r.status_code == 422 and "field 'precision'" in r.text and "device cpu" in r.text, r.text
+        pipeline = {"dataset_id": dataset["id"], "base_model": mlm}
+        for part in ("augment", "finetune", "distill"):  # each child of a pipeline is checked too
+            r = client.post("/v1/pipelines", headers=AUTH_A, json={**pipeline, part: {"precision": "bf16"}})
+            assert r.status_code == 422 and "field 'precision'" in r.text, (part, r.text)
         augment = bodies["/v1/augmentations"]
         r = client.post("/v1/augmentations", headers=AUTH_A, json={**augment, "precision": "fp16"})
         assert r.status_code == 422 and "precision" in r.text

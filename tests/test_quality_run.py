@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.quality.students import STUDENTS, VARIANTS
-from tests.conftest import GLUE_DIR, REPO_ROOT
+from tests.conftest import GLUE_DIR, REPO_ROOT, skip_without
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,7 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_driver_runs_every_experiment_and_writes_tables(
     tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path
 ) -> None:
-    if not GLUE_DIR.is_dir():
-        pytest.skip("../shared/data/glue is absent")
+    skip_without(GLUE_DIR, "../shared/data/glue")
     results, cache = tmp_path / "results", tmp_path / "cache"
     cmd = [
         sys.executable,
@@ -100,12 +99,18 @@ def test_driver_runs_every_experiment_and_writes_tables(
         assert f"### Teacher: {tiny_encoder_dir.name} (6 layers, hidden 48) fine-tuned" in teacher_md
     summary = (results / "summary.md").read_text()
     assert "### Targets" in summary and "teacher vs students" in summary
+    # The deployed forms of the SST-2 teacher and 3-layer student, each with its dev accuracy and latency.
+    deploy = json.loads((results / "deploy_sst-2.json").read_text())
+    forms = {(r["model"], r["form"]): r for r in deploy["results"]}
+    for who in ("teacher", "student"):
+        for form in ("PyTorch fp32", "ONNX fp32", "ONNX int8 (dynamic)"):
+            assert forms[(who, form)]["ms"] > 0 and 0.0 <= forms[(who, form)]["dev"]["accuracy"] <= 1.0
+    assert "### Deployed forms, sst-2" in summary and "minilm3-tinit" in deploy["args"]["student"]
 
 
 def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path) -> None:
     """Every trained piece is cached, so a rerun (e.g. after an interruption) trains nothing again."""
-    if not GLUE_DIR.is_dir():
-        pytest.skip("../shared/data/glue is absent")
+    skip_without(GLUE_DIR, "../shared/data/glue")
     cmd = [
         sys.executable,
         "-m",
@@ -182,3 +187,15 @@ def test_speed_target_cannot_print_as_reached() -> None:
     assert "96.94%" in evidence and "2.98x" in evidence and "no student is >= 3x faster" in evidence
     assert "3.0x" not in evidence and "97.0%" not in evidence
     assert got["best SST-2 student keeps >= 97% of the teacher's accuracy"][0] == MET
+
+
+def test_verdicts_only_recomputes_targets_from_the_json(tmp_path: Path, synth_glue_dir: Path) -> None:
+    from bench.quality.profiles import get_profile
+    from bench.quality.run import verdicts_only
+
+    for task in ("sst-2", "mrpc"):
+        (tmp_path / f"students_{task}.json").write_bytes((CPU_RESULTS / f"students_{task}.json").read_bytes())
+    md = verdicts_only(str(tmp_path), str(synth_glue_dir), get_profile("cpu"))
+    assert (tmp_path / "targets.md").read_text(encoding="utf-8") == md
+    assert md.count("\n| ") == 2 + 2 + 6 * 3  # header, rule, two speed targets, three per (task, student)
+    assert "on 80 rows" in md  # the dev rows counted from the --glue folder given (here the synthetic one)

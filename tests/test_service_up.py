@@ -40,10 +40,24 @@ def _augment_workers(up_pid: int) -> list[psutil.Process]:
     return found
 
 
+def _assert_workers_placed(children: list[psutil.Process], log_path: Path) -> None:
+    """`up` told each worker its device and thread budget (cores / 2 augmentation workers)."""
+    workers = [c.cmdline() for c in children if "worker" in c.cmdline()]
+    budget = str(max(1, (os.cpu_count() or 1) // 2))
+    assert sorted(w[w.index("--queue") + 1 : w.index("--queue") + 6] for w in workers) == [
+        ["augment", "--device", "cpu", "--threads", budget],
+        ["augment", "--device", "cpu", "--threads", budget],
+        ["distill", "--device", "cpu", "--threads", str(os.cpu_count() or 1)],
+    ]
+    assert "Workers: 2 augment on cpu; 1 distill on cpu" in log_path.read_text()
+
+
 def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
-    env.update(DISTILLERY_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env.update(
+        DISTILLERY_DATA_DIR=str(tmp_path / "data"), DISTILLERY_DEVICE="cpu", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"
+    )
     env["DISTILLERY_MODEL_ROOTS"] = str(tiny_mlm_dir.parent)
     log_path = tmp_path / "up.log"
     with open(log_path, "wb") as log:
@@ -66,6 +80,7 @@ def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path)
         assert f"http://localhost:{port}" in log_path.read_text()
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("redis-server" in " ".join(c.cmdline()) for c in children)  # the embedded Redis
+        _assert_workers_placed(children, log_path)
 
         def ready() -> bool:
             try:

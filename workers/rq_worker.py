@@ -7,7 +7,8 @@ whole job timeout (hours for a shard or a distillation) and a SIGKILLed worker's
 that long. Here a background thread refreshes the entry every third of ``heartbeat_ttl`` seconds, the entry
 is given only ``heartbeat_ttl`` seconds, and an idle worker wakes at least every ``maintenance_interval``
 seconds to run the clean-up. So a job whose worker was killed is retried about
-``heartbeat_ttl + maintenance_interval`` seconds later by any live worker of its queue.
+``heartbeat_ttl + maintenance_interval`` seconds later by any live worker of its queue. After a job that
+broke the process's CUDA context (``workers.device_errors``) the worker stops taking jobs and exits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import WorkerStatus
+
+from workers.device_errors import poisoned
 
 
 class HeartbeatWorker(SimpleWorker):
@@ -48,6 +51,10 @@ class HeartbeatWorker(SimpleWorker):
             stop.set()
             beat.join(timeout=5)
         self.set_state(WorkerStatus.IDLE)
+        reason = poisoned()
+        if reason is not None:  # the CUDA context is broken: take no more jobs; `up` starts a fresh worker
+            self.log.error("Worker %s: stopping after a GPU failure: %s", self.name, reason)
+            self._stop_requested = True
 
     def _beat(self, job: Job, execution: Execution, stop: threading.Event) -> None:
         interval = max(0.5, self.heartbeat_ttl / 3)

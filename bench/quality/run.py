@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.quality import students, teacher
+from bench.quality import deploy_forms, students, teacher
 from bench.quality.common import add_common_args, down2, log, machine, results_dir, task_file, write_result
 from bench.quality.profiles import get_profile
 
@@ -168,6 +168,9 @@ def main() -> None:
         parts.append((Path(results_dir(args)) / f"teacher_{task}.md").read_text(encoding="utf-8"))
         done[task] = students.run(profile, task, mlm_model=args.mlm_model, **common)
         parts.append(done[task]["markdown"])
+        if task == "sst-2":  # the deployed forms (ONNX, int8, bf16) of the teacher and the 3-layer student
+            forms = deploy_forms.run(profile, task, glue=args.glue, cache=args.cache, results=results_dir(args))
+            parts += [forms["markdown"]] if forms else []
         log(f"{task}: done after {time.time() - started:.0f} s")
     rows = {task: dev_row_count(args.glue, task, profile.scale(task).dev_rows) for task in done}
     checks = targets(done["sst-2"], done.get("mrpc"), rows) if "sst-2" in done else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from services.cli.params import add_precision_argument
 from shared.settings import Settings
 
 
@@ -20,7 +21,8 @@ def add_column_arguments(parser: argparse.ArgumentParser, label_help: str, with_
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser, s: Settings) -> None:
-    """--batch-size / --max-seq-len / --threads."""
+    """--batch-size / --max-seq-len / --threads / --precision (PyTorch folders; ONNX files run as stored)."""
+    add_precision_argument(parser, s)
     parser.add_argument("--batch-size", type=int, help=f"rows per forward pass ({s.deploy_batch_size})")
     parser.add_argument(
         "--max-seq-len",
@@ -30,6 +32,11 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, s: Settings) -> None:
     parser.add_argument(
         "--threads", type=int, help=f"CPU threads ({s.deploy_threads or 'library default'}; 1 for per-core latency)"
     )
+
+
+def precision_of(args: argparse.Namespace, s: Settings) -> str:
+    """--precision, else DISTILLERY_PRECISION."""
+    return args.precision or s.precision
 
 
 def threads_of(args: argparse.Namespace, s: Settings) -> int:
@@ -42,8 +49,9 @@ def user_errors() -> tuple[type[Exception], ...]:
     from shared.tasks import UnknownTaskError
     from workers.deploy.errors import DeployError
     from workers.distill.errors import DistillError
+    from workers.precision import PrecisionError
 
-    return (DeployError, DatasetError, UnknownTaskError, DistillError)
+    return (DeployError, DatasetError, UnknownTaskError, DistillError, PrecisionError)
 
 
 def fail(command: str, message: str) -> int:
@@ -51,7 +59,7 @@ def fail(command: str, message: str) -> int:
     return 2
 
 
-def check_positive(command: str, **values: int | None) -> str | None:
+def check_positive(**values: int | None) -> str | None:
     """A message for the first flag given as zero or less, else None."""
     for name, value in values.items():
         if value is not None and value < 1:

@@ -14,6 +14,7 @@ from services.cli.deploy_args import (
     add_runtime_arguments,
     check_positive,
     fail,
+    precision_of,
     threads_of,
     user_errors,
 )
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     s = get_settings()
     if not args.task:
         return fail("evaluate", "--task is required (it names the metrics and the label set)")
-    bad = check_positive("evaluate", batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
+    bad = check_positive(batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
     if bad:
         return fail("evaluate", bad)
     try:
@@ -63,7 +64,7 @@ def _evaluate(args: argparse.Namespace, s) -> int:
     quiet_transformers()
     preset = get_task(args.task)
     threads = threads_of(args, s)
-    model = load_model(args.model, threads)
+    model = load_model(args.model, threads, precision_of(args, s))
     examples = labelled_examples(
         model.tokenizer, args.data, preset, args.max_seq_len, args.text_columns, args.label_column, model.config
     )
@@ -74,6 +75,8 @@ def _evaluate(args: argparse.Namespace, s) -> int:
     report = {
         "model": str(args.model),
         "runtime": model.kind,
+        "precision": model.precision,
+        "precision_reason": model.precision_reason,
         "data": str(args.data),
         "task": preset.name,
         "batch_size": batch_size,
@@ -88,7 +91,7 @@ def _text(r: dict, repeats: int, warmup: int) -> str:
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items())
     latency = ", ".join(f"{k.replace('_', ' ')} {v:.2f} ms" for k, v in r["latency_ms"].items())
     return (
-        f"{r['model']} ({r['runtime']}) on {r['data']} ({r['task']}, {r['rows']} rows)\n"
+        f"{r['model']} ({r['runtime']}, {r['precision']}) on {r['data']} ({r['task']}, {r['rows']} rows)\n"
         f"metrics: {metrics}\n"
         f"throughput: {r['rows_per_s']:.1f} rows/s at batch {r['batch_size']}, threads {r['threads'] or 'default'}\n"
         f"latency (median of {repeats} after {warmup} warm-up passes): {latency}"

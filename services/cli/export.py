@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from services.cli.progress_bar import quiet_transformers
     from workers.deploy.export_run import ExportOptions, export_model
 
-    bad = check_positive("export", check_rows=args.check_rows, threads=args.threads, opset=args.opset)
+    bad = check_positive(check_rows=args.check_rows, threads=args.threads, opset=args.opset)
     if bad:
         return fail("export", bad)
     if args.check and not args.task:

@@ -15,6 +15,7 @@ from services.cli.deploy_args import (
     add_runtime_arguments,
     check_positive,
     fail,
+    precision_of,
     threads_of,
     user_errors,
 )
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    bad = check_positive("predict", batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
+    bad = check_positive(batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
     if bad:
         return fail("predict", bad)
     try:
@@ -66,7 +67,7 @@ def _predict(args: argparse.Namespace) -> int:
     if label is None and preset is not None and preset.label_column not in table.columns:
         label = ""  # a task preset names a label column; predicting needs none
     spec = resolve_spec(table, task=args.task, text_columns=args.text_columns, label_column=label, name=args.input)
-    model = load_model(args.model, threads_of(args, s))
+    model = load_model(args.model, threads_of(args, s), precision_of(args, s))
     length = max_seq_len_for(preset, len(spec.text_columns) == 2, args.max_seq_len, model.config)
     with RowProgress(len(table.rows), "predict") as bar:
         out = predict_table(
@@ -74,7 +75,8 @@ def _predict(args: argparse.Namespace) -> int:
         )
     write_table(out, args.output)
     print(
-        f"predicted {args.input} -> {args.output}: {len(out.rows)} rows, {model.kind} model {args.model}, "
+        f"predicted {args.input} -> {args.output}: {len(out.rows)} rows, {model.kind} model {args.model} "
+        f"({model.precision}), "
         f"{time.perf_counter() - started:.1f} s"
     )
     return 0

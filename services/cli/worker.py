@@ -45,6 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--redis-url", help="default: DISTILLERY_REDIS_URL")
     parser.add_argument("--name", help="worker name (default: host.pid.queue)")
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    parser.add_argument("--device", help="auto, cpu or cuda[:i] for this worker's jobs (default: DISTILLERY_DEVICE)")
+    parser.add_argument(
+        "--threads", type=int, help="torch/BLAS threads of this worker (default: DISTILLERY_THREADS, else all cores)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -53,8 +57,14 @@ def run(args: argparse.Namespace) -> int:
 
     from shared.redis_conn import connect
     from shared.settings import get_settings
+    from workers.device_errors import POISONED_EXIT, poisoned
     from workers.rq_worker import HeartbeatWorker
 
+    try:
+        device, threads = place_worker(args.device, args.threads)
+    except ValueError as exc:
+        print(f"distillery worker: {exc}", file=sys.stderr)
+        return 2
     settings = get_settings()
     try:
         conn = connect(args.redis_url, settings)
@@ -72,6 +82,29 @@ def run(args: argparse.Namespace) -> int:
         maintenance_interval=settings.worker_maintenance_s,
     )
     logging.getLogger("rq.worker").addFilter(QuietMaintenance())
-    print(f"distillery worker {name}: serving queue {args.queue!r}", file=sys.stderr, flush=True)
+    print(
+        f"distillery worker {name}: serving queue {args.queue!r} on {device} with {threads} thread(s)",
+        file=sys.stderr,
+        flush=True,
+    )
     worker.work(burst=args.burst, logging_level="INFO", with_scheduler=False)
+    reason = poisoned()
+    if reason is not None:
+        print(f"distillery worker {name}: exiting after a GPU failure: {reason}", file=sys.stderr, flush=True)
+        return POISONED_EXIT
     return 0
+
+
+def place_worker(device: str | None, threads: int | None) -> tuple[str, int]:
+    """Check and apply this worker's device and threads before any job (and before numpy loads): a GPU the
+    machine lacks fails here. The device reaches the jobs as the ``device`` setting (DISTILLERY_DEVICE)."""
+    from shared.settings import get_settings
+    from workers.device_setup import apply_threads, check_device
+
+    if device is not None:
+        os.environ["DISTILLERY_DEVICE"] = device
+    if threads is not None:
+        os.environ["DISTILLERY_THREADS"] = str(threads)
+    get_settings.cache_clear()
+    settings = get_settings()
+    return check_device(settings.device), apply_threads(settings.threads)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.dataset_io import DatasetSpec, Table
@@ -88,6 +89,7 @@ class Augmenter:
         stop_words: frozenset[str],
         *,
         chunk_rows: int | None = None,
+        overlap_glove: bool | None = None,
         precision: PrecisionChoice | None = None,
     ) -> None:
         self.params = params
@@ -97,6 +99,7 @@ class Augmenter:
         self.glove = glove
         self.stop_words = stop_words
         self.chunk_rows = max(1, chunk_rows or get_settings().aug_chunk_rows)
+        self.overlap_glove = mlm.device.type == "cuda" if overlap_glove is None else overlap_glove
         self.stats: dict[str, int] = {"rows_in": 0, "rows_out": 0, "replaced_mlm": 0, "replaced_glove": 0}
 
     # --- candidates --------------------------------------------------------------------------------------
@@ -123,6 +126,11 @@ class Augmenter:
                     entries.append((word, "glove", lower))
             plan.append(entries)
 
+        def search() -> dict[str, list[str]]:
+            return self.glove.neighbours(sorted(glove_words), self.params.k) if glove_words else {}
+
+        # on a GPU the CPU would wait for the MLM: the GloVe search runs meanwhile (same result either way)
+        pending = _background().submit(search) if self.overlap_glove and glove_words else None
         predictions = self.mlm.top_candidates(
             list(jobs),
             k=self.params.k,
@@ -131,7 +139,7 @@ class Augmenter:
             check_cancel=_canceller(should_stop),
             bf16=self.precision.bf16,
         )
-        neighbours = self.glove.neighbours(sorted(glove_words), self.params.k) if glove_words else {}
+        neighbours = pending.result() if pending is not None else search()
 
         result: list[list[WordSlot]] = []
         for entries in plan:
@@ -224,12 +232,33 @@ def get_mlm(source: str, device: str = "auto", max_seq_len: int | None = None) -
 def get_augmenter(params: AugmentParams) -> Augmenter:
     """Per-process cache: the MLM (by mlm_model, device) and GloVe index (by source) are loaded once and
     reused by later calls/shards with other n/k/p/seed. Each call returns a fresh Augmenter (own stats).
-    The precision is resolved before anything loads: an explicit bf16 on a device without it is a
-    ``PrecisionError`` (a ValueError) naming the device."""
+    On a GPU, a job that kept the CPU's default MLM batch size gets the GPU's (the output does not depend
+    on the batch size). The precision is resolved before anything loads: an explicit bf16 on a device
+    without it is a ``PrecisionError`` (a ValueError) naming the device."""
     precision = resolve_precision(params.precision, resolve_device(params.device))
     mlm = get_mlm(params.mlm_model, params.device)
     glove = load_glove(params.glove)
-    return Augmenter(params, mlm, glove, load_stop_words(params.stop_words), precision=precision)
+    stop_words = load_stop_words(params.stop_words)
+    return Augmenter(params_for(params, mlm), mlm, glove, stop_words, precision=precision)
+
+
+def params_for(params: AugmentParams, mlm: MaskedLM) -> AugmentParams:
+    """``params`` with the GPU's default MLM batch size when the MLM is on a GPU and the job kept the CPU's."""
+    s = get_settings()
+    if mlm.device.type == "cuda" and params.batch_size == s.aug_batch_size:
+        return replace(params, batch_size=s.aug_batch_size_gpu)
+    return params
+
+
+_pool: list[ThreadPoolExecutor] = []
+
+
+def _background() -> ThreadPoolExecutor:
+    """One helper thread per process for the GloVe search that overlaps the MLM."""
+    with _lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(1, thread_name_prefix="glove"))
+        return _pool[0]
 
 
 __all__ = ["AugmentCancelled", "AugmentParams", "Augmenter", "WordSlot", "get_augmenter", "get_mlm"]

@@ -21,6 +21,8 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from shared.model_refs import missing_local_model
+from workers.device_setup import check_device
+from workers.padding import pad_rows
 
 #: Attribute names under which Hugging Face masked-LM classes keep a position-wise MLM head.
 _HEAD_NAMES = ("cls", "lm_head", "predictions")
@@ -34,9 +36,7 @@ def resolve_device(device: str) -> str:
     """'auto' means CUDA when present, else CPU."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return device
+    return check_device(device)  # a DeviceUnavailable (ValueError) for a GPU this machine lacks
 
 
 @dataclass(frozen=True)
@@ -197,14 +197,8 @@ class MaskedLM:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(input ids, token type ids, attention mask) of (ids, types, mask position) inputs, padded to the
         batch's own longest input (on the CPU)."""
-        length = max(len(seq) for seq, _, _ in batch)
-        ids = torch.full((len(batch), length), self.pad_id, dtype=torch.long)
-        types = torch.zeros((len(batch), length), dtype=torch.long)
-        attention = torch.zeros((len(batch), length), dtype=torch.long)
-        for row, (seq, typ, _) in enumerate(batch):
-            ids[row, : len(seq)] = torch.tensor(seq)
-            types[row, : len(seq)] = torch.tensor(typ)
-            attention[row, : len(seq)] = 1
+        ids, attention = pad_rows([seq for seq, _, _ in batch], self.pad_id)
+        types, _ = pad_rows([typ for _, typ, _ in batch], 0)
         return ids, types, attention
 
     def _forward_topk(

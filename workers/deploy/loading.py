@@ -29,13 +29,16 @@ ONNX_NAME = "model.onnx"
 
 @dataclass
 class LoadedModel:
-    """A model ready to predict: ``labels`` are the class names in logit order, None for regression."""
+    """A model ready to predict: ``labels`` are the class names in logit order, None for regression;
+    ``precision`` is what it computes in (an ONNX file: as stored), ``precision_reason`` why."""
 
     predictor: Predictor
     tokenizer: Any
     labels: tuple[str, ...] | None
     path: Path
     config: dict[str, Any]
+    precision: str = "fp32"
+    precision_reason: str = "fp32"
 
     @property
     def is_regression(self) -> bool:
@@ -119,16 +122,39 @@ def resolve_model_path(path: str | Path) -> tuple[Path, Path | None]:
     raise DeployError(f"{p}: neither a save_pretrained model folder (no {WEIGHT_FILES[0]}) nor an export ({ONNX_NAME})")
 
 
-def load_model(path: str | Path, threads: int = 0) -> LoadedModel:
-    """Load a model folder or .onnx file with its tokenizer; DeployError names what is missing or broken."""
+def run_precision(onnx_file: Path | None, requested: str) -> tuple[str, str]:
+    """(precision, why) of a run: a PyTorch model resolves ``requested`` on the CPU (``auto`` = bf16 where the
+    CPU runs it natively; see docs/precision.md); an ONNX file runs as it was stored, so bf16 is refused there."""
+    if onnx_file is not None:
+        if requested == "bf16":
+            raise DeployError(
+                f"{onnx_file}: an ONNX file runs at the precision it was exported with; bf16 applies to PyTorch model folders"
+            )
+        return "as stored", f"{onnx_file.name} runs at the precision it was exported with"
+    from workers.precision import resolve_precision
+
+    choice = resolve_precision(requested, "cpu")
+    return choice.precision, choice.reason
+
+
+def load_model(path: str | Path, threads: int = 0, precision: str = "fp32") -> LoadedModel:
+    """Load a model folder or .onnx file with its tokenizer; DeployError names what is missing or broken.
+
+    ``precision`` (auto, fp32 or bf16) applies to PyTorch folders: bf16 casts the weights, as deployments do."""
     import transformers
 
     transformers.logging.set_verbosity_error()
     folder, onnx_file = resolve_model_path(path)
+    resolved, reason = run_precision(onnx_file, precision)
     if onnx_file is None:
         config = read_config(folder, required=True)
         tokenizer = load_tokenizer(folder)
-        predictor: Predictor = TorchPredictor(load_torch_classifier(folder), threads)
+        model = load_torch_classifier(folder)
+        if resolved == "bf16":
+            import torch
+
+            model = model.to(torch.bfloat16)
+        predictor: Predictor = TorchPredictor(model, threads)
     else:
         config = read_config(folder, required=False)
         tokenizer = load_tokenizer(folder)
@@ -136,5 +162,5 @@ def load_model(path: str | Path, threads: int = 0) -> LoadedModel:
         if not config:  # a bare .onnx file: class indices as names, one output = regression
             width = predictor.output_width
             labels = None if width == 1 else tuple(str(i) for i in range(width or 2))
-            return LoadedModel(predictor, tokenizer, labels, Path(path), config)
-    return LoadedModel(predictor, tokenizer, label_names(config), Path(path), config)
+            return LoadedModel(predictor, tokenizer, labels, Path(path), config, resolved, reason)
+    return LoadedModel(predictor, tokenizer, label_names(config), Path(path), config, resolved, reason)

@@ -8,6 +8,7 @@ Importing this module imports no torch (the API does).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,18 @@ def _predict(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
         raise DistillError(str(exc)) from None
 
 
+def _progress(store: JobStore, job_id: str) -> Callable[[int], None]:
+    """Count predicted rows; stop at the next batch once the job is cancelled (as training jobs do)."""
+    from workers.distill.errors import TrainingCancelled
+
+    def on_rows(n: int) -> None:
+        done = store.add_progress(job_id, n)
+        if store.should_stop(job_id):
+            raise TrainingCancelled("predict", done)
+
+    return on_rows
+
+
 def _predict_file(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
     from shared.dataset_io import read_table, resolve_spec, write_table
     from shared.settings import get_settings
@@ -146,7 +159,7 @@ def _predict_file(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
     preset = get_task(p.task) if p.task else None
     length = max_seq_len_for(preset, len(spec.text_columns) == 2, p.max_seq_len, model.config)
     store.reset_shard(job_id, 0)
-    out = predict_table(model, table, spec, p.batch_size, length, lambda n: store.add_progress(job_id, n))
+    out = predict_table(model, table, spec, p.batch_size, length, _progress(store, job_id))
     target = storage.job_dir(job_id) / f"predictions.{doc['format']}"
     write_table(out, target)
     return {

@@ -39,15 +39,21 @@ class TrainState:
         self.log = LossLog()
 
     def to_checkpoint(
-        self, student: torch.nn.Module, projections: torch.nn.Module, optimizer: torch.optim.Optimizer | None
+        self,
+        student: torch.nn.Module,
+        projections: torch.nn.Module,
+        optimizer: torch.optim.Optimizer | None,
+        rng_ranks: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """The whole run in one dict: this state, the weights, the optimiser (None at a stage boundary), RNGs."""
+        """The whole run in one dict: this state, the weights, the optimiser (None at a stage boundary), RNGs
+        (``rng_ranks``: every rank's, under torchrun; ``rng`` is this process's)."""
         return {
             **asdict(self),
             "student": student.state_dict(),
             "projections": projections.state_dict(),
             "optimizer": optimizer.state_dict() if optimizer is not None else None,
             "rng": rng_state(),
+            "rng_ranks": rng_ranks,
         }
 
     @classmethod
@@ -62,19 +68,39 @@ class TrainState:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch (CPU and every CUDA device) generator states."""
+    """Python, numpy and torch generator states: the CPU's and each visible CUDA device's, by device index."""
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = {i: torch.cuda.get_rng_state(i) for i in range(torch.cuda.device_count())}
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore ``rng_state()``'s generators. CUDA states are restored for the devices that exist now: a run
+    resumed with fewer (or no) visible GPUs continues instead of failing on a missing device."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if not torch.cuda.is_available():
+        return
+    for index, generator in restorable_cuda_states(state.get("cuda"), torch.cuda.device_count()).items():
+        torch.cuda.set_rng_state(generator, index)
+
+
+def restorable_cuda_states(saved: dict[int, Any] | list[Any] | None, device_count: int) -> dict[int, Any]:
+    """The saved CUDA generator states of the devices ``0..device_count-1`` (a list: a checkpoint written
+    before states were kept by index, when a resume on fewer GPUs failed with IndexError)."""
+    if not saved:
+        return {}
+    by_index = dict(enumerate(saved)) if isinstance(saved, list) else saved
+    return {int(i): state for i, state in by_index.items() if int(i) < device_count}
+
+
+def rank_rng_state(checkpoint: dict[str, Any], rank: int) -> dict[str, Any]:
+    """The generator states rank ``rank`` saved (``rng_ranks``); rank 0's for a checkpoint written without
+    them or by fewer processes."""
+    ranks = checkpoint.get("rng_ranks") or []
+    return ranks[rank] if rank < len(ranks) else checkpoint["rng"]
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from shared.dataset_io import DatasetError, read_table, resolve_spec
 from shared.settings import Settings, get_settings
 from shared.tasks import TaskPreset
 from workers.distill.errors import DistillError
+from workers.padding import length_multiple, pad_rows
 
 PathLike = str | os.PathLike[str]
 #: One file, several files, or a callable giving the files present now (re-read every epoch).
@@ -178,20 +179,13 @@ def sorted_batches(examples: Sequence[Example], batch_size: int) -> list[list[in
 def collate(
     examples: Sequence[Example], pad_id: int, device: torch.device, pad_to: int | None = None
 ) -> dict[str, torch.Tensor]:
-    """Pad to the longest example in the batch (or to ``pad_to``: the plain baseline's max length)."""
-    width = pad_to or max(len(e) for e in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    has_types = examples[0].token_type_ids is not None
-    types = torch.zeros((len(examples), width), dtype=torch.long) if has_types else None
-    for i, e in enumerate(examples):
-        n = len(e)
-        ids[i, :n] = torch.tensor(e.input_ids)
-        mask[i, :n] = 1
-        if types is not None:
-            types[i, :n] = torch.tensor(e.token_type_ids)
+    """Pad to the longest example in the batch (or to ``pad_to``: the plain baseline's max length), rounded
+    up to a multiple of 8 on CUDA (``workers.padding``)."""
+    multiple = length_multiple(device)
+    ids, mask = pad_rows([e.input_ids for e in examples], pad_id, pad_to, multiple)
     batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-    if types is not None:
+    if examples[0].token_type_ids is not None:
+        types, _ = pad_rows([e.token_type_ids or [] for e in examples], 0, pad_to, multiple)
         batch["token_type_ids"] = types.to(device)
     return batch
 

@@ -15,7 +15,7 @@ from shared.precision import PrecisionChoice
 from shared.tasks import TaskPreset, get_task
 from workers.distill.amp import training_precision
 from workers.distill.attention_capture import use_fast_attention
-from workers.distill.checkpoint import TrainState, save_checkpoint
+from workers.distill.checkpoint import TrainState, rng_state, save_checkpoint
 from workers.distill.data import (
     Example,
     ExampleEncoder,
@@ -61,8 +61,9 @@ class DistillRun:
     def build(cls, config: DistillConfig, progress: ProgressCallback | None, stop: ShouldStop | None) -> DistillRun:
         """Check the config, seed, load the teacher and the data (failing fast on bad files), build the student."""
         preset = get_task(config.task)
-        dist = Dist.from_env()  # torchrun: one rank per GPU (no-op in a single process)
-        device = dist.device(resolve_device(config.device))
+        device = resolve_device(config.device)
+        dist = Dist.from_env(device)  # torchrun: one rank per GPU (no-op in a single process)
+        device = dist.device(device)
         precision = training_precision(config.precision, device)
         Path(config.output_dir).mkdir(parents=True, exist_ok=True)
         if config.temperature <= 0:
@@ -193,9 +194,11 @@ class DistillRun:
         return self.stop is not None and self.stop()
 
     def save_checkpoint(self, state: TrainState, optimizer: torch.optim.Optimizer | None) -> None:
-        """Rank 0 writes the checkpoint (the other ranks hold the same weights)."""
+        """Rank 0 writes the checkpoint (the other ranks hold the same weights), with every rank's RNG states."""
+        rng_ranks = self.dist.gather(rng_state()) if self.dist.enabled else None
         if self.dist.is_main:
-            save_checkpoint(self.checkpoint_path, state.to_checkpoint(self.student, self.projections, optimizer))
+            checkpoint = state.to_checkpoint(self.student, self.projections, optimizer, rng_ranks)
+            save_checkpoint(self.checkpoint_path, checkpoint)
 
 
 def _read_train(encoder: ExampleEncoder, source: TrainSource) -> list[Example]:

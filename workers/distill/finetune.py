@@ -31,10 +31,10 @@ from workers.distill.data import (
 )
 from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.evaluate import evaluate
-from workers.distill.models import count_parameters, load_tokenizer, resolve_device
+from workers.distill.models import FP32, count_parameters, load_tokenizer, resolve_device
 from workers.distill.optim import make_optimizer, seed_everything
 from workers.distill.progress import STAGE_EVALUATE, STAGE_FINETUNE, ProgressCallback, ProgressEvent, ShouldStop, emit
-from workers.distill.step import LossLog, LossParts, StepRule, train_step
+from workers.distill.step import LossLog, LossParts, LossSums, StepRule, train_step
 
 
 @dataclass
@@ -96,7 +96,7 @@ def finetune(
 
     lengths = [len(e) for e in train]
     total_steps = config.epochs * len(length_bucketed_batches(lengths, config.batch_size, config.seed, 0))
-    step, log, dev_metrics = 0, LossLog(), {}
+    step, log, sums, dev_metrics = 0, LossLog(), LossSums(), {}
     for epoch in range(config.epochs):
         model.train()
         epoch_clock, samples = time.time(), 0
@@ -107,10 +107,11 @@ def finetune(
             forward_loss = partial(_supervised_loss, model, collate(rows, pad_id, device), rows, preset.is_regression)
             loss, _ = train_step(forward_loss, optimizer, [model], rule, step, total_steps)
             step += 1
-            log.add({"loss": loss}, step, epoch + 1, every=config.log_every, total_steps=total_steps)
+            sums.add({"loss": loss})  # on the device: read every log_every steps, not every step
+            shown = sums.report(log, step, epoch + 1, every=config.log_every, total_steps=total_steps, first=step == 1)
             samples += len(rows)
             rate = samples / max(1e-9, time.time() - epoch_clock)
-            emit(progress, ProgressEvent(STAGE_FINETUNE, epoch + 1, step, total_steps, {"loss": loss}, rate))
+            emit(progress, ProgressEvent(STAGE_FINETUNE, epoch + 1, step, total_steps, shown, rate))
         if dev is not None:
             dev_metrics = evaluate(model, dev, preset, config.eval_batch_size, pad_id, device, bf16)
             emit(progress, ProgressEvent(STAGE_EVALUATE, epoch + 1, step, total_steps, metrics=dev_metrics))
@@ -164,6 +165,7 @@ def _load_model(path: str, preset: TaskPreset, device: torch.device) -> PreTrain
             label2id={label: i for i, label in enumerate(labels)},
             problem_type="regression" if preset.is_regression else "single_label_classification",
             ignore_mismatched_sizes=True,
+            **FP32,
         )
     except (OSError, ValueError) as exc:
         raise DistillError(f"cannot load the encoder {path!r}: {exc}") from None

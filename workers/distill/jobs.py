@@ -40,6 +40,8 @@ from shared.schemas import ACTIVE_STATUSES, JobRef, TrainFromAugmentation
 from shared.settings import Settings, get_settings
 from shared.storage import Storage
 from shared.tasks import UnknownTaskError
+from workers.cancel_check import throttled
+from workers.device_errors import fail_job_on_device_error
 from workers.orchestration.children import cancel_children, children_of, fail_children
 
 #: RQ ids are "<job id>--<kind>": RQ allows no dots, and the failure callback finds the job from it.
@@ -90,8 +92,9 @@ def _progress(store: JobStore, job_ids: list[str]):
 
 
 def _stopper(store: JobStore, job_ids: list[str]) -> Callable[[], bool]:
-    """True once the job (or the pipeline running it) was cancelled or failed; checked before every step."""
-    return lambda: any(store.should_stop(j) for j in job_ids)
+    """True once the job (or the pipeline running it) was cancelled or failed; the loops ask before every
+    step, Redis is read at most every ``cancel_check_s`` seconds."""
+    return throttled(lambda: any(store.should_stop(j) for j in job_ids), get_settings().cancel_check_s)
 
 
 def _dataset_file(store: JobStore, dataset_id: str) -> tuple[Path, dict[str, Any]]:
@@ -156,7 +159,8 @@ def _model_result(job_id: str, report: dict[str, Any], summary: dict[str, Any]) 
 def _execute(store: JobStore, job_id: str, body: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
     """Run ``body(record)`` for a job: skip finished jobs, mark running, map user errors to error objects.
 
-    Unexpected exceptions propagate, so RQ retries the job (and a pipeline's own retry resumes its child).
+    Unexpected exceptions propagate, so RQ retries the job (and a pipeline's own retry resumes its child);
+    GPU failures (out of memory, CUDA errors) fail it at once (``workers.device_errors``).
     """
     from workers.distill.errors import DistillError, TrainingCancelled
 
@@ -176,6 +180,10 @@ def _execute(store: JobStore, job_id: str, body: Callable[[dict[str, Any]], dict
         return {"stopped": True}
     except (DistillError, DatasetError, UnknownTaskError) as exc:
         store.fail(job_id, getattr(exc, "code", "invalid_input"), str(exc))
+        return {"failed": True}
+    except Exception as exc:  # a GPU failure fails the job (no retry: it would fail the same way)
+        if not fail_job_on_device_error(store, [job_id], exc, rec["params"].get("batch_size")):
+            raise
         return {"failed": True}
     store.succeed(job_id, result)
     return result

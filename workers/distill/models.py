@@ -21,8 +21,14 @@ from transformers import (
 from shared.model_refs import missing_local_model
 from shared.settings import setting_field
 from shared.tasks import TaskPreset
+from workers.device_setup import DeviceUnavailable, check_device
 from workers.distill.errors import DistillError
 from workers.distill.families import family_of
+
+#: Weights are loaded and built in fp32 whatever ``config.dtype`` says (transformers 5 follows it): a bf16- or
+#: fp16-saved teacher must not give a student trained without fp32 master weights. The precision setting
+#: decides autocast, not the storage dtype.
+FP32: dict[str, Any] = {"dtype": torch.float32}
 
 #: Files whose presence means a folder carries its own tokenizer.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "vocab.json", "spiece.model")
@@ -45,16 +51,13 @@ class StudentSpec:
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' = CUDA when present, else CPU."""
+    """'auto' = CUDA when present, else CPU; a device this machine lacks (cuda:3 on two GPUs) is refused."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DistillError(f"unknown device {name!r}; use auto, cpu or cuda[:i]") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DistillError(f"device {name!r} asked for, but CUDA is not available here")
-    return device
+        return torch.device(check_device(name))
+    except DeviceUnavailable as exc:
+        raise DistillError(str(exc)) from None
 
 
 def load_tokenizer(path: str):
@@ -95,7 +98,7 @@ def load_teacher(path: str, preset: TaskPreset, device: torch.device) -> PreTrai
             f"teacher {path!r} has no sequence-classification head (architectures: {architectures or 'none'}); " + hint
         )
     try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True)
+        model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True, **FP32)
     except (OSError, ValueError) as exc:
         raise DistillError(f"cannot load the teacher from {path!r}: {exc}") from None
     head_missing = [k for k in info.get("missing_keys", []) if re.search(r"classifier|score", k)]
@@ -186,6 +189,7 @@ def _student_config(spec: StudentSpec, tconf: Any, label_kwargs: dict[str, Any])
             **label_kwargs,
         )
     sconf.num_hidden_layers = spec.layers
+    sconf.dtype = torch.float32  # saved with the student: a reload stays fp32 too
     if spec.init == "random":
         if spec.hidden % spec.heads:
             raise DistillError(f"student hidden size {spec.hidden} is not a multiple of its {spec.heads} heads")
@@ -207,7 +211,9 @@ def _load_student_checkpoint(path: str, tconf: Any, tokenizer: Any, label_kwargs
         )
     check_same_vocabulary(tokenizer, path)
     try:
-        return AutoModelForSequenceClassification.from_pretrained(path, ignore_mismatched_sizes=True, **label_kwargs)
+        return AutoModelForSequenceClassification.from_pretrained(
+            path, ignore_mismatched_sizes=True, **label_kwargs, **FP32
+        )
     except (OSError, ValueError) as exc:
         raise DistillError(f"cannot load the student checkpoint {path!r}: {exc}") from None
 

@@ -19,10 +19,10 @@ from typing import Any
 from shared.dataset_io import atomic_write_text
 from shared.settings import Settings, get_settings, setting_field, settings_values
 from workers.distill.attention_capture import use_fast_attention
-from workers.distill.checkpoint import TrainState, load_checkpoint, set_rng_state
+from workers.distill.checkpoint import TrainState, load_checkpoint, rank_rng_state, set_rng_state
 from workers.distill.data import TrainSource, config_summary
 from workers.distill.distill_run import DistillRun
-from workers.distill.errors import TrainingCancelled
+from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.losses import LossWeights
 from workers.distill.models import StudentSpec, count_parameters
 from workers.distill.optim import make_optimizer
@@ -36,7 +36,7 @@ from workers.distill.progress import (
     emit,
 )
 from workers.distill.stages import Stage
-from workers.distill.step import StepRule, train_step
+from workers.distill.step import LossSums, StepRule, train_step
 
 STAGES = (STAGE_INTERMEDIATE, STAGE_PREDICTION)
 
@@ -120,22 +120,31 @@ def distill(
     """
     started = time.time()
     run = DistillRun.build(config, progress, should_stop)
-    state, saved_optimizer = _start_or_resume(run)
-    while state.stage_index < len(STAGES):
-        _train_stage(run, state, saved_optimizer)
-        saved_optimizer = None
-    return _finish(run, state, started)
+    try:
+        state, saved_optimizer = _start_or_resume(run)
+        while state.stage_index < len(STAGES):
+            _train_stage(run, state, saved_optimizer)
+            saved_optimizer = None
+        return _finish(run, state, started)
+    finally:
+        run.dist.close()
 
 
 def _start_or_resume(run: DistillRun) -> tuple[TrainState, dict[str, Any] | None]:
     """A fresh state, or the checkpoint's (weights and RNG states restored) and its optimiser state."""
-    resume = run.config.resume and run.checkpoint_path.exists()
+    # rank 0 writes the checkpoints, so its view decides (on several nodes the file must be on shared storage)
+    resume = run.dist.agree(run.config.resume and run.checkpoint_path.exists())
+    if resume and not run.checkpoint_path.exists():
+        raise DistillError(
+            f"rank {run.dist.rank}: rank 0 resumes from {run.checkpoint_path}, which this process cannot see; "
+            "the checkpoints of a multi-node run must be on storage every node shares"
+        )
     if resume:
         checkpoint = load_checkpoint(run.checkpoint_path)
         state, saved_optimizer = TrainState.from_checkpoint(checkpoint), checkpoint["optimizer"]
         run.student.load_state_dict(checkpoint["student"])
         run.projections.load_state_dict(checkpoint["projections"])
-        set_rng_state(checkpoint["rng"])
+        set_rng_state(rank_rng_state(checkpoint, run.dist.rank))
     else:
         state, saved_optimizer = TrainState(teacher_dev=run.dev_metrics(run.teacher)), None
     if run.dev is not None:
@@ -162,6 +171,7 @@ def _train_stage(run: DistillRun, state: TrainState, saved_optimizer: dict[str, 
     sync_grads = partial(run.dist.average_grads, stage.synced)
     run.set_attention(stage.name)
     clock = time.time() - state.seconds
+    sums, first_step = LossSums(), state.step + 1  # losses stay on the device between reads
     run.student.train()
     for epoch in range(state.epoch, stage.epochs):
         examples, batches = run.epoch_batches(stage, epoch)
@@ -179,8 +189,17 @@ def _train_stage(run: DistillRun, state: TrainState, saved_optimizer: dict[str, 
                 forward_loss, optimizer, stage.trained, rule, state.step, state.total_steps, sync_grads
             )
             state.step, state.batch = state.step + 1, b + 1
-            values = run.dist.mean({**parts, "total": loss})
-            state.log.add(values, state.step, epoch + 1, every=config.log_every, total_steps=state.total_steps)
+            sums.add({**parts, "total": loss})
+            values = sums.report(
+                state.log,
+                state.step,
+                epoch + 1,
+                every=config.log_every,
+                total_steps=state.total_steps,
+                flush=bool(config.checkpoint_every) and state.step % config.checkpoint_every == 0,
+                first=state.step == first_step,
+                mean=run.dist.mean,
+            )
             samples += len(rows) * run.dist.world
             rate = samples / max(1e-9, time.time() - epoch_clock)
             emit(run.progress, ProgressEvent(stage.name, epoch + 1, state.step, state.total_steps, values, rate))

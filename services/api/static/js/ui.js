@@ -29,7 +29,7 @@ function append(el, children) {
 }
 
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled", "expired"]);
-export const JOB_TYPES = ["augmentation", "finetune", "distillation", "pipeline"];
+export const JOB_TYPES = ["augmentation", "finetune", "distillation", "pipeline", "prediction"];
 export const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "expired"];
 export const TASKS = ["sst-2", "mrpc", "rte", "sts-b", "cola", "qqp", "qnli", "mnli"];
 
