@@ -41,6 +41,7 @@ def test_client_augment_is_byte_identical_to_local_augment(
 ) -> None:
     start_workers(2, env)
     common = ["--task", "mrpc", "--input", str(mrpc_sample), "--mlm-model", str(tiny_mlm_dir), *AUGMENT]
+    common += ["--precision", "fp32"]  # both commands take it
     local, remote = tmp_path / "local.tsv", tmp_path / "remote.tsv"
     assert cli_main(["augment", *common, "--output", str(local)]) == 0
     code = cli_main(["client", "augment", *common, "--output", str(remote), "--shard-rows", "3"])
@@ -48,6 +49,7 @@ def test_client_augment_is_byte_identical_to_local_augment(
     assert code == 0, out.err
     assert remote.read_bytes() == local.read_bytes()
     assert f"-> {remote}: rows in 9" in out.out
+    assert "precision fp32 (fp32 asked for)" in out.out  # the job's result says what ran
     assert "job_" in out.err and "succeeded" in out.err  # the progress lines (stderr is not a terminal here)
 
 

@@ -67,17 +67,14 @@ def test_http_422_for_bf16_on_cpu_workers_without_it(redis_url: str, tmp_path: P
         for path, body in bodies.items():
             r = client.post(path, headers=AUTH_A, json={**body, "precision": "bf16"})
             assert r.status_code == 422 and "field 'precision'" in r.text and "device cpu" in r.text, r.text
-        r = client.post(
-            "/v1/augmentations",
-            headers=AUTH_A,
-            json={"dataset_id": dataset["id"], "mlm_model": mlm, "precision": "fp16"},
-        )
+        pipeline = {"dataset_id": dataset["id"], "base_model": mlm}
+        for part in ("augment", "finetune", "distill"):  # each child of a pipeline is checked too
+            r = client.post("/v1/pipelines", headers=AUTH_A, json={**pipeline, part: {"precision": "bf16"}})
+            assert r.status_code == 422 and "field 'precision'" in r.text, (part, r.text)
+        augment = bodies["/v1/augmentations"]
+        r = client.post("/v1/augmentations", headers=AUTH_A, json={**augment, "precision": "fp16"})
         assert r.status_code == 422 and "precision" in r.text
-        r = client.post(
-            "/v1/augmentations",
-            headers=AUTH_A,
-            json={"dataset_id": dataset["id"], "mlm_model": mlm, "precision": "fp32"},
-        )
+        r = client.post("/v1/augmentations", headers=AUTH_A, json={**augment, "precision": "fp32"})
         assert r.status_code == 202 and r.json()["params"]["precision"] == "fp32"
         assert client.get("/v1/jobs", headers=AUTH_A).json()["total"] == 1  # the refused ones left no job
 

@@ -68,14 +68,18 @@ def ensure_augmented(profile: Profile, task: str, source: Path, *, cache: str, m
     """Augment the student subset once (N = profile.aug_n, real GloVe + the masked LM); cached with its stats."""
     from shared.dataset_io import read_table, resolve_spec, write_table
     from workers.augment.engine import AugmentParams, get_augmenter
+    from workers.augment.mlm import resolve_device
+    from workers.precision import resolve_precision
 
     n = profile.scale(task).aug_n
-    target = Path(cache) / profile.name / task / f"aug_n{n}_{source.name}"
+    params = AugmentParams.from_settings(n=n, seed=profile.seed, mlm_model=mlm_model, device=profile.device)
+    precision = resolve_precision(params.precision, resolve_device(params.device))  # DISTILLERY_PRECISION
+    tag = "_bf16" if precision.bf16 else ""  # fp32 keeps the name it always had
+    target = Path(cache) / profile.name / task / f"aug_n{n}{tag}_{source.name}"
     meta_path = target.with_suffix(".json")
     if target.exists() and meta_path.exists():
         log(f"augment {task}: reusing {target}")
         return json.loads(meta_path.read_text(encoding="utf-8"))
-    params = AugmentParams.from_settings(n=n, seed=profile.seed, mlm_model=mlm_model, device=profile.device)
     log(f"augment {task}: {source.name} with N={params.n}, K={params.k}, p={params.p}, MLM {mlm_model}")
     started = time.time()
     table = read_table(source, task=task)
@@ -96,6 +100,7 @@ def ensure_augmented(profile: Profile, task: str, source: Path, *, cache: str, m
         "glove_words": len(augmenter.glove),
         "glove_dim": augmenter.glove.dim,
         "stats": dict(augmenter.stats),
+        "precision": augmenter.precision.model_dump(),
         "seconds": round(time.time() - started, 1),
     }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -37,6 +37,11 @@ def _augment_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mlm-model", help="masked LM on the server: folder or hub id")
     parser.add_argument("--glove", help="GloVe source on the server")
     parser.add_argument("--shard-rows", type=int, help="input rows per shard")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        help="auto, fp32 or bf16 (server default: DISTILLERY_PRECISION)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -95,7 +95,7 @@ def upload(api: Client, args: argparse.Namespace) -> int:
 def augment(api: Client, args: argparse.Namespace) -> int:
     """Upload, submit, follow, download: the result is what `distillery augment` writes for the same input."""
     dataset = api.upload(args.input, task=args.task, text_columns=args.text_columns, label_column=args.label_column)
-    params = {k: getattr(args, k) for k in ("n", "k", "p", "seed", "mlm_model", "glove", "shard_rows")}
+    params = {k: getattr(args, k) for k in ("n", "k", "p", "seed", "mlm_model", "glove", "shard_rows", "precision")}
     job, code = run_to_end(
         api, api.augment(dataset.id, **params), args, f"augmenting {dataset.rows} rows of {args.input}"
     )
@@ -103,7 +103,11 @@ def augment(api: Client, args: argparse.Namespace) -> int:
         return code
     path = api.download(job.id, args.output)
     rows_out = (job.result or {}).get("rows_out")
-    print(f"augmented {args.input} -> {path}: rows in {dataset.rows}, rows out {rows_out}, job {job.id}")
+    precision = (job.result or {}).get("precision") or {}
+    print(
+        f"augmented {args.input} -> {path}: rows in {dataset.rows}, rows out {rows_out}, job {job.id}; "
+        f"precision {precision.get('precision')} ({precision.get('reason')})"
+    )
     return 0
 
 

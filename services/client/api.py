@@ -106,7 +106,8 @@ class Client:
     # --- jobs -------------------------------------------------------------------------------------------
 
     def augment(self, dataset_id: str, **params: Any) -> Job:
-        """POST /v1/augmentations; ``params`` are its fields (n, k, p, seed, mlm_model, glove, shard_rows)."""
+        """POST /v1/augmentations; ``params`` are its fields (n, k, p, seed, mlm_model, glove, shard_rows,
+        precision)."""
         body = {"dataset_id": dataset_id, **{k: v for k, v in params.items() if v is not None}}
         return Job.model_validate(self._call("POST", "/v1/augmentations", json=body))
 

@@ -91,7 +91,7 @@ def finetune(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     train, dev = _labelled_examples(config, preset, tokenizer)
     model = _load_model(config.model, preset, device)
-    optimizer = make_optimizer([model], config.lr, config.weight_decay)
+    optimizer = make_optimizer([model], config.lr, config.weight_decay, fused=bf16)
     rule = StepRule(config.lr, config.warmup_ratio, config.grad_clip, bf16)
 
     lengths = [len(e) for e in train]

@@ -164,7 +164,7 @@ def _start_or_resume(run: DistillRun) -> tuple[TrainState, dict[str, Any] | None
 def _train_stage(run: DistillRun, state: TrainState, saved_optimizer: dict[str, Any] | None) -> None:
     """Train the state's stage from its position to its end, then save a stage-boundary checkpoint."""
     config, stage = run.config, run.stage(state.stage_index)
-    optimizer = make_optimizer(stage.trained, stage.lr, config.weight_decay)
+    optimizer = make_optimizer(stage.trained, stage.lr, config.weight_decay, fused=run.bf16)
     if saved_optimizer is not None:
         optimizer.load_state_dict(saved_optimizer)
     rule = StepRule(stage.lr, config.warmup_ratio, config.grad_clip, run.bf16)
