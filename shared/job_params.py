@@ -204,6 +204,7 @@ class DistillRunParams(ResolvedParams):
     temperature: Annotated[float, FromSetting("temperature")]
     seed: Annotated[int, FromSetting("seed")]
     checkpoint_every: Annotated[int, FromSetting("checkpoint_every")]
+    allow_weak_teacher: bool = False  # distil even a teacher the guard finds no better than the baseline
 
 
 class DistillJobParams(DistillRunParams):

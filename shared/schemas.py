@@ -192,6 +192,11 @@ class DistillOptions(_Strict):
     temperature: float | None = Field(None, gt=0)
     seed: int | None = None
     checkpoint_every: int | None = Field(None, ge=1, description="Training steps between checkpoints.")
+    allow_weak_teacher: bool | None = Field(
+        None,
+        description="Distil even when the teacher does not beat the dev set's majority-class (mean) baseline by "
+        "the server's margin; otherwise such a job fails with error code weak_teacher.",
+    )
 
 
 class DistillationRequest(DistillOptions):

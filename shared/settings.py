@@ -105,6 +105,13 @@ class Settings(BaseSettings):
         15, description="Seconds between a worker's registry clean-ups (requeue of jobs of dead workers)."
     )
 
+    # --- teacher guard and general distillation ---------------------------------------------------------
+    teacher_guard_margin: float = Field(
+        0.02,
+        description="A teacher's dev metric must beat the majority-class (mean-score) baseline's by this much "
+        "(absolute, 0..1 scale) before it is distilled; else the run stops with weak_teacher.",
+    )
+
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024

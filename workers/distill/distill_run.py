@@ -53,6 +53,7 @@ class DistillRun:
     teacher_logits: TeacherLogits
     progress: ProgressCallback | None
     stop: ShouldStop | None
+    teacher_guard: dict[str, Any] | None = None  # the guard's verdict (teacher_guard.py), None without dev set
 
     @classmethod
     def build(cls, config: DistillConfig, progress: ProgressCallback | None, stop: ShouldStop | None) -> DistillRun:

@@ -37,6 +37,7 @@ from workers.distill.progress import (
 )
 from workers.distill.stages import Stage
 from workers.distill.step import StepRule, train_step
+from workers.distill.teacher_guard import guard_teacher
 
 STAGES = (STAGE_INTERMEDIATE, STAGE_PREDICTION)
 
@@ -91,6 +92,8 @@ class DistillConfig:
     keep_checkpoint: bool = False  # a finished run deletes its checkpoint unless asked to keep it
     speed: SpeedSwitches = field(default_factory=SpeedSwitches)
     bf16: bool = True  # only ever used on CUDA
+    allow_weak_teacher: bool = False  # distil even when the teacher guard finds it weak (teacher_guard.py)
+    teacher_guard_margin: float = setting_field("teacher_guard_margin")
 
     @classmethod
     def from_settings(
@@ -121,6 +124,7 @@ def distill(
     started = time.time()
     run = DistillRun.build(config, progress, should_stop)
     state, saved_optimizer = _start_or_resume(run)
+    run.teacher_guard = guard_teacher(run, state.teacher_dev)
     while state.stage_index < len(STAGES):
         _train_stage(run, state, saved_optimizer)
         saved_optimizer = None
@@ -250,6 +254,7 @@ def _report(run: DistillRun, state: TrainState, started: float) -> dict[str, Any
             "checkpoint": config.student.checkpoint,
             "dev": state.student_dev,
         },
+        "teacher_guard": run.teacher_guard,
         "layer_map": run.layer_map,
         "stages": state.stages,
         "train_rows": len(run.train_examples()),
