@@ -90,7 +90,12 @@ class Settings(BaseSettings):
 
     # --- teacher fine-tuning --------------------------------------------------------------------------
     finetune_epochs: int = 3
-    finetune_lr: float = 2e-5
+    finetune_lr: float = Field(
+        1e-4,
+        description="Peak fine-tuning learning rate. 1e-4 suits the small encoders and small data this service "
+        "sees (MiniLM-L6 on 1,000 SST-2 rows, 2 epochs: 50.0% dev at 2e-5, 79.7% at 1e-4; docs/distillation.md); "
+        "BERT-base recipes (the paper's teacher) use --lr 2e-5.",
+    )
 
     # --- distillation worker (fine-tune, distill and pipeline jobs) ----------------------------------------
     distill_timeout_s: int = Field(48 * 3600, description="Longest a fine-tune/distill/pipeline job may run.")
