@@ -16,6 +16,7 @@ class JobType(StrEnum):
     FINETUNE = "finetune"
     DISTILLATION = "distillation"
     PIPELINE = "pipeline"
+    GENERAL_DISTILLATION = "general-distillation"
 
 
 class QueueName(StrEnum):
@@ -33,3 +34,4 @@ class Stage(StrEnum):
     DISTILL_INTERMEDIATE = "distill-intermediate"
     DISTILL_PREDICTION = "distill-prediction"
     EVALUATE = "evaluate"
+    GENERAL_DISTILL = "general-distill"  # TinyBERT's first stage: intermediate losses on unlabelled text

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
         description="A teacher's dev metric must beat the majority-class (mean-score) baseline's by this much "
         "(absolute, 0..1 scale) before it is distilled; else the run stops with weak_teacher.",
     )
+    general_epochs: int = Field(3, description="Epochs of general distillation over the corpus (the paper's 3).")
+    general_lr: float = Field(
+        1e-4, description="Peak learning rate of general distillation (the paper: 5e-5 at batch 256 on far more text)."
+    )
+    general_max_seq_len: int = Field(128, description="Longest corpus passage in tokens (longer is cut).")
 
     @property
     def max_upload_bytes(self) -> int:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 #: Sub-command modules, in the order `--help` lists them.
-COMMAND_MODULES = ("augment", "finetune", "distill", "up", "worker", "client")
+COMMAND_MODULES = ("augment", "finetune", "distill", "general", "up", "worker", "client")
 
 
 def build_parser() -> argparse.ArgumentParser:

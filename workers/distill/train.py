@@ -264,3 +264,7 @@ def _report(run: DistillRun, state: TrainState, started: float) -> dict[str, Any
         "config": config_summary(config),
         "seconds": round(time.time() - started, 3),
     }
+
+
+#: One stage's loop, public for general distillation (``general.py``), which runs it on its own run object.
+train_stage = _train_stage
