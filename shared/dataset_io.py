@@ -22,7 +22,14 @@ from shared.tasks import TaskPreset, get_task
 
 Format = Literal["tsv", "csv", "jsonl", "text"]
 FORMATS: tuple[Format, ...] = ("tsv", "csv", "jsonl", "text")
-_SUFFIXES: dict[str, Format] = {".tsv": "tsv", ".txt": "text", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_SUFFIXES: dict[str, Format] = {
+    ".tsv": "tsv",
+    ".txt": "text",
+    ".text": "text",  # how the service stores an uploaded .txt (data.<format>)
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 #: The one column of a plain-text file (a corpus for general distillation: unlabelled passages).
 TEXT_COLUMN = "text"
 _BOM = "\ufeff"

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model
 from shared.schemas import (
     JobRef,
     StudentCheckpoint,
+    StudentFromJob,
     StudentFromTeacher,
     StudentRequest,
     TrainFromAugmentation,
@@ -174,13 +175,21 @@ class StudentCheckpointParams(ResolvedParams):
     checkpoint: str
 
 
-StudentParams = StudentShapeParams | StudentFromTeacherParams | StudentCheckpointParams
+class StudentFromJobParams(ResolvedParams):
+    """The output of a general distillation job (the worker resolves it to that job's model folder)."""
+
+    job_id: str
+
+
+StudentParams = StudentShapeParams | StudentFromTeacherParams | StudentCheckpointParams | StudentFromJobParams
 
 
 def resolve_student(request: StudentRequest, settings: Settings) -> StudentParams:
     """The student a request asks for, defaults filled in; ParamsError when hidden is not a multiple of heads."""
     if isinstance(request, StudentCheckpoint):
         return StudentCheckpointParams(checkpoint=request.checkpoint)
+    if isinstance(request, StudentFromJob):
+        return StudentFromJobParams(job_id=request.job_id)
     if isinstance(request, StudentFromTeacher):
         return StudentFromTeacherParams.resolve(settings, init="teacher", layers=request.layers)
     shape = StudentShapeParams.resolve(settings, **request.model_dump())

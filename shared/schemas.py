@@ -156,7 +156,13 @@ class StudentFromTeacher(_Strict):
     layers: int | None = Field(None, ge=1, le=48)
 
 
-StudentRequest = StudentShape | StudentCheckpoint | StudentFromTeacher
+class StudentFromJob(_Strict):
+    """The student encoder of a succeeded general distillation of the same team."""
+
+    job_id: str = Field(min_length=1)
+
+
+StudentRequest = StudentShape | StudentCheckpoint | StudentFromTeacher | StudentFromJob
 
 
 class FinetuneOptions(_Strict):
@@ -219,6 +225,21 @@ class PipelineRequest(_Strict):
     augment: dict[str, Any] = Field(default_factory=dict, description="POST /v1/augmentations fields but dataset_id.")
     finetune: FinetuneOptions = Field(default_factory=FinetuneOptions)
     distill: DistillOptions = Field(default_factory=DistillOptions)
+
+
+class GeneralDistillationRequest(_Strict):
+    """POST /v1/general-distillations: a pre-trained encoder distilled into a fresh student on unlabelled text."""
+
+    teacher: str = Field(min_length=1, description="Pre-trained encoder (not fine-tuned): model folder or hub id.")
+    corpus_dataset_ids: list[str] = Field(min_length=1, description="Datasets whose text columns are the corpus.")
+    student: StudentShape = Field(default_factory=StudentShape)
+    epochs: int | None = Field(None, ge=1, le=1000)
+    lr: float | None = Field(None, gt=0, le=1)
+    batch_size: int | None = Field(None, ge=1, le=4096)
+    max_seq_len: int | None = Field(None, ge=8, le=512)
+    layer_map: str | list[int] | None = Field(None, description="uniform, top, bottom or explicit teacher layers.")
+    seed: int | None = None
+    checkpoint_every: int | None = Field(None, ge=1, description="Training steps between checkpoints.")
 
 
 class MetricPoint(BaseModel):

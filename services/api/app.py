@@ -17,6 +17,7 @@ from services.api.routes import (
     datasets,
     distillations,
     finetunes,
+    general_distillations,
     health,
     jobs,
     pipelines,
@@ -66,7 +67,17 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     async def refused(request: Request, exc: OrchestrationError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=ORCHESTRATION_STATUS.get(type(exc), 422))
 
-    for module in (health, datasets, augmentations, finetunes, distillations, pipelines, jobs, streams):
+    for module in (
+        health,
+        datasets,
+        augmentations,
+        finetunes,
+        distillations,
+        general_distillations,
+        pipelines,
+        jobs,
+        streams,
+    ):
         app.include_router(module.router)
     api_docs.register(app)
     dashboard.register(app)

@@ -27,6 +27,7 @@ from shared.schemas import (
     FinetuneOptions,
     FinetuneRequest,
     JobRef,
+    StudentFromJob,
     TrainFromAugmentation,
     TrainFromDataset,
 )
@@ -37,6 +38,7 @@ from workers.orchestration.errors import InvalidRequest, QueueUnavailable
 from workers.orchestration.references import (
     find_augmentation,
     find_dataset,
+    find_general_distillation,
     find_optional_dataset,
     resolve_task,
     resolve_teacher,
@@ -120,6 +122,8 @@ def finetune_params(sub: Submission, opts: FinetuneOptions, **fixed: Any) -> Fin
 
 def distill_params(sub: Submission, opts: DistillOptions, **fixed: Any) -> DistillJobParams:
     """Distillation params from the request's options and the fields the caller fixes (teacher, data...)."""
+    if isinstance(opts.student, StudentFromJob):
+        find_general_distillation(sub.jobs, sub.team, opts.student.job_id, "student.job_id")
     try:
         student = resolve_student(opts.student, sub.settings)
     except ParamsError as exc:
