@@ -28,7 +28,7 @@ JOB=$(curl -sf -H "$AUTH" -H 'Content-Type: application/json' -d "{
   \"finetune\": {\"epochs\": 2, \"batch_size\": 16},
   \"augment\": {\"n\": 4, \"mlm_model\": \"$MLM\", \"shard_rows\": 25},
   \"distill\": {\"student\": {\"layers\": 2, \"hidden\": 192, \"heads\": 12, \"intermediate\": 768},
-               \"stage1_epochs\": 2, \"stage2_epochs\": 2, \"batch_size\": 32}
+               \"stage1_epochs\": 2, \"stage2_epochs\": 2, \"batch_size\": 32, \"allow_weak_teacher\": true}
 }" "$BASE/v1/pipelines" | json '["id"]')
 MID=""
 while :; do

@@ -1,4 +1,4 @@
-"""Reading, validating and writing datasets (TSV, CSV, JSONL).
+"""Reading, validating and writing datasets (TSV, CSV, JSONL, and plain text: one passage per line).
 
 One reader serves the CLI and the HTTP upload so both accept and refuse exactly the same files.
 Errors name the file, the line/row and the column. Writers go through a temp file and a rename so a
@@ -20,9 +20,18 @@ from typing import Any, Literal
 from shared.atomic import atomic_write
 from shared.tasks import TaskPreset, get_task
 
-Format = Literal["tsv", "csv", "jsonl"]
-FORMATS: tuple[Format, ...] = ("tsv", "csv", "jsonl")
-_SUFFIXES: dict[str, Format] = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+Format = Literal["tsv", "csv", "jsonl", "text"]
+FORMATS: tuple[Format, ...] = ("tsv", "csv", "jsonl", "text")
+_SUFFIXES: dict[str, Format] = {
+    ".tsv": "tsv",
+    ".txt": "text",
+    ".text": "text",  # how the service stores an uploaded .txt (data.<format>)
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+#: The one column of a plain-text file (a corpus for general distillation: unlabelled passages).
+TEXT_COLUMN = "text"
 _BOM = "\ufeff"
 
 
@@ -112,7 +121,9 @@ def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> 
     suffix = Path(path).suffix.lower()
     if suffix in _SUFFIXES:
         return _SUFFIXES[suffix]
-    raise DatasetError(f"cannot tell the format from the suffix {suffix!r}; use .tsv, .csv or .jsonl", path=str(path))
+    raise DatasetError(
+        f"cannot tell the format from the suffix {suffix!r}; use .tsv, .csv, .jsonl or .txt", path=str(path)
+    )
 
 
 def _decode(data: bytes, name: str) -> tuple[str, bool]:
@@ -229,6 +240,17 @@ def _parse_jsonl(text: str, name: str) -> tuple[list[str], list[list[Any]], list
     return columns, rows, line_numbers
 
 
+def _parse_text(text: str) -> tuple[list[str], list[list[Any]], list[int]]:
+    """One passage per line, no header; blank lines are skipped (they separate documents in many corpora)."""
+    rows: list[list[Any]] = []
+    line_numbers: list[int] = []
+    for i, line in enumerate(_split_lines(text), start=1):
+        if line.strip():
+            rows.append([line])
+            line_numbers.append(i)
+    return [TEXT_COLUMN], rows, line_numbers
+
+
 def parse_table(
     data: bytes,
     fmt: Format,
@@ -244,11 +266,14 @@ def parse_table(
         columns, rows, lines = _parse_tsv(text, name, headerless_columns)
     elif fmt == "csv":
         columns, rows, lines = _parse_csv(text, name, headerless_columns)
-    else:
+    elif fmt == "jsonl":
         columns, rows, lines = _parse_jsonl(text, name)
+    else:
+        columns, rows, lines = _parse_text(text)
     if not rows:
-        raise DatasetError("the file has a header but no data rows", path=name)
-    has_header = headerless_columns is None or fmt == "jsonl"
+        what = "no passages (only blank lines)" if fmt == "text" else "a header but no data rows"
+        raise DatasetError(f"the file has {what}", path=name)
+    has_header = (headerless_columns is None or fmt == "jsonl") and fmt != "text"
     return Table(columns, rows, fmt, has_header=has_header, bom=bom, lines=lines)
 
 
@@ -292,6 +317,8 @@ def resolve_spec(
     preset = get_task(task) if task else None
     texts = tuple(text_columns) if text_columns else (preset.text_columns if preset else ())
     label = label_column if label_column is not None else (preset.label_column if preset else None)
+    if table.format == "text" and not text_columns:  # a plain-text file: its lines, unlabelled
+        texts, label = (TEXT_COLUMN,), label_column or None
     if not texts:
         raise DatasetError("name a task or at least one text column", path=name)
     if len(texts) > 2:
@@ -350,11 +377,12 @@ def format_header(table: Table) -> str:
 
 def format_rows(table: Table, rows: Iterable[Sequence[Any]]) -> str:
     """Rows in the table's format, each ending in a newline; concatenations of these are valid files."""
-    if table.format == "tsv":
+    if table.format in ("tsv", "text"):  # a text table has one column: its lines
         out = []
+        forbidden = ("\n",) if table.format == "text" else ("\t", "\n")
         for row in rows:
             for cell in row:
-                if "\t" in str(cell) or "\n" in str(cell):
+                if any(c in str(cell) for c in forbidden):
                     raise DatasetError(f"a TSV cell cannot hold a tab or newline: {str(cell)[:60]!r}")
             out.append("\t".join(str(c) for c in row) + "\n")
         return "".join(out)

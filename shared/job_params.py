@@ -19,6 +19,7 @@ from shared.precision import Precision
 from shared.schemas import (
     JobRef,
     StudentCheckpoint,
+    StudentFromJob,
     StudentFromTeacher,
     StudentRequest,
     TrainFromAugmentation,
@@ -177,13 +178,21 @@ class StudentCheckpointParams(ResolvedParams):
     checkpoint: str
 
 
-StudentParams = StudentShapeParams | StudentFromTeacherParams | StudentCheckpointParams
+class StudentFromJobParams(ResolvedParams):
+    """The output of a general distillation job (the worker resolves it to that job's model folder)."""
+
+    job_id: str
+
+
+StudentParams = StudentShapeParams | StudentFromTeacherParams | StudentCheckpointParams | StudentFromJobParams
 
 
 def resolve_student(request: StudentRequest, settings: Settings) -> StudentParams:
     """The student a request asks for, defaults filled in; ParamsError when hidden is not a multiple of heads."""
     if isinstance(request, StudentCheckpoint):
         return StudentCheckpointParams(checkpoint=request.checkpoint)
+    if isinstance(request, StudentFromJob):
+        return StudentFromJobParams(job_id=request.job_id)
     if isinstance(request, StudentFromTeacher):
         return StudentFromTeacherParams.resolve(settings, init="teacher", layers=request.layers)
     shape = StudentShapeParams.resolve(settings, **request.model_dump())
@@ -208,6 +217,7 @@ class DistillRunParams(ResolvedParams):
     seed: Annotated[int, FromSetting("seed")]
     checkpoint_every: Annotated[int, FromSetting("checkpoint_every")]
     precision: Annotated[Precision, FromSetting("precision")] = Precision.FP32  # records older than the field: fp32
+    allow_weak_teacher: bool = False  # distil even a teacher the guard finds no better than the baseline
 
 
 class DistillJobParams(DistillRunParams):

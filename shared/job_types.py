@@ -17,6 +17,7 @@ class JobType(StrEnum):
     DISTILLATION = "distillation"
     PIPELINE = "pipeline"
     PREDICTION = "prediction"  # a finished model run over a dataset (workers.deploy.prediction_jobs)
+    GENERAL_DISTILLATION = "general-distillation"
 
 
 class QueueName(StrEnum):
@@ -34,3 +35,4 @@ class Stage(StrEnum):
     DISTILL_INTERMEDIATE = "distill-intermediate"
     DISTILL_PREDICTION = "distill-prediction"
     EVALUATE = "evaluate"
+    GENERAL_DISTILL = "general-distill"  # TinyBERT's first stage: intermediate losses on unlabelled text

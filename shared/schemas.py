@@ -167,7 +167,13 @@ class StudentFromTeacher(_Strict):
     layers: int | None = Field(None, ge=1, le=48)
 
 
-StudentRequest = StudentShape | StudentCheckpoint | StudentFromTeacher
+class StudentFromJob(_Strict):
+    """The student encoder of a succeeded general distillation of the same team."""
+
+    job_id: str = Field(min_length=1)
+
+
+StudentRequest = StudentShape | StudentCheckpoint | StudentFromTeacher | StudentFromJob
 
 
 class FinetuneOptions(_Strict):
@@ -208,6 +214,11 @@ class DistillOptions(_Strict):
         None, description="Also hand back ONNX fp32 and int8 exports with their dev metrics (default: true)."
     )
     precision: Precision | None = Field(None, description=PRECISION_HELP)
+    allow_weak_teacher: bool | None = Field(
+        None,
+        description="Distil even when the teacher does not beat the dev set's majority-class (mean) baseline by "
+        "the server's margin; otherwise such a job fails with error code weak_teacher.",
+    )
 
 
 class DistillationRequest(DistillOptions):
@@ -246,6 +257,22 @@ class PipelineRequest(_Strict):
         if (self.teacher is None) == (self.base_model is None):
             raise ValueError("fields 'teacher' and 'base_model': give exactly one of them")
         return self
+
+
+class GeneralDistillationRequest(_Strict):
+    """POST /v1/general-distillations: a pre-trained encoder distilled into a fresh student on unlabelled text."""
+
+    teacher: str = Field(min_length=1, description="Pre-trained encoder (not fine-tuned): model folder or hub id.")
+    corpus_dataset_ids: list[str] = Field(min_length=1, description="Datasets whose text columns are the corpus.")
+    student: StudentShape = Field(default_factory=StudentShape)
+    epochs: int | None = Field(None, ge=1, le=1000)
+    lr: float | None = Field(None, gt=0, le=1)
+    batch_size: int | None = Field(None, ge=1, le=4096)
+    max_seq_len: int | None = Field(None, ge=8, le=512)
+    layer_map: str | list[int] | None = Field(None, description="uniform, top, bottom or explicit teacher layers.")
+    seed: int | None = None
+    checkpoint_every: int | None = Field(None, ge=1, description="Training steps between checkpoints.")
+    precision: Precision | None = Field(None, description=PRECISION_HELP)
 
 
 class MetricPoint(BaseModel):

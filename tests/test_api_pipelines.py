@@ -24,6 +24,8 @@ from tests.service_helpers import AUTH_A, AUTH_B, make_client
 pytestmark = pytest.mark.slow
 
 DISTILL = {"student": TINY_STUDENT, "stage1_epochs": 2, "stage2_epochs": 1, "batch_size": 4, "max_seq_len": 48}
+#: The tiny teachers here learn nothing from 12 rows: distil them anyway (the guard's own test drops this).
+DISTILL_WEAK = {**DISTILL, "allow_weak_teacher": True}
 
 
 def test_one_post_from_upload_to_a_downloaded_student(
@@ -46,7 +48,7 @@ def test_one_post_from_upload_to_a_downloaded_student(
                 "base_model": str(encoder),
                 "finetune": {"epochs": 1, "batch_size": 4, "max_seq_len": 48},
                 "augment": {"n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 4},
-                "distill": DISTILL,
+                "distill": DISTILL_WEAK,
             },
         )
         assert r.status_code == 202, r.text
@@ -95,6 +97,44 @@ def test_one_post_from_upload_to_a_downloaded_student(
         tokenizer = AutoTokenizer.from_pretrained(folder)
         logits = model(**tokenizer("A man is here.", "Someone is here.", return_tensors="pt")).logits
         assert logits.shape == (1, 2) and model.config.num_hidden_layers == 1
+
+
+def test_a_fine_tuned_teacher_that_fails_the_guard_stops_the_pipeline_before_distilling(
+    redis_url, tmp_path, synth_glue_dir, tiny_mlm_dir, start_workers
+) -> None:
+    data_dir = tmp_path / "data"
+    env = worker_env(redis_url, data_dir)
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 8)
+        dev = upload_rte(client, synth_glue_dir, tmp_path, "dev", 16)
+        pipe = client.post(
+            "/v1/pipelines",
+            headers=AUTH_A,
+            json={
+                "dataset_id": train["id"],
+                "dev_dataset_id": dev["id"],
+                "base_model": str(tiny_encoder(tmp_path / "encoder")),
+                "finetune": {"epochs": 1, "batch_size": 4, "max_seq_len": 48},
+                "augment": {"n": 1, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 8},
+                "distill": DISTILL,  # no allow_weak_teacher: one epoch on 8 rows teaches a tiny encoder nothing
+            },
+        ).json()
+        start_workers(1, env, queue="distill")
+        start_workers(1, env, queue="augment")
+        wait_until(lambda: get_job(client, pipe["id"])["status"] != "queued", 30, "the pipeline to start")
+        done = wait_until(
+            lambda: (j := get_job(client, pipe["id"]))["status"] in ("succeeded", "failed", "cancelled") and j,
+            150,
+            "the pipeline to end",
+            interval=0.3,
+        )
+        assert done["status"] == "failed" and done["error"]["code"] == "distillation_failed"
+        assert "(weak_teacher)" in done["error"]["message"] and "majority-class baseline" in done["error"]["message"]
+        children = done["params"]["children"]
+        assert get_job(client, children["finetune"])["status"] == "succeeded"
+        assert get_job(client, children["distillation"])["error"]["code"] == "weak_teacher"
+        stages = {e["data"].get("stage") for e in events(client, pipe["id"]) if e["kind"] == "stage"}
+        assert "finetune" in stages and "distill-intermediate" not in stages
 
 
 def test_cancelling_a_pipeline_cancels_its_children(redis_url, tmp_path, synth_glue_dir, tiny_mlm_dir) -> None:

@@ -98,6 +98,7 @@ def test_client_pipeline_downloads_the_student(
     train = glue_sample(synth_glue_dir, "RTE", "train", 12, tmp_path / "train.tsv")
     dev = glue_sample(synth_glue_dir, "RTE", "dev", 8, tmp_path / "dev.tsv")
     distill = {"student": TINY_STUDENT, "stage1_epochs": 1, "stage2_epochs": 1, "batch_size": 4, "max_seq_len": 48}
+    distill["allow_weak_teacher"] = True  # a random teacher
     augment = {"n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 4}
     code = cli_main(
         ["client", "pipeline", "--task", "rte", "--train", str(train), "--dev", str(dev), "--output", str(tmp_path / "student")]

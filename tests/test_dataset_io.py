@@ -6,6 +6,7 @@ import pytest
 
 from shared.dataset_io import (
     DatasetError,
+    DatasetSpec,
     format_header,
     format_rows,
     parse_table,
@@ -83,3 +84,22 @@ def test_unknown_suffix_and_missing_file(tmp_path: Path) -> None:
         read_table(tmp_path / "x.parquet")
     with pytest.raises(DatasetError, match="no such file"):
         read_table(tmp_path / "x.tsv")
+
+
+def test_a_txt_file_is_plain_text_one_passage_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(b"first passage\n\nsecond\twith a tab\r\n")
+    table = read_table(path)
+    assert (table.format, table.columns, table.rows, table.lines) == (
+        "text",
+        ["text"],
+        [["first passage"], ["second\twith a tab"]],
+        [1, 3],
+    )
+    assert resolve_spec(table, task="sst-2") == DatasetSpec(("text",), None, "sst-2")  # unlabelled, any task
+    out = tmp_path / "copy.txt"
+    write_table(table, out)
+    assert out.read_text() == "first passage\nsecond\twith a tab\n"
+    (tmp_path / "blank.txt").write_text("\n \n")
+    with pytest.raises(DatasetError, match="empty"):
+        read_table(tmp_path / "blank.txt")

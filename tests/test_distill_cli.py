@@ -69,6 +69,7 @@ def test_distill_runs_and_prints_a_summary(data) -> None:
         "16",
         "--device",
         "cpu",
+        "--allow-weak-teacher",  # a random teacher; the refusal is tested below
     )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
@@ -103,6 +104,16 @@ def test_distill_errors_exit_2_without_traceback(data, capsys, extra: list[str],
     assert main(["distill", *[x for kv in args.items() for x in kv]]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_weak_teacher_exits_2_with_both_figures(data, capsys) -> None:
+    args = ["--teacher", str(data["teacher"]), "--train", str(data["train"]), "--dev", str(data["dev"])]
+    args += ["--task", "sst-2", "--output", str(data["root"] / "weak"), "--student-layers", "1", "--device", "cpu"]
+    args += ["--student-hidden", "32", "--student-heads", "4", "--student-intermediate", "64"]
+    assert main(["distill", *args]) == 2
+    err = capsys.readouterr().err
+    assert "error: weak teacher: dev accuracy" in err and "majority-class baseline" in err
+    assert "--allow-weak-teacher" in err and "Traceback" not in err
 
 
 def test_finetune_bad_file_exits_2(data, capsys) -> None:

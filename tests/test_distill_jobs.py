@@ -63,6 +63,7 @@ def _distill_body(teacher: Path | str, train: dict, **extra) -> dict:
         "stage2_epochs": 1,
         "batch_size": 4,
         "max_seq_len": 48,
+        "allow_weak_teacher": True,  # a random teacher; the guard has its own test
         **extra,
     }
 
@@ -195,6 +196,32 @@ def test_missing_teacher_fails_with_an_error_object(redis_url, tmp_path, synth_g
         assert done["status"] == "failed"
         assert done["error"]["code"] == "invalid_input" and str(gone) in done["error"]["message"]
         assert "no such model folder" in done["error"]["message"]
+
+
+def test_the_teacher_guard_fails_a_weak_teacher_and_warns_without_dev_set(
+    redis_url, tmp_path, glue_dir, teacher, start_workers
+) -> None:
+    data_dir = tmp_path / "data"
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", 8)
+        dev = upload_rte(client, glue_dir, tmp_path, "dev", 16)
+        body = _distill_body(teacher, {"dataset_id": train["id"]}, stage1_epochs=1, stage2_epochs=0)
+        body.pop("allow_weak_teacher")
+        weak = client.post("/v1/distillations", headers=AUTH_A, json={**body, "dev_dataset_id": dev["id"]}).json()
+        assert weak["params"]["allow_weak_teacher"] is False
+        no_dev = client.post("/v1/distillations", headers=AUTH_A, json=body).json()
+        start_workers(1, worker_env(redis_url, data_dir), queue="distill")
+        failed = wait_done(client, weak["id"], timeout=90)
+        assert failed["status"] == "failed" and failed["error"]["code"] == "weak_teacher"
+        teacher_dev = next(e for e in events(client, weak["id"]) if e["data"].get("teacher"))["data"]["metrics"]
+        message = failed["error"]["message"]
+        assert f"dev accuracy {teacher_dev['accuracy']:.4f}" in message and "majority-class baseline" in message
+        assert "allow_weak_teacher: true" in message
+        assert not any(e["kind"] == "stage" for e in events(client, weak["id"]))  # stopped before stage 1
+        done = wait_done(client, no_dev["id"], timeout=90)
+        assert done["status"] == "succeeded", done["error"]
+        warnings = [e for e in events(client, no_dev["id"]) if e["kind"] == "warning"]
+        assert len(warnings) == 1 and "teacher guard did not run" in warnings[0]["message"]
 
 
 def test_failed_augmentation_fails_the_distillation_with_its_cause(

@@ -47,6 +47,7 @@ def _config(data: dict[str, Path], out: Path, **kw) -> DistillConfig:
         checkpoint_every=3,
         device="cpu",
         seed=7,
+        allow_weak_teacher=True,  # a random teacher; the guard has its own tests
     )
     values.update(kw)
     return DistillConfig(**values)

@@ -46,6 +46,10 @@ class Profile:
     latency_repeats_b32: int = 15
     latency_warmup: int = 3
     device: str = "cpu"
+    # General distillation (bench/quality/general.py): corpus lines (None: all 91,161), epochs, max length.
+    general_corpus_rows: int | None = 20000
+    general_epochs: int = 1
+    general_max_seq_len: int = 64
 
     def scale(self, task: str) -> TaskScale:
         return self.sst2 if task == "sst-2" else self.mrpc
@@ -90,6 +94,9 @@ GPU = Profile(
     baseline_lr=5e-5,
     device="auto",
     threads=4,
+    general_corpus_rows=None,
+    general_epochs=3,
+    general_max_seq_len=128,
 )
 
 SMOKE = Profile(
@@ -105,6 +112,7 @@ SMOKE = Profile(
     latency_repeats_b1=2,
     latency_repeats_b32=1,
     latency_warmup=1,
+    general_corpus_rows=48,
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (CPU, GPU, SMOKE)}

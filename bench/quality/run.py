@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.quality import deploy_forms, students, teacher
+from bench.quality import deploy_forms, general, students, teacher
 from bench.quality.common import add_common_args, down2, log, machine, results_dir, task_file, write_result
 from bench.quality.profiles import get_profile
 
@@ -163,6 +163,9 @@ def main() -> None:
     common = dict(glue=args.glue, cache=args.cache, results=results_dir(args), base_model=args.base_model)
     done: dict[str, dict[str, Any]] = {}
     parts = []
+    general_started = time.time()
+    parts.append(general.run(profile, **common)["markdown"])  # its own cached step, timed apart
+    log(f"general distillation: done after {time.time() - general_started:.0f} s")
     for task in args.tasks.split(","):
         teacher.run(profile, task, **common)
         parts.append((Path(results_dir(args)) / f"teacher_{task}.md").read_text(encoding="utf-8"))

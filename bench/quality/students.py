@@ -35,6 +35,7 @@ from bench.quality.common import (
     task_file,
     write_result,
 )
+from bench.quality.general import ensure_general
 from bench.quality.profiles import Profile, get_profile
 from bench.quality.teacher import dev_file, ensure_teacher, teacher_dir, teacher_label, train_rows
 
@@ -53,12 +54,22 @@ STUDENTS = {
     "minilm2-tinit": {"label": "2L from teacher (teacher width, uniform map)", "layers": 2, "init": "teacher"},
 }
 VARIANTS = ("labels", "distill", "distill+aug")
+#: Students that start from a general distillation (bench/quality/general.py): their shape there.
+for _key, _shape, _label in (
+    ("tinybert4-gd", "tinybert4", "TinyBERT4 shape (4L, 312H) from general distillation"),
+    ("narrow4-gd", "narrow4x192", "4L, 192H, FFN 768 from general distillation"),
+):
+    STUDENTS[_key] = {"label": _label, "init": "general", "general": _shape}
+#: The general-distillation folders of this run, by student name (filled by ``run`` before training).
+GENERAL_MODELS: dict[str, str] = {}
 
 
 def student_spec(name: str) -> Any:
     from workers.distill.models import StudentSpec
 
     s = STUDENTS[name]
+    if s["init"] == "general":
+        return StudentSpec(layers=4, checkpoint=GENERAL_MODELS[name])
     if s["init"] == "teacher":
         return StudentSpec(layers=s["layers"], init="teacher")
     return StudentSpec(s["layers"], s["hidden"], s["heads"], s["intermediate"])
@@ -182,6 +193,7 @@ def distilled(
         seed=profile.seed,
         device=profile.device,
         checkpoint_every=10**9,
+        allow_weak_teacher=True,  # the bench reports the teacher's own dev figures beside every student
     )
     report = distill(config)
     return {
@@ -282,6 +294,11 @@ def run(
     dev = dev_file(cache, glue, profile, task)
     aug_meta = ensure_augmented(profile, task, train, cache=cache, mlm_model=mlm_model)
     aug = Path(aug_meta["path"])
+    general_runs = {}
+    for name in students:
+        if STUDENTS[name]["init"] == "general":
+            meta = ensure_general(profile, STUDENTS[name]["general"], glue=glue, cache=cache, base_model=base_model)
+            GENERAL_MODELS[name], general_runs[name] = meta["model"], meta
 
     cells: dict[str, dict[str, Any]] = {}
     for name in students:
@@ -305,6 +322,7 @@ def run(
         },
         "student_train_rows": train_rows(train),
         "augmentation": aug_meta,
+        "general": general_runs,
         "students": {n: {"label": STUDENTS[n]["label"], **lat[n]} for n in students},
         "cells": cells,
         "main_metric": metric,
@@ -358,7 +376,9 @@ def render(data: dict[str, Any]) -> str:
         f"{'set' if scale['dev_rows'] is None else str(scale['dev_rows']) + ' rows'}, max length "
         f"{scale['max_seq_len']}. Latency: fp32 CPU forward, length 64, {p['latency_threads']} torch thread(s), "
         f"median of {p['latency_repeats_b1']} (batch 1) / {p['latency_repeats_b32']} (batch 32) runs after "
-        f"{p['latency_warmup']} warm-up; speed-up over the teacher in brackets.\n\n"
+        f"{p['latency_warmup']} warm-up; speed-up over the teacher in brackets."
+        + general_note(data.get("general") or {})
+        + "\n\n"
     )
     return head + markdown_table(
         [
@@ -371,6 +391,18 @@ def render(data: dict[str, Any]) -> str:
             "ms batch 32",
         ],
         rows,
+    )
+
+
+def general_note(runs: dict[str, Any]) -> str:
+    """What the students marked 'from general distillation' started from (bench/quality/general.py)."""
+    if not runs:
+        return ""
+    some = next(iter(runs.values()))
+    return (
+        f" Students 'from general distillation' start from the pre-trained {some['teacher']} distilled on "
+        f"{some['corpus']['passages']:,} unlabelled train sentences of SST-2, MRPC, RTE and STS-B for "
+        f"{some['epochs']} epoch(s) (times: general.md)."
     )
 
 

@@ -85,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _columns(p)
 
     p = add("jobs", client_jobs.list_jobs, "list this team's jobs, newest first")
-    p.add_argument("--type", choices=["augmentation", "finetune", "distillation", "pipeline"])
+    p.add_argument("--type", choices=["augmentation", "finetune", "distillation", "pipeline", "general-distillation"])
     p.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled", "expired"])
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true", help="print the page as JSON")

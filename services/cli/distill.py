@@ -49,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o = p.add_argument_group("more")
     o.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
     o.add_argument("--checkpoint-every", type=int, help=f"steps between checkpoints (default: {d['checkpoint_every']})")
+    o.add_argument(
+        "--allow-weak-teacher",
+        action="store_true",
+        help="distil even when the teacher does not beat the dev set's majority-class baseline by "
+        f"{s.teacher_guard_margin:g} (without this flag such a run exits 2)",
+    )
     o.add_argument("--share-projection", action="store_true", help="one W_h for all layers (the reference)")
     o.add_argument("--weights", default="1,1,1,1", help="loss weights: embedding,attention,hidden,prediction")
     p.set_defaults(func=run)

@@ -12,7 +12,18 @@ import sys
 from collections.abc import Sequence
 
 #: Sub-command modules, in the order `--help` lists them.
-COMMAND_MODULES = ("augment", "finetune", "distill", "evaluate", "predict", "export", "up", "worker", "client")
+COMMAND_MODULES = (
+    "augment",
+    "finetune",
+    "distill",
+    "general",
+    "evaluate",
+    "predict",
+    "export",
+    "up",
+    "worker",
+    "client",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

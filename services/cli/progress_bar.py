@@ -28,7 +28,7 @@ class TqdmProgress:
                 text = f"{text} " if text else f"{event.stage} after epoch {event.epoch}: "
                 text += shown
             tqdm.write(text, file=sys.stderr)
-            if event.metrics is not None:
+            if event.metrics is not None or text.startswith("warning"):
                 return
         if self._disable:  # not a terminal (a log file): a plain line now and then instead of a bar
             now = time.monotonic()

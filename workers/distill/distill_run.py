@@ -56,6 +56,7 @@ class DistillRun:
     progress: ProgressCallback | None
     stop: ShouldStop | None
     precision: PrecisionChoice
+    teacher_guard: dict[str, Any] | None = None  # the guard's verdict (teacher_guard.py), None without dev set
 
     @classmethod
     def build(cls, config: DistillConfig, progress: ProgressCallback | None, stop: ShouldStop | None) -> DistillRun:

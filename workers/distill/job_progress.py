@@ -38,6 +38,9 @@ class JobProgress:
     # --- the ProgressCallback ------------------------------------------------------------------------------
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.message and event.message.startswith("warning"):  # e.g. no dev set for the teacher guard
+            self.event("warning", event.message, stage=event.stage)
+            return
         if event.stage == STAGE_EVALUATE and event.message and "teacher" in event.message:
             teacher = dict(event.metrics or {})  # the teacher's dev metrics, once, before training
             self.event("evaluation", f"teacher dev metrics: {_fmt(teacher)}", teacher=True, metrics=teacher)

@@ -58,7 +58,10 @@ def rq_id(job_id: str, kind: str) -> str:
 
 def enqueue(connection: redis.Redis, settings: Settings, job_id: str, kind: JobType) -> str:
     """Queue a fine-tune, distillation or pipeline job on the distill queue; returns the RQ id."""
+    from workers.distill.general_jobs import run_general_distillation
+
     entry = {JobType.FINETUNE: run_finetune, JobType.DISTILLATION: run_distillation, JobType.PIPELINE: run_pipeline}
+    entry[JobType.GENERAL_DISTILLATION] = run_general_distillation
     job = Queue(QueueName.DISTILL, connection=connection).enqueue(
         entry[kind],
         job_id,
@@ -242,12 +245,14 @@ def run_distillation(job_id: str, pipeline_id: str | None = None) -> dict[str, A
 
 
 def _distill(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> dict[str, Any]:
+    from workers.distill.general_jobs import student_from_job
     from workers.distill.job_configs import distill_config
     from workers.distill.shard_feed import ShardFeed
     from workers.distill.train import distill
 
     settings = get_settings()
     job_id, p = rec["id"], DistillJobParams.model_validate(rec["params"])
+    p = student_from_job(p, rec["team"])  # student: {job_id} -> that general distillation's model folder
     ids = [job_id] + ([pipeline_id] if pipeline_id else [])
     storage = _storage()
     job_dir = storage.job_dir(job_id)

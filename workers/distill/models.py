@@ -199,6 +199,11 @@ def _student_config(spec: StudentSpec, tconf: Any, label_kwargs: dict[str, Any])
     return sconf
 
 
+def encoder_student_config(spec: StudentSpec, teacher_config: Any) -> BertConfig:
+    """A fresh student encoder's config (no task head): general distillation's student."""
+    return _student_config(spec, teacher_config, {})
+
+
 def _load_student_checkpoint(path: str, tconf: Any, tokenizer: Any, label_kwargs: dict[str, Any]) -> PreTrainedModel:
     """A BERT student checkpoint that shares the teacher's vocabulary, with a classifier for the task."""
     sconf = _load_config(path, "student checkpoint")

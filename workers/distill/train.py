@@ -37,6 +37,7 @@ from workers.distill.progress import (
 )
 from workers.distill.stages import Stage
 from workers.distill.step import LossSums, StepRule, train_step
+from workers.distill.teacher_guard import guard_teacher
 
 STAGES = (STAGE_INTERMEDIATE, STAGE_PREDICTION)
 
@@ -91,6 +92,8 @@ class DistillConfig:
     keep_checkpoint: bool = False  # a finished run deletes its checkpoint unless asked to keep it
     speed: SpeedSwitches = field(default_factory=SpeedSwitches)
     precision: str = setting_field("precision")  # auto, fp32 or bf16 (bf16 = autocast; see amp.py)
+    allow_weak_teacher: bool = False  # distil even when the teacher guard finds it weak (teacher_guard.py)
+    teacher_guard_margin: float = setting_field("teacher_guard_margin")
 
     @classmethod
     def from_settings(
@@ -122,6 +125,7 @@ def distill(
     run = DistillRun.build(config, progress, should_stop)
     try:
         state, saved_optimizer = _start_or_resume(run)
+        run.teacher_guard = guard_teacher(run, state.teacher_dev)
         while state.stage_index < len(STAGES):
             _train_stage(run, state, saved_optimizer)
             saved_optimizer = None
@@ -269,6 +273,7 @@ def _report(run: DistillRun, state: TrainState, started: float) -> dict[str, Any
             "checkpoint": config.student.checkpoint,
             "dev": state.student_dev,
         },
+        "teacher_guard": run.teacher_guard,
         "layer_map": run.layer_map,
         "stages": state.stages,
         "train_rows": len(run.train_examples()),
@@ -279,3 +284,7 @@ def _report(run: DistillRun, state: TrainState, started: float) -> dict[str, Any
         "config": config_summary(config),
         "seconds": round(time.time() - started, 3),
     }
+
+
+#: One stage's loop, public for general distillation (``general.py``), which runs it on its own run object.
+train_stage = _train_stage

@@ -82,6 +82,18 @@ def resolve_teacher(
     return JobRef(job_id=teacher.job_id)
 
 
+def find_general_distillation(jobs: JobStore, team: str, job_id: str, field: str) -> dict[str, Any]:
+    """This team's succeeded general distillation, whose student encoder a distillation starts from."""
+    job = jobs.get(job_id, team)
+    if job is None or job["type"] != JobType.GENERAL_DISTILLATION:
+        raise NotFound(f"field '{field}': general distillation job {job_id!r} not found")
+    if job["status"] != "succeeded":
+        raise InvalidRequest(
+            f"field '{field}': general distillation {job_id!r} is {job['status']}; it must have succeeded"
+        )
+    return job
+
+
 def find_augmentation(jobs: JobStore, team: str, job_id: str, field: str) -> dict[str, Any]:
     """This team's augmentation job that a distillation may read (it may still be running)."""
     aug = jobs.get(job_id, team)

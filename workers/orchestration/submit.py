@@ -30,6 +30,7 @@ from shared.schemas import (
     FinetuneOptions,
     FinetuneRequest,
     JobRef,
+    StudentFromJob,
     TrainFromAugmentation,
     TrainFromDataset,
 )
@@ -43,6 +44,7 @@ from workers.orchestration.references import (
     allowed_model,
     find_augmentation,
     find_dataset,
+    find_general_distillation,
     find_optional_dataset,
     resolve_task,
     resolve_teacher,
@@ -187,6 +189,8 @@ def finetune_params(sub: Submission, opts: FinetuneOptions, **fixed: Any) -> Fin
 
 def distill_params(sub: Submission, opts: DistillOptions, prefix: str = "", **fixed: Any) -> DistillJobParams:
     """Distillation params from the request's options and the fields the caller fixes (teacher, data...)."""
+    if isinstance(opts.student, StudentFromJob):
+        find_general_distillation(sub.jobs, sub.team, opts.student.job_id, "student.job_id")
     try:
         student = resolve_student(opts.student, sub.settings)
     except ParamsError as exc:

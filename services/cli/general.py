@@ -1,0 +1,82 @@
+"""`distillery distill-general`: TinyBERT's general distillation of a pre-trained encoder on unlabelled text."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+from services.cli.params import add_precision_argument
+from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from workers.distill.progress import ProgressCallback
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    s = get_settings()
+    p = subparsers.add_parser(
+        "distill-general",
+        help="general distillation: a pre-trained encoder into a small student, on unlabelled text",
+        description="Embedding, attention and hidden losses (no prediction loss) on a plain-text corpus; writes a "
+        "BertModel folder, its tokenizer and report.json to --output, a starting point for `distill "
+        "--student-checkpoint`. Kill it and run again with --resume to continue from the checkpoint.",
+    )
+    p.add_argument("--teacher", required=True, help="pre-trained encoder (not fine-tuned): folder or hub id")
+    p.add_argument(
+        "--corpus", required=True, nargs="+", help=".txt files (one passage per line) or datasets' text columns"
+    )
+    p.add_argument("--output", required=True, help="folder for the student encoder")
+    p.add_argument("--text-columns", nargs="+", help="text columns of table corpora (default: a GLUE task's)")
+    for name, default in (
+        ("layers", s.student_layers),
+        ("hidden", s.student_hidden),
+        ("heads", s.student_heads),
+        ("intermediate", s.student_intermediate),
+    ):
+        p.add_argument(f"--student-{name}", type=int, default=default, help=f"default: {default}")
+    p.add_argument("--epochs", type=int, default=s.general_epochs, help=f"default: {s.general_epochs}")
+    p.add_argument("--lr", type=float, default=s.general_lr, help=f"default: {s.general_lr}")
+    p.add_argument("--batch-size", type=int, default=s.batch_size, help=f"default: {s.batch_size}")
+    p.add_argument("--max-seq-len", type=int, default=s.general_max_seq_len, help=f"default: {s.general_max_seq_len}")
+    p.add_argument("--layer-map", default=s.layer_map, help=f"default: {s.layer_map}")
+    p.add_argument("--seed", type=int, default=s.seed, help=f"default: {s.seed}")
+    p.add_argument("--device", default=s.device, help="auto, cpu or cuda[:i]")
+    p.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every, help="steps between checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
+    add_precision_argument(p, s)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from services.cli.training import run_training
+    from workers.distill.general import GeneralDistillConfig, general_distill
+    from workers.distill.models import StudentSpec
+
+    def train(progress: ProgressCallback | None) -> dict:
+        student = StudentSpec(args.student_layers, args.student_hidden, args.student_heads, args.student_intermediate)
+        config = GeneralDistillConfig.from_settings(
+            teacher=args.teacher,
+            corpus=list(args.corpus),
+            output_dir=args.output,
+            student=student,
+            text_columns=tuple(args.text_columns) if args.text_columns else None,
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            max_seq_len=args.max_seq_len,
+            layer_map=args.layer_map,
+            seed=args.seed,
+            device=args.device,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            precision=args.precision or get_settings().precision,
+        )
+        return general_distill(config, progress=progress)
+
+    report = run_training(train)
+    if report is None:
+        return 2
+    summary = {k: report[k] for k in ("student", "corpus", "layer_map", "precision", "seconds")}
+    print(json.dumps({"output": args.output, **summary, "corpus": {**report["corpus"], "files": len(args.corpus)}}))
+    return 0
