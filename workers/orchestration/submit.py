@@ -11,6 +11,7 @@ import redis
 from pydantic import BaseModel
 
 from shared.dataset_store import DatasetStore
+from shared.general_params import GeneralDistillJobParams
 from shared.job_params import (
     AugmentJobParams,
     DistillJobParams,
@@ -69,7 +70,7 @@ def options(
     return {name: getattr(request, name) for name in options_type.model_fields if name not in exclude}
 
 
-P = TypeVar("P", AugmentJobParams, FinetuneJobParams, DistillJobParams)
+P = TypeVar("P", AugmentJobParams, FinetuneJobParams, DistillJobParams, GeneralDistillJobParams)
 
 
 def checked_precision(sub: Submission, params: P) -> P:
