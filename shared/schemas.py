@@ -113,7 +113,7 @@ class AugmentationRequest(BaseModel):
     mlm_model: str | None = Field(None, min_length=1, description="Masked LM: local folder or hub id.")
     glove: str | None = Field(None, min_length=1, description="GloVe source.")
     shard_rows: int | None = Field(None, ge=1, description="Input rows per shard.")
-    precision: Precision | None = Field(None, description=PRECISION_HELP)
+    precision: Precision | None = Field(None, strict=False, description=PRECISION_HELP)  # JSON strings
 
 
 class ErrorBody(BaseModel):
@@ -184,7 +184,7 @@ class FinetuneOptions(_Strict):
     batch_size: int | None = Field(None, ge=1, le=4096)
     max_seq_len: int | None = Field(None, ge=8, le=512)
     seed: int | None = None
-    precision: Precision | None = Field(None, description=PRECISION_HELP)
+    precision: Precision | None = Field(None, strict=False, description=PRECISION_HELP)  # JSON strings
 
 
 class FinetuneRequest(FinetuneOptions):
@@ -213,7 +213,7 @@ class DistillOptions(_Strict):
     export: bool | None = Field(
         None, description="Also hand back ONNX fp32 and int8 exports with their dev metrics (default: true)."
     )
-    precision: Precision | None = Field(None, description=PRECISION_HELP)
+    precision: Precision | None = Field(None, strict=False, description=PRECISION_HELP)  # JSON strings
     allow_weak_teacher: bool | None = Field(
         None,
         description="Distil even when the teacher does not beat the dev set's majority-class (mean) baseline by "
@@ -272,7 +272,7 @@ class GeneralDistillationRequest(_Strict):
     layer_map: str | list[int] | None = Field(None, description="uniform, top, bottom or explicit teacher layers.")
     seed: int | None = None
     checkpoint_every: int | None = Field(None, ge=1, description="Training steps between checkpoints.")
-    precision: Precision | None = Field(None, description=PRECISION_HELP)
+    precision: Precision | None = Field(None, strict=False, description=PRECISION_HELP)  # JSON strings
 
 
 class MetricPoint(BaseModel):

@@ -75,8 +75,11 @@ def test_a_general_distillation_job_starts_a_distillation(redis_url, tmp_path, g
 def test_bad_requests_answer_4xx_naming_the_field(redis_url, tmp_path) -> None:
     with make_client(redis_url, tmp_path / "data") as client:
         corpus = upload(client, "corpus.txt", CORPUS.encode()).json()
-        ok = {"teacher": "some/encoder", "corpus_dataset_ids": [corpus["id"]], "student": TINY_STUDENT}
+        teacher = str(tiny_encoder(tmp_path / "encoder"))  # under the test model roots
+        ok = {"teacher": teacher, "corpus_dataset_ids": [corpus["id"]], "student": TINY_STUDENT}
         cases = [
+            ({**ok, "teacher": "/root"}, 422, "teacher"),  # outside the model roots
+            ({**ok, "teacher": "some/encoder"}, 422, "hub"),  # a hub id while the hub is off
             ({**ok, "corpus_dataset_ids": [corpus["id"], "ds_nope"]}, 404, "corpus_dataset_ids[1]"),
             ({**ok, "corpus_dataset_ids": []}, 422, "corpus_dataset_ids"),
             ({**ok, "student": {"hidden": 30, "heads": 4}}, 422, "student.hidden"),
