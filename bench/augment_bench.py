@@ -131,11 +131,11 @@ def run_reference(model_dir: Path, sentences: Sequence[str], args, glove_words, 
         "seconds": seconds,
         "rows_out": rows,
         "rows_per_s": len(sentences) / seconds,
-        "mlm_passes": t.mlm_calls,
-        "mlm_seconds": t.mlm_seconds,
-        "glove_lookups": t.glove_calls,
-        "glove_seconds": t.glove_seconds,
-        "glove_lookups_per_s": t.glove_calls / t.glove_seconds if t.glove_seconds else float("nan"),
+        "mlm_passes": t.mlm.calls,
+        "mlm_seconds": t.mlm.seconds,
+        "glove_lookups": t.glove.calls,
+        "glove_seconds": t.glove.seconds,
+        "glove_lookups_per_s": t.glove.calls / t.glove.seconds if t.glove.seconds else float("nan"),
     }
     for sentence in sentences:  # again, untimed, for the candidate comparison
         candidates.append(ref.candidates(sentence))

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,13 +38,26 @@ def _is_valid(word: str) -> bool:
 
 
 @dataclass
-class ReferenceTimings:
-    """Seconds spent in each part, and how many times each ran (for per-look-up rates)."""
+class PartTiming:
+    """Seconds spent in one part, and how many times it ran (for per-look-up rates)."""
 
-    mlm_seconds: float = 0.0
-    mlm_calls: int = 0
-    glove_seconds: float = 0.0
-    glove_calls: int = 0
+    seconds: float = 0.0
+    calls: int = 0
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+
+
+@dataclass
+class ReferenceTimings:
+    """The masked LM's and GloVe's timings, and the words looked up in GloVe."""
+
+    mlm: PartTiming = field(default_factory=PartTiming)
+    glove: PartTiming = field(default_factory=PartTiming)
     glove_words: list[str] = field(default_factory=list)
 
 
@@ -78,37 +93,33 @@ class ReferenceAugmenter:
     # --- candidates ---------------------------------------------------------------------------------------
     def _word_distance(self, word: str) -> list[str]:
         """K nearest GloVe words: full dot product, the word itself set to -inf, full sort."""
-        start = time.perf_counter()
-        result: list[str] = []
-        if word in self.vocab:
-            word_idx = self.vocab[word]
-            word_emb = self.emb_norm[word_idx]
-            dist = np.dot(self.emb_norm, word_emb.T)
-            dist[word_idx] = -np.inf
-            candidate_ids = np.argsort(-dist)[: self.M]
-            result = [self.ids_to_tokens[i] for i in candidate_ids][: self.M]
-        self.timings.glove_seconds += time.perf_counter() - start
-        self.timings.glove_calls += 1
+        with self.timings.glove.timed():
+            result: list[str] = []
+            if word in self.vocab:
+                word_idx = self.vocab[word]
+                word_emb = self.emb_norm[word_idx]
+                dist = np.dot(self.emb_norm, word_emb.T)
+                dist[word_idx] = -np.inf
+                candidate_ids = np.argsort(-dist)[: self.M]
+                result = [self.ids_to_tokens[i] for i in candidate_ids][: self.M]
         self.timings.glove_words.append(word)
         return result
 
     def _masked_language_model(self, sent: str, word_pieces: list[str], mask_id: int) -> list[str]:
         """One forward pass at batch size 1 with ``[CLS] masked [SEP] original [SEP]``, full sort of the row."""
-        start = time.perf_counter()
-        tokenized_text = ["[CLS]"] + self.tokenizer.tokenize(sent)
-        tokenized_len = len(tokenized_text)
-        tokenized_text = word_pieces + tokenized_text[1:] + ["[SEP]"]
-        tokenized_text = tokenized_text[:512]
-        token_ids = self.tokenizer.convert_tokens_to_ids(tokenized_text)
-        segments_ids = [0] * (tokenized_len + 1) + [1] * (len(tokenized_text) - tokenized_len - 1)
-        with torch.no_grad():
-            predictions = self.model(
-                input_ids=torch.tensor([token_ids]), token_type_ids=torch.tensor([segments_ids])
-            ).logits
-        word_candidates = torch.argsort(predictions[0, mask_id], descending=True)[: self.M].tolist()
-        tokens = self.tokenizer.convert_ids_to_tokens(word_candidates)
-        self.timings.mlm_seconds += time.perf_counter() - start
-        self.timings.mlm_calls += 1
+        with self.timings.mlm.timed():
+            tokenized_text = ["[CLS]"] + self.tokenizer.tokenize(sent)
+            tokenized_len = len(tokenized_text)
+            tokenized_text = word_pieces + tokenized_text[1:] + ["[SEP]"]
+            tokenized_text = tokenized_text[:512]
+            token_ids = self.tokenizer.convert_tokens_to_ids(tokenized_text)
+            segments_ids = [0] * (tokenized_len + 1) + [1] * (len(tokenized_text) - tokenized_len - 1)
+            with torch.no_grad():
+                predictions = self.model(
+                    input_ids=torch.tensor([token_ids]), token_type_ids=torch.tensor([segments_ids])
+                ).logits
+            word_candidates = torch.argsort(predictions[0, mask_id], descending=True)[: self.M].tolist()
+            tokens = self.tokenizer.convert_ids_to_tokens(word_candidates)
         return [t for t in tokens if not t.startswith("##")]
 
     def _word_augment(self, sentence: str, mask_token_idx: int, mask_token: str) -> tuple[str, list[str]]:

@@ -114,7 +114,11 @@ LimitQuery = Annotated[
 ]
 
 
-def page_bounds(settings: Settings, offset: int, limit: int | None) -> tuple[int, int]:
+def page_bounds(settings: SettingsDep, offset: OffsetQuery = 0, limit: LimitQuery = None) -> tuple[int, int]:
     """(offset, limit) of a page: the default size when none is asked, at most the largest allowed."""
     limit = settings.page_size if limit is None else limit
     return offset, min(limit, settings.max_page_size)
+
+
+#: ``?offset=&limit=`` of list endpoints, as the (offset, limit) of the page to answer.
+PageDep = Annotated[tuple[int, int], Depends(page_bounds)]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Response
 from pydantic import BaseModel
 
 from shared.schemas import ErrorBody
+from workers.orchestration.submit import Submission
 
 
 class RefusalBody(BaseModel):
@@ -31,3 +33,9 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     503: {"model": ErrorBody, "description": "Redis or the queue is unavailable"},
 }
+
+
+def accepted(response: Response, sub: Submission, job_id: str) -> dict[str, Any]:
+    """The 202 answer to a submission: the new job's record, with its URL in ``Location``."""
+    response.headers["Location"] = f"/v1/jobs/{job_id}"
+    return sub.jobs.get(job_id)  # type: ignore[return-value]

@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 
+from services.cli.command import add_command
 from services.cli.params import add_precision_argument, params_from_args
 from services.cli.progress_bar import RowProgress
 from shared.job_params import AugmentRunParams
@@ -20,11 +21,8 @@ from shared.settings import get_settings
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = get_settings()
     d = AugmentRunParams.setting_defaults(s)
-    parser = subparsers.add_parser(
-        "augment",
-        help="augment a dataset with TinyBERT's masked-LM + GloVe word replacement",
-        description="Augment a dataset: each eligible word is replaced with probability P by one of its "
-        "K masked-LM (single-piece words) or GloVe (multi-piece words) candidates, N times per text column.",
+    parser = add_command(
+        subparsers, "augment", run, "augment a dataset with TinyBERT's masked-LM + GloVe word replacement"
     )
     parser.add_argument("--input", required=True, help="dataset file (.tsv, .csv or .jsonl)")
     parser.add_argument("--output", required=True, help="where to write the augmented dataset (input's format)")
@@ -53,7 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--stop-words", help="stop-word file (one per line); '' for none; default: the setting, else a built-in list"
     )
-    parser.set_defaults(func=run)
 
 
 def _fail(message: str) -> int:
@@ -62,7 +59,9 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate, augment, write; exit 2 with a one-line message on any user error."""
+    """Augment a dataset: each eligible word is replaced with probability P by one of its K masked-LM
+    (single-piece words) or GloVe (multi-piece words) candidates, N times per text column."""
+    # Validate, augment, write; exit 2 with a one-line message on any user error.
     from shared.dataset_io import DatasetError, atomic_write_text, format_header, format_rows, read_table, resolve_spec
     from shared.tasks import UnknownTaskError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from services.cli.params import add_precision_argument
 from shared.settings import Settings
@@ -65,3 +66,19 @@ def check_positive(**values: int | None) -> str | None:
         if value is not None and value < 1:
             return f"--{name.replace('_', '-')} must be at least 1, got {value}"
     return None
+
+
+def run_checked(command: str, work: Callable[[], int], args: argparse.Namespace, writes: str | None = None) -> int:
+    """``work()`` once the runtime flags are at least 1; bad input (and, with ``writes``, a failed write of that
+    path) is exit status 2 with a one-line message."""
+    bad = check_positive(batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
+    if bad:
+        return fail(command, bad)
+    try:
+        return work()
+    except user_errors() as exc:
+        return fail(command, str(exc))
+    except OSError as exc:
+        if writes is None:
+            raise
+        return fail(command, f"cannot write {writes}: {exc}")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from services.cli.command import add_command
 from services.cli.params import params_from_args
-from services.cli.training import add_training_arguments, engine_arguments, run_training
+from services.cli.training import add_training_arguments, engine_arguments, train_and_print
 from shared.job_params import DistillRunParams, ParamsError, StudentParams, StudentShapeParams, resolve_student
 from shared.schemas import StudentCheckpoint, StudentFromTeacher, StudentRequest, StudentShape
 from shared.settings import get_settings
@@ -22,12 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s = get_settings()
     d = DistillRunParams.setting_defaults(s)
     shape = StudentShapeParams.setting_defaults(s)
-    p = subparsers.add_parser(
-        "distill",
-        help="distil a fine-tuned teacher into a small student",
-        description="Both TinyBERT stages in one command; writes the student (save_pretrained + tokenizer) "
-        "and report.json to --output. Kill it and run again with --resume to continue from the checkpoint.",
-    )
+    p = add_command(subparsers, "distill", run, "distil a fine-tuned teacher into a small student")
     p.add_argument("--teacher", required=True, help="fine-tuned sequence-classification model: folder or hub id")
     add_training_arguments(p, s)
     p.add_argument("--stage1-epochs", type=int, help=f"default: {d['stage1_epochs']}")
@@ -57,10 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     o.add_argument("--share-projection", action="store_true", help="one W_h for all layers (the reference)")
     o.add_argument("--weights", default="1,1,1,1", help="loss weights: embedding,attention,hidden,prediction")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Both TinyBERT stages in one command; writes the student (save_pretrained + tokenizer) and report.json to
+    --output. Kill it and run again with --resume to continue from the checkpoint."""
     from workers.distill.errors import DistillError
     from workers.distill.job_configs import distill_config
     from workers.distill.losses import LossWeights
@@ -85,23 +81,19 @@ def run(args: argparse.Namespace) -> int:
         )
         return distill(config, progress=progress)
 
-    report = run_training(train)
-    if report is None:
-        return 2
-    print(
-        json.dumps(
-            {
-                "output": args.output,
-                "teacher_dev": report["teacher"]["dev"],
-                "student_dev": report["student"]["dev"],
-                "teacher_params": report["teacher"]["params"],
-                "student_params": report["student"]["params"],
-                "seconds": report["seconds"],
-                "precision": report["precision"],
-            }
-        )
-    )
-    return 0
+    return train_and_print(train, args.output, _summary)
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    teacher, student = report["teacher"], report["student"]
+    return {
+        "teacher_dev": teacher["dev"],
+        "student_dev": student["dev"],
+        "teacher_params": teacher["params"],
+        "student_params": student["params"],
+        "seconds": report["seconds"],
+        "precision": report["precision"],
+    }
 
 
 def student_from_args(args: argparse.Namespace) -> StudentParams:

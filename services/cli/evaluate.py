@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from services.cli.command import add_command
 from services.cli.deploy_args import (
     add_column_arguments,
     add_runtime_arguments,
-    check_positive,
     fail,
     precision_of,
+    run_checked,
     threads_of,
-    user_errors,
 )
 from shared.settings import get_settings
 
@@ -26,32 +26,28 @@ LATENCY_BATCHES = (1, 32)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = get_settings()
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "evaluate",
-        help="GLUE metrics, throughput and latency of a model folder or .onnx file on a labelled file",
-        description="Evaluate a sequence classifier (save_pretrained folder, export folder or .onnx file) on a "
-        "labelled dataset: the task's GLUE metrics, rows/s over the file, and the median latency at batch 1 and "
-        f"batch 32 after {s.latency_warmup} warm-up passes.",
+        run,
+        "GLUE metrics, throughput and latency of a model folder or .onnx file on a labelled file",
+        s,
     )
     parser.add_argument("--model", required=True, help="model folder (PyTorch or export) or .onnx file")
     parser.add_argument("--data", required=True, help="labelled dataset file (.tsv, .csv or .jsonl)")
     add_column_arguments(parser, "label column (default: the task's)")
     add_runtime_arguments(parser, s)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Evaluate a sequence classifier (save_pretrained folder, export folder or .onnx file) on a labelled
+    dataset: the task's GLUE metrics, rows/s over the file, and the median latency at batch 1 and batch 32 after
+    {s.latency_warmup} warm-up passes."""
     s = get_settings()
     if not args.task:
         return fail("evaluate", "--task is required (it names the metrics and the label set)")
-    bad = check_positive(batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
-    if bad:
-        return fail("evaluate", bad)
-    try:
-        return _evaluate(args, s)
-    except user_errors() as exc:
-        return fail("evaluate", str(exc))
+    return run_checked("evaluate", lambda: _evaluate(args, s), args)
 
 
 def _evaluate(args: argparse.Namespace, s) -> int:

@@ -7,20 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+from services.cli.command import add_command
 from services.cli.deploy_args import add_column_arguments, check_positive, fail, user_errors
 from shared.settings import get_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = get_settings()
-    parser = subparsers.add_parser(
-        "export",
-        help="export a model folder to ONNX (fp32 and int8) for deployment",
-        description="Export a save_pretrained sequence classifier to ONNX (opset "
-        f"{s.onnx_opset}, dynamic batch and sequence axes) and quantize it to dynamic int8; the output folder "
-        "holds model.onnx, model-int8.onnx, the tokenizer, config.json and export.json (sizes, largest logit "
-        "difference from PyTorch, and with --check the task's metrics of every file).",
-    )
+    parser = add_command(subparsers, "export", run, "export a model folder to ONNX (fp32 and int8) for deployment", s)
     parser.add_argument("--model", required=True, help="save_pretrained sequence-classifier folder")
     parser.add_argument("--output", required=True, help="folder to write (created if missing)")
     parser.add_argument("--quantize", choices=["int8", "none"], default="int8", help="int8 (default) or none")
@@ -29,10 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--check-rows", type=int, help=f"rows whose logits are compared ({s.export_check_rows})")
     parser.add_argument("--opset", type=int, help=f"ONNX opset, 17 or later ({s.onnx_opset})")
     parser.add_argument("--threads", type=int, help="CPU threads of the checks (default: the library's)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Export a save_pretrained sequence classifier to ONNX (opset {s.onnx_opset}, dynamic batch and sequence
+    axes) and quantize it to dynamic int8; the output folder holds model.onnx, model-int8.onnx, the tokenizer,
+    config.json and export.json (sizes, largest logit difference from PyTorch, and with --check the task's
+    metrics of every file)."""
     from services.cli.progress_bar import quiet_transformers
     from workers.deploy.export_run import ExportOptions, export_model
 

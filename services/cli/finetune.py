@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING
 
+from services.cli.command import add_command
 from services.cli.params import params_from_args
-from services.cli.training import add_training_arguments, engine_arguments, run_training
+from services.cli.training import add_training_arguments, engine_arguments, train_and_print
 from shared.job_params import FinetuneRunParams
 from shared.settings import get_settings
 
@@ -18,20 +18,16 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = get_settings()
     d = FinetuneRunParams.setting_defaults(s)
-    p = subparsers.add_parser(
-        "finetune",
-        help="fine-tune a pre-trained encoder into a teacher",
-        description="Fine-tune an encoder (local folder or hub id) on a GLUE-style task; saves the model, "
-        "its tokenizer and report.json in --output.",
-    )
+    p = add_command(subparsers, "finetune", run, "fine-tune a pre-trained encoder into a teacher")
     p.add_argument("--model", required=True, help="pre-trained encoder: local folder or hub id")
     p.add_argument("--epochs", type=int, help=f"default: {d['epochs']}")
     p.add_argument("--lr", type=float, help=f"default: {d['lr']}")
     add_training_arguments(p, s)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fine-tune an encoder (local folder or hub id) on a GLUE-style task; saves the model, its tokenizer and
+    report.json in --output."""
     from workers.distill.finetune import finetune
     from workers.distill.job_configs import finetune_config
 
@@ -42,19 +38,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return finetune(config, progress=progress)
 
-    report = run_training(train)
-    if report is None:
-        return 2
-    print(
-        json.dumps(
-            {
-                "output": args.output,
-                "dev": report["dev"],
-                "params": report["params"],
-                "steps": report["steps"],
-                "seconds": report["seconds"],
-                "precision": report["precision"],
-            }
-        )
+    return train_and_print(
+        train,
+        args.output,
+        lambda report: {key: report[key] for key in ("dev", "params", "steps", "seconds", "precision")},
     )
-    return 0

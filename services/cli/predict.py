@@ -10,44 +10,25 @@ from __future__ import annotations
 import argparse
 import time
 
-from services.cli.deploy_args import (
-    add_column_arguments,
-    add_runtime_arguments,
-    check_positive,
-    fail,
-    precision_of,
-    threads_of,
-    user_errors,
-)
+from services.cli.command import add_command
+from services.cli.deploy_args import add_column_arguments, add_runtime_arguments, precision_of, run_checked, threads_of
 from shared.settings import get_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     s = get_settings()
-    parser = subparsers.add_parser(
-        "predict",
-        help="run a model folder or .onnx file over a dataset file",
-        description="Predict every row of a dataset file; the output has the input's columns plus `prediction` "
-        "and one `prob_<class>` column per class (regression: `prediction` is the score).",
-    )
+    parser = add_command(subparsers, "predict", run, "run a model folder or .onnx file over a dataset file")
     parser.add_argument("--model", required=True, help="model folder (PyTorch or export) or .onnx file")
     parser.add_argument("--input", required=True, help="dataset file (.tsv, .csv or .jsonl)")
     parser.add_argument("--output", required=True, help="where to write the predictions (input's format)")
     add_column_arguments(parser, "label column, if the file has one (copied unchanged; not needed)", with_format=True)
     add_runtime_arguments(parser, s)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    bad = check_positive(batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
-    if bad:
-        return fail("predict", bad)
-    try:
-        return _predict(args)
-    except user_errors() as exc:
-        return fail("predict", str(exc))
-    except OSError as exc:
-        return fail("predict", f"cannot write {args.output}: {exc}")
+    """Predict every row of a dataset file; the output has the input's columns plus `prediction` and one
+    `prob_<class>` column per class (regression: `prediction` is the score)."""
+    return run_checked("predict", lambda: _predict(args), args, writes=args.output)
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ around a training run (a user-fixable error is one line and exit status 2, never
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -62,3 +63,15 @@ def run_training(train: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | Non
         return None
     finally:
         bar.close()
+
+
+def train_and_print(
+    train: Callable[[Any], dict[str, Any]], output: str, summary: Callable[[dict[str, Any]], dict[str, Any]]
+) -> int:
+    """``run_training(train)``, then one JSON line: ``output`` and the ``summary`` of the report; exit status 2
+    on a user error."""
+    report = run_training(train)
+    if report is None:
+        return 2
+    print(json.dumps({"output": output, **summary(report)}))
+    return 0

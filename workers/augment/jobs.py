@@ -31,6 +31,7 @@ from shared.storage import DISK_FULL, Storage, atomic_concat, is_disk_full
 from workers.augment import feed
 from workers.cancel_check import throttled
 from workers.device_errors import fail_job_on_device_error
+from workers.job_failure import record_failure
 
 #: RQ ids are "<job id>--<part>" (RQ allows letters, digits, '_' and '-'), so a callback finds the job.
 _RQ_SEP = "--"
@@ -269,23 +270,14 @@ def on_job_failure(job: RQJob, connection: redis.Redis, exc_type: type, exc_valu
         store = JobStore(connection, events_max=get_settings().job_events_max)
         job_id, part = _job_store_id(job.id)
         reason = f"{exc_type.__name__}: {exc_value}".strip().rstrip(":")
-        if store.should_stop(job_id):
-            return
-        if job.retries_left:
-            store.add_event(
-                job_id,
-                "retried",
-                f"{part} failed ({reason}); retrying, {job.retries_left} retries left",
-                part=part,
-                error=reason,
-            )
-            return
-        if tb is not None:
-            store.add_event(job_id, "traceback", "".join(traceback.format_exception(exc_type, exc_value, tb))[-4000:])
-        store.fail(job_id, f"{part.split(' ')[0]}_failed", f"{part} failed: {reason}")
-        try:
-            RQJob.fetch(rq_merge_id(job_id), connection=connection).cancel()
-        except Exception:  # the merge may be gone already; nothing else depends on it
-            pass
+        retried = f"{part} failed ({reason}); retrying, {job.retries_left} retries left"
+        failed = (f"{part.split(' ')[0]}_failed", f"{part} failed: {reason}")
+        if record_failure(
+            store, job_id, job.retries_left, (exc_type, exc_value, tb), retried, failed, part=part, error=reason
+        ):
+            try:
+                RQJob.fetch(rq_merge_id(job_id), connection=connection).cancel()
+            except Exception:  # the merge may be gone already; nothing else depends on it
+                pass
     except Exception:  # a callback that raises would hide the original failure in RQ's logs
         traceback.print_exc()

@@ -23,9 +23,9 @@ from shared.storage import Storage
 from workers.distill.jobs import EXPORT_DIR, _dataset_file, _store, on_job_failure, rq_id
 from workers.distill.jobs import _execute as execute_job
 from workers.orchestration.errors import InvalidRequest, NotFound, OrchestrationError
-from workers.orchestration.quotas import check_stored, create_counted, limits_of
+from workers.orchestration.quotas import check_stored, limits_of
 from workers.orchestration.references import find_dataset
-from workers.orchestration.submit import Submission, queue_or_fail
+from workers.orchestration.submit import Submission, create_job, queue_or_fail
 
 #: Job types whose result is a model folder.
 MODEL_JOBS = (JobType.FINETUNE, JobType.DISTILLATION, JobType.PIPELINE)
@@ -75,19 +75,10 @@ def submit_prediction(sub: Submission, source_id: str, body: PredictionRequest) 
         max_seq_len=body.max_seq_len,
     )
 
-    def create(active_limit: int | None) -> str:
-        return sub.jobs.create(
-            job_type=JobType.PREDICTION,
-            team=sub.team,
-            params=params.model_dump(mode="json"),
-            total=dataset["rows"],
-            unit="rows",
-            dataset_ids=[dataset["id"]],
-            active_limit=active_limit,
-        )
-
     check_stored(sub.jobs, limits_of(sub.settings, sub.team), sub.team)  # counted like every other job
-    job_id = create_counted(sub.settings, sub.team, create)
+    job_id = create_job(
+        sub, JobType.PREDICTION, params, total=dataset["rows"], unit="rows", dataset_ids=[dataset["id"]]
+    )
     queue_or_fail(
         sub,
         job_id,

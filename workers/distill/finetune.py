@@ -14,14 +14,13 @@ import torch
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from shared.dataset_io import atomic_write_text
-from shared.settings import Settings, get_settings, setting_field, settings_values
+from shared.settings import setting_field
 from shared.tasks import TaskPreset, get_task
 from workers.distill.amp import training_precision
 from workers.distill.attention_capture import use_fast_attention
 from workers.distill.data import (
     Example,
     ExampleEncoder,
-    TrainSource,
     collate,
     config_summary,
     default_max_seq_len,
@@ -34,47 +33,17 @@ from workers.distill.evaluate import evaluate
 from workers.distill.models import FP32, count_parameters, load_tokenizer, resolve_device
 from workers.distill.optim import make_optimizer, seed_everything
 from workers.distill.progress import STAGE_EVALUATE, STAGE_FINETUNE, ProgressCallback, ProgressEvent, ShouldStop, emit
+from workers.distill.run_config import TrainingConfig
 from workers.distill.step import LossLog, LossParts, LossSums, StepRule, train_step
 
 
-@dataclass
-class FinetuneConfig:
+@dataclass(kw_only=True)
+class FinetuneConfig(TrainingConfig):
     """One fine-tuning run; ``from_settings`` fills the defaults from shared settings."""
 
     model: str
-    train: TrainSource
-    task: str
-    output_dir: Path
-    dev: str | Path | None = None
     epochs: int = setting_field("finetune_epochs")
     lr: float = setting_field("finetune_lr")
-    batch_size: int = setting_field("batch_size")
-    max_seq_len: int | None = None
-    text_columns: tuple[str, ...] | None = None
-    label_column: str | None = None
-    weight_decay: float = setting_field("weight_decay")
-    warmup_ratio: float = setting_field("warmup_ratio")
-    grad_clip: float = setting_field("grad_clip")
-    seed: int = setting_field("seed")
-    eval_batch_size: int = setting_field("eval_batch_size")
-    device: str = setting_field("device")
-    log_every: int = 10
-    precision: str = setting_field("precision")  # auto, fp32 or bf16 (bf16 = autocast; see amp.py)
-
-    @classmethod
-    def from_settings(
-        cls,
-        *,
-        model: str,
-        train: TrainSource,
-        task: str,
-        output_dir: str | Path,
-        settings: Settings | None = None,
-        **overrides: Any,
-    ) -> FinetuneConfig:
-        s = settings or get_settings()
-        values = settings_values(cls, s, overrides)
-        return cls(model=model, train=train, task=task, output_dir=Path(output_dir), **values)
 
 
 def finetune(

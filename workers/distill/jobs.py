@@ -42,6 +42,7 @@ from shared.storage import Storage
 from shared.tasks import UnknownTaskError
 from workers.cancel_check import throttled
 from workers.device_errors import fail_job_on_device_error
+from workers.job_failure import record_failure
 from workers.orchestration.children import cancel_children, children_of, fail_children
 
 #: RQ ids are "<job id>--<kind>": RQ allows no dots, and the failure callback finds the job from it.
@@ -383,20 +384,12 @@ def on_job_failure(job: RQJob, connection: redis.Redis, exc_type: type, exc_valu
         reason = f"{exc_type.__name__}: {exc_value}".strip().rstrip(":")
         if exc_type.__name__ == "AbandonedJobError":
             reason = "the worker running it died (no heartbeat)"
-        if store.should_stop(job_id):
-            return
-        if job.retries_left:
-            store.add_event(
-                job_id,
-                "retried",
-                f"{kind} attempt failed ({reason}); retrying, "
-                f"{job.retries_left} retries left; it resumes from its last checkpoint",
-                error=reason,
-            )
-            return
-        if tb is not None:
-            store.add_event(job_id, "traceback", "".join(traceback.format_exception(exc_type, exc_value, tb))[-4000:])
-        store.fail(job_id, f"{kind}_failed", f"{kind} failed: {reason}")
-        fail_children(store, children_of(store.raw(job_id) or {}), f"pipeline {job_id} failed: {reason}")
+        retried = (
+            f"{kind} attempt failed ({reason}); retrying, "
+            f"{job.retries_left} retries left; it resumes from its last checkpoint"
+        )
+        failed = (f"{kind}_failed", f"{kind} failed: {reason}")
+        if record_failure(store, job_id, job.retries_left, (exc_type, exc_value, tb), retried, failed, error=reason):
+            fail_children(store, children_of(store.raw(job_id) or {}), f"pipeline {job_id} failed: {reason}")
     except Exception:  # a raising callback would hide the original failure in RQ's logs
         traceback.print_exc()

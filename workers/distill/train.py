@@ -20,7 +20,7 @@ from shared.dataset_io import atomic_write_text
 from shared.settings import Settings, get_settings, setting_field, settings_values
 from workers.distill.attention_capture import use_fast_attention
 from workers.distill.checkpoint import TrainState, load_checkpoint, rank_rng_state, set_rng_state
-from workers.distill.data import TrainSource, config_summary
+from workers.distill.data import config_summary
 from workers.distill.distill_run import DistillRun
 from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.losses import LossWeights
@@ -35,6 +35,7 @@ from workers.distill.progress import (
     ShouldStop,
     emit,
 )
+from workers.distill.run_config import TrainingConfig
 from workers.distill.stages import Stage
 from workers.distill.step import LossSums, StepRule, train_step
 from workers.distill.teacher_guard import guard_teacher
@@ -57,59 +58,33 @@ class SpeedSwitches:
         return cls(bucket_by_length=False, pad_to_max_length=True, fast_attention=False, cache_teacher_logits=False)
 
 
-@dataclass
-class DistillConfig:
+@dataclass(kw_only=True)
+class DistillConfig(TrainingConfig):
     """Everything one distillation run needs; ``from_settings`` fills the defaults from shared settings."""
 
     teacher: str
-    train: TrainSource
-    task: str
-    output_dir: Path
-    dev: str | Path | None = None
     student: StudentSpec = field(default_factory=StudentSpec)
-    text_columns: tuple[str, ...] | None = None
-    label_column: str | None = None
     stage1_epochs: int = setting_field("stage1_epochs")
     stage2_epochs: int = setting_field("stage2_epochs")
     lr1: float = setting_field("lr1")
     lr2: float = setting_field("lr2")
-    batch_size: int = setting_field("batch_size")
-    max_seq_len: int | None = None  # None: the task's default (64 single sentence, 128 pairs)
     layer_map: str | list[int] = setting_field("layer_map")
     temperature: float = setting_field("temperature")
-    weight_decay: float = setting_field("weight_decay")
-    warmup_ratio: float = setting_field("warmup_ratio")
-    grad_clip: float = setting_field("grad_clip")
-    seed: int = setting_field("seed")
     checkpoint_every: int = setting_field("checkpoint_every")
-    eval_batch_size: int = setting_field("eval_batch_size")
-    device: str = setting_field("device")
     share_projection: bool = False
     loss_weights: LossWeights = field(default_factory=LossWeights)
-    log_every: int = 10  # steps averaged into one loss_history point
     resume: bool = False
     checkpoint_path: Path | None = None  # default: output_dir / "checkpoint.pt"
     keep_checkpoint: bool = False  # a finished run deletes its checkpoint unless asked to keep it
     speed: SpeedSwitches = field(default_factory=SpeedSwitches)
-    precision: str = setting_field("precision")  # auto, fp32 or bf16 (bf16 = autocast; see amp.py)
     allow_weak_teacher: bool = False  # distil even when the teacher guard finds it weak (teacher_guard.py)
     teacher_guard_margin: float = setting_field("teacher_guard_margin")
 
     @classmethod
-    def from_settings(
-        cls,
-        *,
-        teacher: str,
-        train: TrainSource,
-        task: str,
-        output_dir: str | Path,
-        settings: Settings | None = None,
-        **overrides: Any,
-    ) -> DistillConfig:
+    def from_settings(cls, *, output_dir: str | Path, settings: Settings | None = None, **fields: Any) -> DistillConfig:
         s = settings or get_settings()
-        student = overrides.pop("student", None) or StudentSpec(**settings_values(StudentSpec, s))
-        values = settings_values(cls, s, overrides)
-        return cls(teacher=teacher, train=train, task=task, output_dir=Path(output_dir), student=student, **values)
+        fields["student"] = fields.get("student") or StudentSpec(**settings_values(StudentSpec, s))
+        return super().from_settings(output_dir=output_dir, settings=s, **fields)
 
 
 def distill(

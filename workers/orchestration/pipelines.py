@@ -17,7 +17,7 @@ from shared.job_types import JobType
 from shared.schemas import AugmentationRequest, JobRef, PipelineRequest, TrainFromAugmentation
 from workers.orchestration.children import fail_children
 from workers.orchestration.errors import InvalidRequest, OrchestrationError
-from workers.orchestration.quotas import check_active, check_stored, create_counted, limits_of
+from workers.orchestration.quotas import check_active, check_stored, limits_of
 from workers.orchestration.references import (
     allowed_model,
     find_dataset,
@@ -30,6 +30,7 @@ from workers.orchestration.submit import (
     access,
     check_augmentation,
     create_augmentation,
+    create_job,
     create_training_job,
     distill_params,
     finetune_params,
@@ -103,19 +104,9 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
         **common,
     )
 
-    def create(active_limit: int | None) -> str:
-        return sub.jobs.create(
-            job_type=JobType.PIPELINE,
-            team=sub.team,
-            params=params.model_dump(mode="json"),
-            unit="steps",
-            dataset_ids=ds_ids,
-            job_id=pipeline_id,
-            active_limit=active_limit,
-        )
-
     try:
-        create_counted(sub.settings, sub.team, create)  # another submission may have taken the last slot
+        # another submission may have taken the last slot
+        create_job(sub, JobType.PIPELINE, params, unit="steps", dataset_ids=ds_ids, job_id=pipeline_id)
     except OrchestrationError:
         fail_children(sub.jobs, children.ids(), "the pipeline was refused: too many active jobs")
         raise

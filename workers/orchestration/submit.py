@@ -127,19 +127,16 @@ def create_augmentation(
     check_stored(sub.jobs, limits_of(sub.settings, sub.team), sub.team)
     shards = plan_shards(dataset["rows"], params.shard_rows)
 
-    def create(active_limit: int | None) -> str:
-        return sub.jobs.create(
-            job_type=JobType.AUGMENTATION,
-            team=sub.team,
-            params=params.model_dump(mode="json"),
-            total=dataset["rows"],
-            unit="rows",
-            shards_total=len(shards),
-            dataset_ids=[dataset["id"]],
-            active_limit=active_limit,
-        )
-
-    job_id = create_counted(sub.settings, sub.team, create) if counted else create(None)
+    job_id = create_job(
+        sub,
+        JobType.AUGMENTATION,
+        params,
+        counted=counted,
+        total=dataset["rows"],
+        unit="rows",
+        shards_total=len(shards),
+        dataset_ids=[dataset["id"]],
+    )
     queue_or_fail(
         sub,
         job_id,
@@ -166,21 +163,22 @@ def create_training_job(
 ) -> str:
     """The record of a fine-tune, distillation or pipeline job (not queued: a pipeline runs its children
     inline). ``counted`` False for a pipeline's children: the pipeline counts towards the active jobs."""
+    if counted:
+        check_stored(sub.jobs, limits_of(sub.settings, sub.team), sub.team)
+    return create_job(sub, job_type, params, counted=counted, unit="steps", dataset_ids=dataset_ids)
+
+
+def create_job(sub: Submission, job_type: JobType, params: BaseModel, *, counted: bool = True, **fields: Any) -> str:
+    """A new job record of ``sub.team`` with ``params`` and the store's other ``fields`` (unit, total,
+    dataset_ids...). ``counted``: refused (TooManyJobs) when the team is at its active-job limit; False for a
+    pipeline's children, which the pipeline counts for."""
 
     def create(active_limit: int | None) -> str:
         return sub.jobs.create(
-            job_type=job_type,
-            team=sub.team,
-            params=params.model_dump(mode="json"),
-            unit="steps",
-            dataset_ids=dataset_ids,
-            active_limit=active_limit,
+            job_type=job_type, team=sub.team, params=params.model_dump(mode="json"), active_limit=active_limit, **fields
         )
 
-    if not counted:
-        return create(None)
-    check_stored(sub.jobs, limits_of(sub.settings, sub.team), sub.team)
-    return create_counted(sub.settings, sub.team, create)
+    return create_counted(sub.settings, sub.team, create) if counted else create(None)
 
 
 def finetune_params(sub: Submission, opts: FinetuneOptions, **fixed: Any) -> FinetuneJobParams:

@@ -9,7 +9,9 @@ before any request leaves, and Swagger UI is told not to use the validator at al
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI, Request
@@ -28,7 +30,11 @@ DOCS_CSP = (
 )
 
 
-def _guarded(page: HTMLResponse) -> HTMLResponse:
+def _page(request: Request, build: Callable[..., HTMLResponse], urls: dict[str, str], **options: Any) -> HTMLResponse:
+    """FastAPI's page ``build``er, given ``urls`` (its keyword -> a path on this app) under the request's root
+    path (the app may sit behind a proxy's prefix), with the headers that keep the browser on this origin."""
+    root = request.scope.get("root_path", "")
+    page = build(**{name: f"{root}{path}" for name, path in urls.items()}, **options)
     page.headers["Content-Security-Policy"] = DOCS_CSP
     page.headers["X-Content-Type-Options"] = "nosniff"
     return page
@@ -40,35 +46,29 @@ def register(app: FastAPI) -> None:
     openapi_url = app.openapi_url
     redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
     app.mount(ASSETS_PATH, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
+    swagger_urls = {
+        "openapi_url": openapi_url,
+        "oauth2_redirect_url": redirect_url,
+        "swagger_js_url": f"{ASSETS_PATH}/swagger-ui-bundle.js",
+        "swagger_css_url": f"{ASSETS_PATH}/swagger-ui.css",
+        "swagger_favicon_url": f"{ASSETS_PATH}/favicon.png",
+    }
+    swagger_parameters = {**(app.swagger_ui_parameters or {}), "validatorUrl": None}
+    redoc_urls = {
+        "openapi_url": openapi_url,
+        "redoc_js_url": f"{ASSETS_PATH}/redoc.standalone.js",
+        "redoc_favicon_url": f"{ASSETS_PATH}/favicon.png",
+    }
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return _guarded(
-            get_swagger_ui_html(
-                openapi_url=f"{root}{openapi_url}",
-                title=f"{app.title} - Swagger UI",
-                oauth2_redirect_url=f"{root}{redirect_url}",
-                swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
-                swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
-                swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-                swagger_ui_parameters={**(app.swagger_ui_parameters or {}), "validatorUrl": None},
-            )
-        )
+        title = f"{app.title} - Swagger UI"
+        return _page(request, get_swagger_ui_html, swagger_urls, title=title, swagger_ui_parameters=swagger_parameters)
 
     @app.get(redirect_url, include_in_schema=False)
-    def swagger_ui_redirect() -> HTMLResponse:
-        return _guarded(get_swagger_ui_oauth2_redirect_html())
+    def swagger_ui_redirect(request: Request) -> HTMLResponse:
+        return _page(request, get_swagger_ui_oauth2_redirect_html, {})
 
     @app.get("/redoc", include_in_schema=False)
     def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return _guarded(
-            get_redoc_html(
-                openapi_url=f"{root}{openapi_url}",
-                title=f"{app.title} - ReDoc",
-                redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
-                redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-                with_google_fonts=False,
-            )
-        )
+        return _page(request, get_redoc_html, redoc_urls, title=f"{app.title} - ReDoc", with_google_fonts=False)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from services.api.contract import AUTHENTICATED, SUBMISSION
 from services.api.deps import SubmissionDep
-from services.api.quota_responses import SUBMIT_RESPONSES
+from services.api.quota_responses import SUBMIT_RESPONSES, accepted
 from shared.schemas import AugmentationRequest, Job
 from workers.orchestration.submit import submit_augmentation
 
@@ -18,6 +18,4 @@ router = APIRouter(prefix="/v1/augmentations", tags=["augmentations"], responses
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Job, responses=SUBMIT_RESPONSES)
 def create_augmentation(body: AugmentationRequest, response: Response, sub: SubmissionDep) -> dict[str, Any]:
     """Augment a dataset: one shard job per ``shard_rows`` rows, then a merge into one result file."""
-    job_id = submit_augmentation(sub, body)
-    response.headers["Location"] = f"/v1/jobs/{job_id}"
-    return sub.jobs.get(job_id)  # type: ignore[return-value]
+    return accepted(response, sub, submit_augmentation(sub, body))

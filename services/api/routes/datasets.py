@@ -11,16 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from services.api.contract import AUTHENTICATED, WRITES, error, errors, unprocessable
-from services.api.deps import (
-    DatasetStoreDep,
-    JobStoreDep,
-    LimitQuery,
-    OffsetQuery,
-    SettingsDep,
-    StorageDep,
-    TeamDep,
-    page_bounds,
-)
+from services.api.deps import DatasetStoreDep, JobStoreDep, PageDep, SettingsDep, StorageDep, TeamDep
 from services.api.uploads import ReceivedUpload, UploadError, receive_upload
 from shared.dataset_io import DatasetError, detect_format, read_table, resolve_spec
 from shared.dataset_store import StorageLimitReached
@@ -168,10 +159,8 @@ MULTIPART_OVERHEAD = 256 * 1024
 
 
 @router.get("", response_model=Page[Dataset])
-def list_datasets(
-    team: TeamDep, settings: SettingsDep, datasets: DatasetStoreDep, offset: OffsetQuery = 0, limit: LimitQuery = None
-) -> dict[str, Any]:
-    offset, limit = page_bounds(settings, offset, limit)
+def list_datasets(team: TeamDep, datasets: DatasetStoreDep, page: PageDep) -> dict[str, Any]:
+    offset, limit = page
     items, total = datasets.list(team, offset=offset, limit=limit)
     return {"items": items, "total": total, "offset": offset, "limit": limit}
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from services.api.contract import AUTHENTICATED, SUBMISSION
 from services.api.deps import SubmissionDep
-from services.api.quota_responses import SUBMIT_RESPONSES
+from services.api.quota_responses import SUBMIT_RESPONSES, accepted
 from shared.schemas import DistillationRequest, Job
 from workers.orchestration.submit import submit_distillation
 
@@ -18,6 +18,4 @@ router = APIRouter(prefix="/v1/distillations", tags=["distillations"], responses
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Job, responses=SUBMIT_RESPONSES)
 def create_distillation(body: DistillationRequest, response: Response, sub: SubmissionDep) -> dict[str, Any]:
     """Distil on a dataset, or on an augmentation job's shards as they finish (it may still be running)."""
-    job_id = submit_distillation(sub, body)
-    response.headers["Location"] = f"/v1/jobs/{job_id}"
-    return sub.jobs.get(job_id)  # type: ignore[return-value]
+    return accepted(response, sub, submit_distillation(sub, body))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from services.api.contract import AUTHENTICATED, SUBMISSION
 from services.api.deps import SubmissionDep
-from services.api.quota_responses import SUBMIT_RESPONSES
+from services.api.quota_responses import SUBMIT_RESPONSES, accepted
 from shared.schemas import FinetuneRequest, Job
 from workers.orchestration.submit import submit_finetune
 
@@ -18,6 +18,4 @@ router = APIRouter(prefix="/v1/finetunes", tags=["finetunes"], responses={**AUTH
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Job, responses=SUBMIT_RESPONSES)
 def create_finetune(body: FinetuneRequest, response: Response, sub: SubmissionDep) -> dict[str, Any]:
     """Train a classification head and the encoder on gold labels; the result is the teacher's .tar.gz."""
-    job_id = submit_finetune(sub, body)
-    response.headers["Location"] = f"/v1/jobs/{job_id}"
-    return sub.jobs.get(job_id)  # type: ignore[return-value]
+    return accepted(response, sub, submit_finetune(sub, body))

@@ -11,17 +11,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api.contract import AUTHENTICATED, WRITES, error, errors
-from services.api.deps import (
-    MAX_INDEX,
-    JobReaderDep,
-    JobStoreDep,
-    LimitQuery,
-    OffsetQuery,
-    SettingsDep,
-    StorageDep,
-    TeamDep,
-    page_bounds,
-)
+from services.api.deps import MAX_INDEX, JobReaderDep, JobStoreDep, PageDep, StorageDep, TeamDep
 from shared.job_store import JobStore
 from shared.job_types import JobType
 from shared.schemas import EventPage, Job, JobStatus, MetricSeries, Page
@@ -49,14 +39,12 @@ def _owned(jobs: JobStore, job_id: str, team: str) -> dict[str, Any]:
 @router.get("", response_model=Page[Job])
 def list_jobs(
     team: TeamDep,
-    settings: SettingsDep,
     jobs: JobStoreDep,
+    page: PageDep,
     type: str | None = Query(None, description=", ".join(JobType)),
     status: JobStatus | None = None,
-    offset: OffsetQuery = 0,
-    limit: LimitQuery = None,
 ) -> dict[str, Any]:
-    offset, limit = page_bounds(settings, offset, limit)
+    offset, limit = page
     items, total = jobs.list(team, job_type=type, status=status, offset=offset, limit=limit)
     # a pipeline reads the same in the list as by id: with its children's status and progress
     return {"items": [summarise_pipeline(jobs, job) for job in items], "total": total, "offset": offset, "limit": limit}

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Response, status
 
 from services.api.deps import SubmissionDep
-from services.api.quota_responses import SUBMIT_RESPONSES
+from services.api.quota_responses import SUBMIT_RESPONSES, accepted
 from shared.prediction_params import PredictionRequest
 from shared.schemas import ErrorBody, Job
 from workers.deploy.prediction_jobs import NotFinished, submit_prediction
@@ -54,5 +54,4 @@ def create_predictions(job_id: str, body: PredictionRequest, response: Response,
         new_id = submit_prediction(sub, job_id, body)
     except NotFinished as exc:
         raise HTTPException(409, str(exc)) from None
-    response.headers["Location"] = f"/v1/jobs/{new_id}"
-    return sub.jobs.get(new_id)  # type: ignore[return-value]
+    return accepted(response, sub, new_id)
