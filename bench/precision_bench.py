@@ -194,7 +194,7 @@ def training(args) -> None:
     def ds(side: str) -> dict:
         config = DistillConfig(
             teacher=str(tmp / "ft-fp32"), output_dir=tmp / f"d-{side}", student=StudentSpec(4, 312, 12, 1200),
-            stage1_epochs=1, stage2_epochs=1, checkpoint_every=0, precision=side, **common,
+            stage1_epochs=1, stage2_epochs=1, checkpoint_every=0, precision=side, allow_weak_teacher=True, **common,
         )  # fmt: skip
         return distill(config)
 

@@ -155,7 +155,7 @@ def test_a_distillation_page_draws_its_loss_curves(
             "/v1/datasets", files={"file": (path.name, path.read_bytes())}, data={"task": "rte"}
         ).json()["id"]
     body = {"teacher": str(teacher), "train": {"dataset_id": ids["train"]}, "dev_dataset_id": ids["dev"],
-            "student": TINY_STUDENT, "stage1_epochs": 3, "stage2_epochs": 3, "batch_size": 4, "max_seq_len": 48}  # fmt: skip
+            "student": TINY_STUDENT, "stage1_epochs": 3, "stage2_epochs": 3, "batch_size": 4, "max_seq_len": 48, "allow_weak_teacher": True}  # fmt: skip
     job = http.post("/v1/distillations", json=body).json()
     signed_in(browser, server)
     browser.get(f"{server.url}/#/jobs/{job['id']}")

@@ -12,6 +12,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification
 
 from services.cli.main import main
+from tests.distill_helpers import minilm_path
 from tests.family_helpers import family_config, family_model, make_family_teacher, sst2_rows
 from workers.distill.attention_capture import enable_capture, pop_scores, use_eager_attention
 from workers.distill.errors import DistillError, UnsupportedTeacher
@@ -131,8 +132,12 @@ def test_head_count_mismatch_is_refused_naming_the_fix(rows: Path, tmp_path: Pat
 
 
 def _unsupported_teacher(folder: Path) -> Path:
-    """A DeBERTa (v1) config: its attention is neither interface-based nor hooked, so it is refused."""
+    """A DeBERTa (v1) config: its attention is neither interface-based nor hooked, so it is refused. A real
+    tokenizer beside it, so that a service's submission checks (config and tokenizer present) let it through."""
+    from transformers import AutoTokenizer
+
     family_config("deberta", 100, 0).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
     return folder
 
 
