@@ -61,41 +61,26 @@ REDIS_DOWN_ERRORS: tuple[type[Exception], ...] = (redis.ConnectionError, redis.T
 REDIS_RETRY_AFTER_S = 2
 
 
-def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> FastAPI:
-    """Build the app; ``connection`` defaults to DISTILLERY_REDIS_URL."""
-    settings = settings or get_settings()
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The retention sweeper while the app serves; the Redis connections closed after."""
+    settings: Settings = app.state.settings
+    sweeper = None
+    if settings.job_ttl_days > 0:  # finished jobs' artifacts expire (docs/service.md, "Retention")
+        sweeper = RetentionSweeper(
+            app.state.job_store, app.state.storage, settings.job_ttl_days, settings.retention_sweep_s
+        )
+        sweeper.start()
+    yield
+    if sweeper is not None:
+        sweeper.stop()
+    app.state.redis.close()
+    if getattr(app.state, "job_reader_loop", None) is asyncio.get_running_loop():  # see deps.get_job_reader
+        await app.state.job_reader.r.aclose()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sweeper = None
-        if settings.job_ttl_days > 0:  # finished jobs' artifacts expire (docs/service.md, "Retention")
-            sweeper = RetentionSweeper(
-                app.state.job_store, app.state.storage, settings.job_ttl_days, settings.retention_sweep_s
-            )
-            sweeper.start()
-        yield
-        if sweeper is not None:
-            sweeper.stop()
-        app.state.redis.close()
-        if getattr(app.state, "job_reader_loop", None) is asyncio.get_running_loop():  # see deps.get_job_reader
-            await app.state.job_reader.r.aclose()
 
-    app = FastAPI(
-        title="Distillery",
-        version="1",
-        summary="TinyBERT data augmentation (and distillation) as HTTP jobs.",
-        lifespan=lifespan,
-        docs_url=None,  # api_docs serves /docs and /redoc from the package, not a CDN
-        redoc_url=None,
-    )
-    conn = connection or connect(settings=settings, patience_s=settings.api_redis_retry_s)
-    check_team_limits(settings)  # a malformed DISTILLERY_TEAM_LIMITS stops the API at start-up
-    app.state.settings = settings
-    app.state.redis = conn
-    app.state.api_keys = parse_api_keys(settings.api_keys)
-    app.state.job_store = JobStore(conn, events_max=settings.job_events_max)
-    app.state.dataset_store = DatasetStore(conn)
-    app.state.storage = Storage(settings.data_dir)
+def _register_error_handlers(app: FastAPI) -> None:
+    """Redis down: 503 with Retry-After; a full disk: 507; an orchestration refusal: its status (422 as a list)."""
 
     async def redis_down(request: Request, exc: Exception) -> JSONResponse:
         """Redis down, restarting or still loading its append-only file: 503, and when to retry."""
@@ -128,24 +113,47 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
             return JSONResponse(body, status_code=422, headers=headers)
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
-    contract.register(app)
 
-    # jobs first: a status poll, the most frequent request by far, is matched against fewer routes
-    for module in (
-        jobs,
-        health,
-        datasets,
-        augmentations,
-        finetunes,
-        distillations,
-        general_distillations,
-        pipelines,
-        predictions,
-        streams,
-        models,
-        usage,
-        retention,
-    ):
+#: Route modules, jobs first: a status poll, the most frequent request by far, is matched against fewer routes.
+ROUTE_MODULES = (
+    jobs,
+    health,
+    datasets,
+    augmentations,
+    finetunes,
+    distillations,
+    general_distillations,
+    pipelines,
+    predictions,
+    streams,
+    models,
+    usage,
+    retention,
+)
+
+
+def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> FastAPI:
+    """Build the app; ``connection`` defaults to DISTILLERY_REDIS_URL."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Distillery",
+        version="1",
+        summary="TinyBERT data augmentation (and distillation) as HTTP jobs.",
+        lifespan=_lifespan,
+        docs_url=None,  # api_docs serves /docs and /redoc from the package, not a CDN
+        redoc_url=None,
+    )
+    conn = connection or connect(settings=settings, patience_s=settings.api_redis_retry_s)
+    check_team_limits(settings)  # a malformed DISTILLERY_TEAM_LIMITS stops the API at start-up
+    app.state.settings = settings
+    app.state.redis = conn
+    app.state.api_keys = parse_api_keys(settings.api_keys)
+    app.state.job_store = JobStore(conn, events_max=settings.job_events_max)
+    app.state.dataset_store = DatasetStore(conn)
+    app.state.storage = Storage(settings.data_dir)
+    _register_error_handlers(app)
+    contract.register(app)
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
     api_docs.register(app)
     dashboard.register(app)
