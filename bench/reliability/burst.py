@@ -104,17 +104,12 @@ def main() -> int:
         "the job list holds exactly the accepted ids (none lost, none duplicated)": sorted(listed) == sorted(ids),
         "no poll error": polled.errors == 0,
     }
-    ok = True
-    for what, held in expectations.items():
-        report(f"  [{'ok' if held else 'FAILED'}] {what}")
-        ok &= held
-    report(
-        f"FIGURE burst: {args.submissions} submissions in {seconds:.1f} s, {accepted} x 202, "
+    return report.finish(
+        expectations,
+        f"burst: {args.submissions} submissions in {seconds:.1f} s, {accepted} x 202, "
         f"{answers.get('429', 0)} x 429, {len(set(ids))} distinct ids, lost {len(set(ids) - set(listed))}; "
-        f"polling p50 {polled.percentile(50):.1f} ms, p99 {polled.percentile(99):.1f} ms, {polled.errors} errors"
+        f"polling p50 {polled.percentile(50):.1f} ms, p99 {polled.percentile(99):.1f} ms, {polled.errors} errors",
     )
-    report.save()
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":
