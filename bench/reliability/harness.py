@@ -68,14 +68,18 @@ class Report:
         return 0 if all(expectations.values()) else 1
 
 
-def augment_parser(doc: str, *, rows: int, timeout: float, workers: bool = True) -> argparse.ArgumentParser:
-    """The options every augmentation fault script takes: --rows, --shard, --n, --mlm, --timeout (--workers)."""
+def augment_parser(
+    doc: str, *, rows: int, timeout: float | None = None, workers: bool = True, shard: int = 25, n: int = 4
+) -> argparse.ArgumentParser:
+    """The options of every script that runs augmentations: --rows, --shard, --n, --mlm, and --timeout (when
+    ``timeout`` is given) and --workers (unless ``workers`` is False)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--rows", type=int, default=rows)
-    parser.add_argument("--shard", type=int, default=25, help="rows per shard")
-    parser.add_argument("--n", type=int, default=4, help="augmented samples per row")
+    parser.add_argument("--shard", type=int, default=shard, help="rows per shard")
+    parser.add_argument("--n", type=int, default=n, help="augmented samples per row")
     parser.add_argument("--mlm", default=str(MLM_DIR))
-    parser.add_argument("--timeout", type=float, default=timeout, help="seconds the job may take")
+    if timeout is not None:
+        parser.add_argument("--timeout", type=float, default=timeout, help="seconds the job may take")
     if workers:
         parser.add_argument("--workers", type=int, default=1)
     return parser
