@@ -37,13 +37,16 @@ def synth_glue_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_glue(tmp_path_factory.mktemp("synthetic-glue"))
 
 
+def head_lines(source: Path, lines: int, out: Path) -> Path:
+    """The first ``lines`` lines of ``source``, bytes as they are (byte-order mark, quotes), written to ``out``."""
+    out.write_bytes(b"\n".join(source.read_bytes().split(b"\n")[:lines]) + b"\n")
+    return out
+
+
 @pytest.fixture
 def mrpc_sample(synth_glue_dir: Path, tmp_path: Path) -> Path:
     """Nine MRPC-layout rows: two text columns, a byte-order mark, quotes."""
-    lines = (synth_glue_dir / "MRPC" / "dev.tsv").read_bytes().split(b"\n")
-    path = tmp_path / "mrpc-sample.tsv"
-    path.write_bytes(b"\n".join(lines[:10]) + b"\n")
-    return path
+    return head_lines(synth_glue_dir / "MRPC" / "dev.tsv", 10, tmp_path / "mrpc-sample.tsv")
 
 
 # --- augmentation ------------------------------------------------------------------------------------
@@ -161,6 +164,12 @@ def service_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         "DISTILLERY_MODEL_ROOTS": TEST_MODEL_ROOTS,
         **extra,
     }
+
+
+def run_in_repo(cmd: list[str], env: dict[str, str], timeout: float, stderr: int = subprocess.DEVNULL) -> None:
+    """Run ``cmd`` from the repository root, its output discarded (``stderr=subprocess.PIPE`` keeps the errors for
+    the failure report); a non-zero exit raises CalledProcessError."""
+    subprocess.run(cmd, env=env, cwd=REPO_ROOT, check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
 def run_cli(*args: str | Path, **extra_env: str) -> subprocess.CompletedProcess:

@@ -9,17 +9,12 @@ import pytest
 
 from shared.dataset_io import read_table
 from tests.conftest import run_cli
-from tests.distill_helpers import glue_sample, make_tiny_teacher
+from tests.distill_helpers import teacher_and_sst2
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, glue_dir: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("deploy-cli")
-    return {
-        "root": root,
-        "model": make_tiny_teacher(root / "model"),
-        "dev": glue_sample(glue_dir, "SST-2", "dev", 24, root / "dev.tsv"),
-    }
+    return teacher_and_sst2(tmp_path_factory.mktemp("deploy-cli"), glue_dir, "model", dev=24)
 
 
 @pytest.fixture(scope="module")
