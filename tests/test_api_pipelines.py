@@ -6,19 +6,12 @@ from __future__ import annotations
 
 import io
 import tarfile
+from typing import Any
 
 import pytest
 
 from tests.conftest import wait_until
-from tests.distill_job_helpers import (
-    TINY_STUDENT,
-    events,
-    get_job,
-    rte_teacher,
-    tiny_encoder,
-    upload_rte,
-    worker_env,
-)
+from tests.distill_job_helpers import TINY_STUDENT, events, get_job, rte_session, rte_teacher, tiny_encoder, upload_rte
 from tests.service_helpers import AUTH_A, AUTH_B, make_client
 
 pytestmark = pytest.mark.slow
@@ -28,28 +21,27 @@ DISTILL = {"student": TINY_STUDENT, "stage1_epochs": 2, "stage2_epochs": 1, "bat
 DISTILL_WEAK = {**DISTILL, "allow_weak_teacher": True}
 
 
+def _post_pipeline(client, train: dict[str, Any], **fields: Any):  # type: ignore[no-untyped-def]
+    """POST /v1/pipelines as team A: ``train`` and the tiny DISTILL stage, plus ``fields``."""
+    return client.post("/v1/pipelines", headers=AUTH_A, json={"dataset_id": train["id"], "distill": DISTILL, **fields})
+
+
 def test_one_post_from_upload_to_a_downloaded_student(
     redis_url, tmp_path, synth_glue_dir, tiny_mlm_dir, start_workers
 ) -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    data_dir = tmp_path / "data"
-    env = worker_env(redis_url, data_dir)
     encoder = tiny_encoder(tmp_path / "encoder")
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 12)
+    with rte_session(redis_url, tmp_path, synth_glue_dir, 12) as (client, train, env):
         dev = upload_rte(client, synth_glue_dir, tmp_path, "dev", 8)
-        r = client.post(
-            "/v1/pipelines",
-            headers=AUTH_A,
-            json={
-                "dataset_id": train["id"],
-                "dev_dataset_id": dev["id"],
-                "base_model": str(encoder),
-                "finetune": {"epochs": 1, "batch_size": 4, "max_seq_len": 48},
-                "augment": {"n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 4},
-                "distill": DISTILL_WEAK,
-            },
+        r = _post_pipeline(
+            client,
+            train,
+            dev_dataset_id=dev["id"],
+            base_model=str(encoder),
+            finetune={"epochs": 1, "batch_size": 4, "max_seq_len": 48},
+            augment={"n": 2, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 4},
+            distill=DISTILL_WEAK,
         )
         assert r.status_code == 202, r.text
         pipe = r.json()
@@ -102,22 +94,15 @@ def test_one_post_from_upload_to_a_downloaded_student(
 def test_a_fine_tuned_teacher_that_fails_the_guard_stops_the_pipeline_before_distilling(
     redis_url, tmp_path, synth_glue_dir, tiny_mlm_dir, start_workers
 ) -> None:
-    data_dir = tmp_path / "data"
-    env = worker_env(redis_url, data_dir)
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 8)
+    with rte_session(redis_url, tmp_path, synth_glue_dir, 8) as (client, train, env):
         dev = upload_rte(client, synth_glue_dir, tmp_path, "dev", 16)
-        pipe = client.post(
-            "/v1/pipelines",
-            headers=AUTH_A,
-            json={
-                "dataset_id": train["id"],
-                "dev_dataset_id": dev["id"],
-                "base_model": str(tiny_encoder(tmp_path / "encoder")),
-                "finetune": {"epochs": 1, "batch_size": 4, "max_seq_len": 48},
-                "augment": {"n": 1, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 8},
-                "distill": DISTILL,  # no allow_weak_teacher: one epoch on 8 rows teaches a tiny encoder nothing
-            },
+        pipe = _post_pipeline(  # DISTILL, no allow_weak_teacher: one epoch on 8 rows teaches a tiny encoder nothing
+            client,
+            train,
+            dev_dataset_id=dev["id"],
+            base_model=str(tiny_encoder(tmp_path / "encoder")),
+            finetune={"epochs": 1, "batch_size": 4, "max_seq_len": 48},
+            augment={"n": 1, "k": 3, "mlm_model": str(tiny_mlm_dir), "shard_rows": 8},
         ).json()
         start_workers(1, env, queue="distill")
         start_workers(1, env, queue="augment")
@@ -141,16 +126,7 @@ def test_cancelling_a_pipeline_cancels_its_children(redis_url, tmp_path, synth_g
     teacher = rte_teacher(tmp_path / "teacher")
     with make_client(redis_url, tmp_path / "data") as client:
         train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
-        pipe = client.post(
-            "/v1/pipelines",
-            headers=AUTH_A,
-            json={
-                "dataset_id": train["id"],
-                "teacher": str(teacher),
-                "augment": {"mlm_model": str(tiny_mlm_dir)},
-                "distill": DISTILL,
-            },
-        ).json()
+        pipe = _post_pipeline(client, train, teacher=str(teacher), augment={"mlm_model": str(tiny_mlm_dir)}).json()
         assert pipe["params"]["children"]["finetune"] is None
         r = client.post(f"/v1/jobs/{pipe['id']}/cancel", headers=AUTH_A)
         assert r.status_code == 202 and r.json()["status"] == "cancelled"

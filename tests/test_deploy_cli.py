@@ -3,45 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from shared.dataset_io import read_table
-from tests.distill_helpers import glue_sample, make_tiny_teacher
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _cli(*args: str | Path, **extra_env: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), **extra_env}
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *map(str, args)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+from tests.conftest import run_cli
+from tests.distill_helpers import teacher_and_sst2
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, glue_dir: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("deploy-cli")
-    return {
-        "root": root,
-        "model": make_tiny_teacher(root / "model"),
-        "dev": glue_sample(glue_dir, "SST-2", "dev", 24, root / "dev.tsv"),
-    }
+    return teacher_and_sst2(tmp_path_factory.mktemp("deploy-cli"), glue_dir, "model", dev=24)
 
 
 @pytest.fixture(scope="module")
 def exported(data: dict[str, Path]) -> Path:
     out = data["root"] / "export"
-    done = _cli("export", "--model", data["model"], "--output", out, "--check", data["dev"], "--task", "sst-2")
+    done = run_cli("export", "--model", data["model"], "--output", out, "--check", data["dev"], "--task", "sst-2")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert set(summary["files"]) == {"model.onnx", "model-int8.onnx"}
@@ -52,7 +31,7 @@ def exported(data: dict[str, Path]) -> Path:
 def test_evaluate_json_for_a_folder_and_an_int8_file(data: dict[str, Path], exported: Path) -> None:
     results = []
     for model in (data["model"], exported / "model-int8.onnx"):
-        done = _cli(
+        done = run_cli(
             "evaluate",
             "--model",
             model,
@@ -74,7 +53,7 @@ def test_evaluate_json_for_a_folder_and_an_int8_file(data: dict[str, Path], expo
 
 
 def test_evaluate_text_output(data: dict[str, Path], exported: Path) -> None:
-    done = _cli("evaluate", "--model", exported, "--data", data["dev"], "--task", "sst-2")
+    done = run_cli("evaluate", "--model", exported, "--data", data["dev"], "--task", "sst-2")
     assert done.returncode == 0, done.stderr
     assert "metrics: accuracy" in done.stdout and "rows/s" in done.stdout and "batch 32" in done.stdout
 
@@ -84,7 +63,7 @@ def test_predict_writes_input_columns_plus_predictions_without_labels(data: dict
     rows = read_table(data["dev"]).rows
     unlabelled.write_text("text\n" + "".join(f'"{r[0]}"\n' for r in rows))
     out = data["root"] / "pred.csv"
-    done = _cli("predict", "--model", exported, "--input", unlabelled, "--output", out, "--text-column", "text")
+    done = run_cli("predict", "--model", exported, "--input", unlabelled, "--output", out, "--text-column", "text")
     assert done.returncode == 0, done.stderr
     table = read_table(out)
     assert table.columns == ["text", "prediction", "prob_0", "prob_1"] and len(table.rows) == 24
@@ -122,7 +101,7 @@ def test_predict_writes_input_columns_plus_predictions_without_labels(data: dict
 )
 def test_bad_input_exits_2_with_one_line(data: dict[str, Path], args: tuple[str, ...], message: str) -> None:
     fill = {k: str(v) for k, v in data.items()}
-    done = _cli(*(a.format(**fill) for a in args))
+    done = run_cli(*(a.format(**fill) for a in args))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and message.format(**fill) in done.stderr
 
@@ -133,7 +112,9 @@ def test_a_corrupt_onnx_file_exits_2_naming_it(data: dict[str, Path], exported: 
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
         (broken / name).write_bytes((exported / name).read_bytes())
     (broken / "model.onnx").write_bytes(b"\x08\x07garbage")
-    done = _cli("predict", "--model", broken, "--input", data["dev"], "--output", broken / "o.tsv", "--task", "sst-2")
+    done = run_cli(
+        "predict", "--model", broken, "--input", data["dev"], "--output", broken / "o.tsv", "--task", "sst-2"
+    )
     assert done.returncode == 2 and f"{broken / 'model.onnx'}: not a readable ONNX model" in done.stderr
 
 
@@ -141,11 +122,11 @@ def test_precision_bf16_casts_a_pytorch_folder_and_is_refused_for_onnx_or_withou
     data: dict[str, Path], exported: Path
 ) -> None:
     args = ("evaluate", "--data", data["dev"], "--task", "sst-2", "--precision", "bf16", "--json")
-    done = _cli(*args, "--model", data["model"], DISTILLERY_BF16_DETECT="on")
+    done = run_cli(*args, "--model", data["model"], DISTILLERY_BF16_DETECT="on")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["precision"] == "bf16" and "bf16 asked for" in report["precision_reason"]
-    refused = _cli(*args, "--model", data["model"], DISTILLERY_BF16_DETECT="off")
+    refused = run_cli(*args, "--model", data["model"], DISTILLERY_BF16_DETECT="off")
     assert refused.returncode == 2 and "no bf16 support" in refused.stderr
-    onnx = _cli(*args, "--model", exported / "model-int8.onnx", DISTILLERY_BF16_DETECT="on")
+    onnx = run_cli(*args, "--model", exported / "model-int8.onnx", DISTILLERY_BF16_DETECT="on")
     assert onnx.returncode == 2 and "runs at the precision it was exported with" in onnx.stderr

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from shared.dataset_io import parse_table
-from tests.distill_job_helpers import TINY_STUDENT, get_job, rte_teacher, run_one_job, upload_rte, worker_env
-from tests.service_helpers import AUTH_A, AUTH_B, make_client, upload
+from tests.distill_job_helpers import TINY_STUDENT, get_job, rte_session, rte_teacher, run_one_job, upload_rte
+from tests.service_helpers import AUTH_A, AUTH_B, upload
 
 pytestmark = pytest.mark.slow
 
@@ -41,9 +41,7 @@ def _predict(client, job_id: str, headers=AUTH_A, **body):
 
 def test_exports_in_the_result_and_predictions_of_the_int8_student(redis_url, tmp_path, glue_dir) -> None:
     data_dir = tmp_path / "data"
-    env = worker_env(redis_url, data_dir)
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 8)
+    with rte_session(redis_url, tmp_path, glue_dir, 8) as (client, train, env):
         dev = upload_rte(client, glue_dir, tmp_path, "dev", 10)
         job = _distill(client, rte_teacher(tmp_path / "teacher"), train, dev)
         assert _predict(client, job["id"], dataset_id=dev["id"]).status_code == 409  # still queued
@@ -77,9 +75,7 @@ def test_exports_in_the_result_and_predictions_of_the_int8_student(redis_url, tm
 
 def test_export_false_skips_exports_and_refusals_answer_4xx(redis_url, tmp_path, glue_dir) -> None:
     data_dir = tmp_path / "data"
-    env = worker_env(redis_url, data_dir)
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 8)
+    with rte_session(redis_url, tmp_path, glue_dir, 8) as (client, train, env):
         dev = upload_rte(client, glue_dir, tmp_path, "dev", 6)
         job = _distill(client, rte_teacher(tmp_path / "teacher"), train, dev, export=False)
         assert job["params"]["export"] is False

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import torch
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
+from tests.distill_helpers import tiny_bert_config
 from workers.distill.attention_capture import CAPTURE_IMPLEMENTATION, enable_capture, pop_scores, use_fast_attention
 
 
 def _model() -> BertForSequenceClassification:
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=200,
-        hidden_size=32,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=32,
-    )
-    return BertForSequenceClassification(config).eval()
+    return BertForSequenceClassification(tiny_bert_config(32, 3, 4, vocab_size=200, max_positions=32)).eval()
 
 
 def test_softmax_of_scores_plus_mask_equals_eager_attention() -> None:

@@ -3,45 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from services.cli.main import main
-from tests.distill_helpers import glue_sample, make_tiny_teacher, minilm_path
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+from tests.conftest import run_cli
+from tests.distill_helpers import minilm_path, teacher_and_sst2
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, synth_glue_dir: Path) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("cli")
-    return {
-        "root": root,
-        "teacher": make_tiny_teacher(root / "teacher"),
-        "train": glue_sample(synth_glue_dir, "SST-2", "train", 48, root / "train.tsv"),
-        "dev": glue_sample(synth_glue_dir, "SST-2", "dev", 32, root / "dev.tsv"),
-    }
+    return teacher_and_sst2(tmp_path_factory.mktemp("cli"), synth_glue_dir, train=48, dev=32)
 
 
 def test_distill_runs_and_prints_a_summary(data) -> None:
     out = data["root"] / "student"
-    r = _cli(
+    r = run_cli(
         "distill",
         "--teacher",
         str(data["teacher"]),

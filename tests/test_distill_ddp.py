@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, service_env
+from tests.conftest import REPO_ROOT, run_in_repo, service_env
 from tests.distill_helpers import glue_sample, make_tiny_teacher
 
 pytestmark = pytest.mark.slow
@@ -41,15 +41,7 @@ def _run(tmp: Path, name: str, teacher: Path, train: Path, processes: int) -> di
         else [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", runner]
     )
     env = service_env("redis://unused", tmp)
-    subprocess.run(
-        [*launcher, str(path)],
-        env=env,
-        cwd=REPO_ROOT,
-        check=True,
-        timeout=300,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    run_in_repo([*launcher, str(path)], env, 300, stderr=subprocess.PIPE)
     return json.loads((out / "report.json").read_text())
 
 

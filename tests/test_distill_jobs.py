@@ -16,6 +16,7 @@ from tests.distill_job_helpers import (
     TINY_STUDENT,
     events,
     get_job,
+    rte_session,
     rte_teacher,
     run_one_job,
     upload_rte,
@@ -72,9 +73,7 @@ def test_distillation_starts_while_its_augmentation_runs(
     redis_url, tmp_path, synth_glue_dir, tiny_mlm_dir, teacher, start_workers
 ) -> None:
     data_dir = tmp_path / "data"
-    env = worker_env(redis_url, data_dir)
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 9)
+    with rte_session(redis_url, tmp_path, synth_glue_dir, 9) as (client, train, env):
         dev = upload_rte(client, synth_glue_dir, tmp_path, "dev", 8)
         aug = client.post(
             "/v1/augmentations",
@@ -227,11 +226,8 @@ def test_the_teacher_guard_fails_a_weak_teacher_and_warns_without_dev_set(
 def test_failed_augmentation_fails_the_distillation_with_its_cause(
     redis_url, tmp_path, synth_glue_dir, teacher, start_workers
 ) -> None:
-    data_dir = tmp_path / "data"
-    env = worker_env(redis_url, data_dir)
     broken = _model_like(tmp_path / "broken-mlm")
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 4)
+    with rte_session(redis_url, tmp_path, synth_glue_dir, 4) as (client, train, env):
         aug = client.post(
             "/v1/augmentations",
             headers=AUTH_A,

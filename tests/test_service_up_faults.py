@@ -6,11 +6,8 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
-from tests.conftest import REPO_ROOT, TEST_MODEL_ROOTS, kill_process_group, wait_until
+from bench.reliability.harness import answers_200, descendants, free_port, launch_up, up_env, up_key
+from tests.conftest import TEST_MODEL_ROOTS, kill_process_group, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +34,7 @@ class Up:
     auth: dict[str, str]
 
     def pids(self, needle: str) -> list[int]:
-        found = []
-        for child in psutil.Process(self.proc.pid).children(recursive=True):
-            try:
-                if needle in " ".join(child.cmdline()):
-                    found.append(child.pid)
-            except psutil.Error:
-                continue
-        return found
+        return descendants(self.proc.pid, needle)
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.base}{path}", headers=self.auth, timeout=10)
@@ -52,34 +42,15 @@ class Up:
 
 @contextmanager
 def running_up(tmp_path: Path, workers: int = 1) -> Iterator[Up]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
-    env.update(DISTILLERY_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    env["DISTILLERY_MODEL_ROOTS"] = TEST_MODEL_ROOTS  # the tiny MLM lives under the temp folder
-    log_path = tmp_path / "up.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", "up", "--port", str(port), "--workers", str(workers)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    port = free_port()
+    # the tiny MLM lives under the temp folder
+    env = up_env(tmp_path / "data", DISTILLERY_MODEL_ROOTS=TEST_MODEL_ROOTS)
+    proc = launch_up(tmp_path / "up.log", env, port, workers)
     base = f"http://127.0.0.1:{port}"
     try:
-        key = wait_until(lambda: re.search(r"API key \(team 'default'\): (\S+)", log_path.read_text()), 30, "key")
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, 120, "/readyz", interval=0.5)
-        yield Up(proc, base, {"Authorization": f"Bearer {key.group(1)}"})  # type: ignore[union-attr]
+        key = up_key(tmp_path / "up.log", 30)
+        wait_until(lambda: answers_200(f"{base}/readyz"), 120, "/readyz", interval=0.5)
+        yield Up(proc, base, {"Authorization": f"Bearer {key}"})
     finally:
         kill_process_group(proc, grace=20)
 
@@ -115,15 +86,22 @@ def shards_done(up: Up, job_id: str) -> int:
     return r.json()["progress"]["shards_done"] if r.status_code == 200 else -1
 
 
+def kill_mid_job(up: Up, job_id: str, needle: str, after_shards: int) -> tuple[int, dict, Counter[str]]:
+    """SIGKILL the one process under `up` named by ``needle`` once ``after_shards`` shards are done; poll until
+    the job is over and check it succeeded. Returns (the killed pid, the final job, the poll answers)."""
+    wait_until(lambda: shards_done(up, job_id) >= after_shards, 180, f"{after_shards} shards done", interval=0.1)
+    (pid,) = up.pids(needle)
+    os.kill(pid, signal.SIGKILL)
+    answers: Counter[str] = Counter()
+    final = poll_until_over(up, job_id, answers)
+    assert final["status"] == "succeeded", final
+    return pid, final, answers
+
+
 def test_redis_sigkilled_mid_job_is_restarted_and_the_job_finishes(tmp_path: Path, tiny_mlm_dir: Path) -> None:
     with running_up(tmp_path) as up:
         dataset_id, job_id = submit(up, tiny_mlm_dir)
-        wait_until(lambda: shards_done(up, job_id) >= 2, 180, "2 shards done", interval=0.1)
-        (redis_pid,) = up.pids("redis-server")
-        os.kill(redis_pid, signal.SIGKILL)
-        answers: Counter[str] = Counter()
-        final = poll_until_over(up, job_id, answers)
-        assert final["status"] == "succeeded", final
+        redis_pid, final, answers = kill_mid_job(up, job_id, "redis-server", 2)
         assert set(answers) <= {"200", "503"}, answers  # never a 500
         assert up.proc.poll() is None  # up itself stayed up
         new_redis = up.pids("redis-server")
@@ -137,11 +115,6 @@ def test_redis_sigkilled_mid_job_is_restarted_and_the_job_finishes(tmp_path: Pat
 def test_api_killed_mid_job_is_restarted_and_polls_resume(tmp_path: Path, tiny_mlm_dir: Path) -> None:
     with running_up(tmp_path) as up:
         _, job_id = submit(up, tiny_mlm_dir)
-        wait_until(lambda: shards_done(up, job_id) >= 1, 180, "1 shard done", interval=0.1)
-        (api_pid,) = up.pids("uvicorn")
-        os.kill(api_pid, signal.SIGKILL)
-        answers: Counter[str] = Counter()
-        final = poll_until_over(up, job_id, answers)
-        assert final["status"] == "succeeded", final
+        api_pid, _, answers = kill_mid_job(up, job_id, "uvicorn", 1)
         assert answers["200"] > 0 and not any(s.startswith("5") for s in answers), answers
         assert up.proc.poll() is None and up.pids("uvicorn") not in ([], [api_pid])

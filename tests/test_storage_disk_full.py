@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.storage import DISK_FULL, is_disk_full
+from bench.reliability.harness import fill
+from shared.storage import DISK_FULL
 from tests.conftest import service_env
 from tests.service_helpers import AUTH_A, SST2_SAMPLE, make_client, upload, wait_for_status
 
@@ -29,19 +30,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    """Write a filler file until not one more byte fits; returns it (delete it to free the space)."""
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as out:
-        for size in (1 << 20, 1 << 16, 1 << 12, 1 << 8, 1):
-            try:
-                while True:
-                    out.write(b"\0" * size)
-            except OSError as exc:
-                assert is_disk_full(exc), exc
-    return filler
 
 
 def digests(root: Path) -> dict[str, str]:

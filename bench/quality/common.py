@@ -10,6 +10,7 @@ import random
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,24 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 def results_dir(args: argparse.Namespace) -> str:
     """The results folder: --results, else one per profile (a gpu run never overwrites the cpu tables)."""
     return args.results or str(RESULTS / args.profile)
+
+
+def parse_task_command(
+    doc: str, add_options: Callable[[argparse.ArgumentParser], object]
+) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """The command line of a one-task experiment command (teacher, students): the common options, --task and
+    the command's own (``add_options``). Returns the parsed args and `run_kwargs` of them."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--task", default="sst-2", choices=["sst-2", "mrpc"])
+    add_options(parser)
+    args = parser.parse_args()
+    return args, run_kwargs(args)
+
+
+def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments every experiment's ``run`` takes from the common options."""
+    return {"glue": args.glue, "cache": args.cache, "results": results_dir(args), "base_model": args.base_model}
 
 
 def task_file(glue: str | Path, task: str, split: str) -> Path:

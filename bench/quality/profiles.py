@@ -6,6 +6,7 @@ from there)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 
@@ -56,6 +57,20 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def training(self, task: str, train: Path, dev: Path, output_dir: Path) -> dict[str, Any]:
+        """The settings every training run of an experiment shares (fine-tunes and distillations alike): its
+        data, the profile's batch size, sequence length, seed and device."""
+        return {
+            "train": str(train),
+            "task": task,
+            "output_dir": output_dir,
+            "dev": str(dev),
+            "batch_size": self.batch_size,
+            "max_seq_len": self.scale(task).max_seq_len,
+            "seed": self.seed,
+            "device": self.device,
+        }
 
 
 CPU = Profile(

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.quality import deploy_forms, general, students, teacher
-from bench.quality.common import add_common_args, down2, log, machine, results_dir, task_file, write_result
+from bench.quality.common import (
+    add_common_args,
+    down2,
+    log,
+    machine,
+    results_dir,
+    run_kwargs,
+    task_file,
+    write_result,
+)
 from bench.quality.profiles import get_profile
 
 TASKS = ("sst-2", "mrpc")
@@ -160,7 +169,7 @@ def main() -> None:
         print(verdicts_only(results_dir(args), args.glue, profile))
         return
     started = time.time()
-    common = dict(glue=args.glue, cache=args.cache, results=results_dir(args), base_model=args.base_model)
+    common = run_kwargs(args)
     done: dict[str, dict[str, Any]] = {}
     parts = []
     general_started = time.time()

@@ -13,14 +13,12 @@ Writes results/students_<task>.json and .md. The teacher, the subsets and the au
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.quality.common import (
-    add_common_args,
     down2,
     load_classifier,
     log,
@@ -29,7 +27,7 @@ from bench.quality.common import (
     measure_latencies,
     model_label,
     parameter_counts,
-    results_dir,
+    parse_task_command,
     set_threads,
     subset_file,
     task_file,
@@ -142,16 +140,9 @@ def labels_baseline(
     epochs = profile.baseline_epochs
     config = FinetuneConfig.from_settings(
         model=str(init_dir),
-        train=str(train),
-        task=task,
-        output_dir=folder / "model",
-        dev=str(dev),
         epochs=epochs,
         lr=profile.baseline_lr,
-        batch_size=profile.batch_size,
-        max_seq_len=profile.scale(task).max_seq_len,
-        seed=profile.seed,
-        device=profile.device,
+        **profile.training(task, train, dev, folder / "model"),
     )
     report = finetune(config)
     return {
@@ -179,21 +170,14 @@ def distilled(
 
     config = DistillConfig.from_settings(
         teacher=str(teacher),
-        train=str(train),
-        task=task,
-        output_dir=folder / "model",
-        dev=str(dev),
         student=student_spec(name),
         stage1_epochs=stage1,
         stage2_epochs=stage2,
         lr1=profile.lr1,
         lr2=profile.lr2,
-        batch_size=profile.batch_size,
-        max_seq_len=profile.scale(task).max_seq_len,
-        seed=profile.seed,
-        device=profile.device,
         checkpoint_every=10**9,
         allow_weak_teacher=True,  # the bench reports the teacher's own dev figures beside every student
+        **profile.training(task, train, dev, folder / "model"),
     )
     report = distill(config)
     return {
@@ -420,20 +404,16 @@ def _metrics(metrics: dict[str, float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(parser)
-    parser.add_argument("--task", default="sst-2", choices=["sst-2", "mrpc"])
-    parser.add_argument("--students", default=",".join(STUDENTS), help=f"comma list of {', '.join(STUDENTS)}")
-    args = parser.parse_args()
+    args, common = parse_task_command(
+        __doc__,
+        lambda p: p.add_argument("--students", default=",".join(STUDENTS), help=f"comma list of {', '.join(STUDENTS)}"),
+    )
     run(
         get_profile(args.profile),
         args.task,
-        glue=args.glue,
-        cache=args.cache,
-        results=results_dir(args),
-        base_model=args.base_model,
         mlm_model=args.mlm_model,
         students=tuple(args.students.split(",")),
+        **common,
     )
 
 

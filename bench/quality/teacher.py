@@ -8,7 +8,6 @@ by the student experiment (delete it, or pass --force, to retrain).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -17,14 +16,13 @@ from typing import Any
 
 from bench.quality.common import (
     MINILM_PACKAGE,
-    add_common_args,
     fmt,
     log,
     machine,
     markdown_table,
     minilm_path,
     model_label,
-    results_dir,
+    parse_task_command,
     set_threads,
     subset_file,
     task_file,
@@ -61,16 +59,9 @@ def ensure_teacher(
     log(f"teacher {task}: fine-tuning {base_model or MINILM_PACKAGE} on {train.name}, {scale.teacher_epochs} epoch(s)")
     config = FinetuneConfig.from_settings(
         model=base_model or minilm_path(),
-        train=str(train),
-        task=task,
-        output_dir=folder,
-        dev=str(dev),
         epochs=scale.teacher_epochs,
         lr=scale.teacher_lr or profile.teacher_lr,
-        batch_size=profile.batch_size,
-        max_seq_len=scale.max_seq_len,
-        seed=profile.seed,
-        device=profile.device,
+        **profile.training(task, train, dev, folder),
     )
     started = time.time()
     report = finetune(config)
@@ -135,20 +126,11 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(parser)
-    parser.add_argument("--task", default="sst-2", choices=["sst-2", "mrpc"])
-    parser.add_argument("--force", action="store_true", help="retrain even if a cached teacher exists")
-    args = parser.parse_args()
-    run(
-        get_profile(args.profile),
-        args.task,
-        glue=args.glue,
-        cache=args.cache,
-        results=results_dir(args),
-        base_model=args.base_model,
-        force=args.force,
+    args, common = parse_task_command(
+        __doc__,
+        lambda p: p.add_argument("--force", action="store_true", help="retrain even if a cached teacher exists"),
     )
+    run(get_profile(args.profile), args.task, force=args.force, **common)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,14 @@ Output tees to bench/results/reliability/api_restart.txt. Exit 0 when every expe
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import time
 
 from bench.reliability.harness import (
-    MLM_DIR,
     Report,
+    augment_body,
+    augment_parser,
     distillery_up,
     job_or_none,
     result_bytes,
@@ -30,14 +30,9 @@ from bench.reliability.pollers import JobPoller
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200)
-    parser.add_argument("--shard", type=int, default=25, help="rows per shard")
-    parser.add_argument("--n", type=int, default=4, help="augmented samples per row")
+    parser = augment_parser(__doc__, rows=200, timeout=900, workers=False)
     parser.add_argument("--after", type=int, default=2, help="shards done before the API is killed")
     parser.add_argument("--signal", choices=["KILL", "TERM"], default="KILL")
-    parser.add_argument("--mlm", default=str(MLM_DIR))
-    parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     report = Report("api_restart")
     report(
@@ -46,8 +41,7 @@ def main() -> int:
     )
     with distillery_up(workers=1) as svc, svc.client() as client:
         dataset = upload_sst2(client, args.rows)
-        body = {"dataset_id": dataset["id"], "n": args.n, "shard_rows": args.shard, "mlm_model": args.mlm}
-        job_id = submit_augmentation(client, body)
+        job_id = submit_augmentation(client, augment_body(dataset["id"], args))
         poller = JobPoller(svc.base, svc.auth, job_id).start()
         wait_until(
             lambda: (
@@ -85,16 +79,11 @@ def main() -> int:
         "no 5xx answer (only refused connections while the API was down)": fivexx == 0,
         "up stayed up": up_alive,
     }
-    ok = True
-    for what, held in expectations.items():
-        report(f"  [{'ok' if held else 'FAILED'}] {what}")
-        ok &= held
-    report(
-        f"FIGURE api_restart: job {final['status']}, {len(retried)} shards retried, polls resumed after "
-        f"{back_s:.2f} s, {fivexx} 5xx"
+    return report.finish(
+        expectations,
+        f"api_restart: job {final['status']}, {len(retried)} shards retried, polls resumed after "
+        f"{back_s:.2f} s, {fivexx} 5xx",
     )
-    report.save()
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Output tees to bench/results/reliability/burst.txt. Exit 0 when every expectatio
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections import Counter
@@ -20,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bench.reliability.harness import MLM_DIR, Report, distillery_up, upload_sst2
+from bench.reliability.harness import Report, augment_body, augment_parser, distillery_up, upload_sst2
 from bench.reliability.loadgen import run_load
 
 
@@ -62,17 +61,14 @@ def listed_ids(client: httpx.Client) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = augment_parser(__doc__, rows=20, shard=10, n=2)
     parser.add_argument("--submissions", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--pollers", type=int, default=200)
     parser.add_argument("--poll-seconds", type=float, default=60)
-    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument(
         "--max-active-jobs", type=int, help="DISTILLERY_MAX_ACTIVE_JOBS (default: shipped, 20: most answers are 429)"
     )
-    parser.add_argument("--rows", type=int, default=20)
-    parser.add_argument("--mlm", default=str(MLM_DIR))
     args = parser.parse_args()
     report = Report("burst")
     report(
@@ -82,7 +78,7 @@ def main() -> int:
     env = {"DISTILLERY_MAX_ACTIVE_JOBS": str(args.max_active_jobs)} if args.max_active_jobs else {}
     with distillery_up(workers=args.workers, **env) as svc, svc.client() as client:
         dataset = upload_sst2(client, args.rows)
-        body = {"dataset_id": dataset["id"], "n": 2, "shard_rows": 10, "mlm_model": args.mlm}
+        body = augment_body(dataset["id"], args)
         answers, ids, seconds = asyncio.run(submit_all(svc.base, svc.auth, body, args.submissions, args.clients))
         listed = listed_ids(client)
         polled = run_load(
@@ -104,17 +100,12 @@ def main() -> int:
         "the job list holds exactly the accepted ids (none lost, none duplicated)": sorted(listed) == sorted(ids),
         "no poll error": polled.errors == 0,
     }
-    ok = True
-    for what, held in expectations.items():
-        report(f"  [{'ok' if held else 'FAILED'}] {what}")
-        ok &= held
-    report(
-        f"FIGURE burst: {args.submissions} submissions in {seconds:.1f} s, {accepted} x 202, "
+    return report.finish(
+        expectations,
+        f"burst: {args.submissions} submissions in {seconds:.1f} s, {accepted} x 202, "
         f"{answers.get('429', 0)} x 429, {len(set(ids))} distinct ids, lost {len(set(ids) - set(listed))}; "
-        f"polling p50 {polled.percentile(50):.1f} ms, p99 {polled.percentile(99):.1f} ms, {polled.errors} errors"
+        f"polling p50 {polled.percentile(50):.1f} ms, p99 {polled.percentile(99):.1f} ms, {polled.errors} errors",
     )
-    report.save()
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ file system could be had.
 from __future__ import annotations
 
 import argparse
-import errno
 import hashlib
 import subprocess
 import tempfile
@@ -32,6 +31,7 @@ from bench.reliability.harness import (
     MLM_DIR,
     Report,
     distillery_up,
+    fill,
     result_bytes,
     sst2_rows,
     submit_augmentation,
@@ -54,20 +54,6 @@ def small_fs(size_mb: int, given: str | None) -> Iterator[Path]:
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
         mount.rmdir()
-
-
-def fill(folder: Path) -> Path:
-    """A filler file that takes every free byte (delete it to free them)."""
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as out:
-        for size in (1 << 20, 1 << 16, 1 << 12, 1 << 8, 1):
-            try:
-                while True:
-                    out.write(b"\0" * size)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-    return filler
 
 
 def digests(root: Path) -> dict[str, str]:
@@ -141,17 +127,12 @@ def main() -> int:
         "after freeing space: upload 201 and a job succeeds": again.status_code == 201
         and after_job["status"] == "succeeded",
     }
-    ok = True
-    for what, held in expectations.items():
-        report(f"  [{'ok' if held else 'FAILED'}] {what}")
-        ok &= held
-    report(
-        f"FIGURE disk_full: upload {full['upload'].status_code}, job "
+    return report.finish(
+        expectations,
+        f"disk_full: upload {full['upload'].status_code}, job "
         f"{full['submit'].status_code if not job else job['status'] + '/' + str((job['error'] or {}).get('code'))}, "
-        f"stored files unchanged: {same_files and same_result}, recovered: {expectations[list(expectations)[-1]]}"
+        f"stored files unchanged: {same_files and same_result}, recovered: {expectations[list(expectations)[-1]]}",
     )
-    report.save()
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

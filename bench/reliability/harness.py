@@ -8,6 +8,7 @@ Run from the repository root with the project's Python: ``.venv/bin/python -m be
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from shared.storage import is_disk_full
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DIR = REPO_ROOT / "bench" / "results" / "reliability"
@@ -56,6 +59,36 @@ class Report:
         print(f"(written to {self.path.relative_to(REPO_ROOT)})", flush=True)
         return self.path
 
+    def finish(self, expectations: dict[str, bool], figure: str) -> int:
+        """Print each expectation as [ok]/[FAILED] and the FIGURE line, save; the exit status (0: all held)."""
+        for what, held in expectations.items():
+            self(f"  [{'ok' if held else 'FAILED'}] {what}")
+        self(f"FIGURE {figure}")
+        self.save()
+        return 0 if all(expectations.values()) else 1
+
+
+def augment_parser(
+    doc: str, *, rows: int, timeout: float | None = None, workers: bool = True, shard: int = 25, n: int = 4
+) -> argparse.ArgumentParser:
+    """The options of every script that runs augmentations: --rows, --shard, --n, --mlm, and --timeout (when
+    ``timeout`` is given) and --workers (unless ``workers`` is False)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=rows)
+    parser.add_argument("--shard", type=int, default=shard, help="rows per shard")
+    parser.add_argument("--n", type=int, default=n, help="augmented samples per row")
+    parser.add_argument("--mlm", default=str(MLM_DIR))
+    if timeout is not None:
+        parser.add_argument("--timeout", type=float, default=timeout, help="seconds the job may take")
+    if workers:
+        parser.add_argument("--workers", type=int, default=1)
+    return parser
+
+
+def augment_body(dataset_id: str, args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
+    """The augmentation request of an `augment_parser` script."""
+    return {"dataset_id": dataset_id, "n": args.n, "shard_rows": args.shard, "mlm_model": args.mlm, **extra}
+
 
 @dataclass
 class Service:
@@ -77,19 +110,24 @@ class Service:
 
     def descendants(self, needle: str) -> list[int]:
         """Pids of processes under `up` whose command line holds ``needle`` (e.g. 'redis-server')."""
-        import psutil
-
-        found = []
-        for child in psutil.Process(self.proc.pid).children(recursive=True):
-            try:
-                if needle in " ".join(child.cmdline()):
-                    found.append(child.pid)
-            except psutil.Error:
-                continue
-        return found
+        return descendants(self.proc.pid, needle)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+def descendants(pid: int, needle: str) -> list[int]:
+    """Pids of the processes under ``pid`` whose command line holds ``needle`` (e.g. 'redis-server')."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if needle in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:
+            continue
+    return found
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
@@ -105,8 +143,39 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def _ready(base: str) -> bool:
-    return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+def answers_200(url: str) -> bool:
+    """True when ``url`` answers 200; False while it answers otherwise or not at all (refused, timed out)."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def up_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """This environment without DISTILLERY_* settings, plus the data folder, an offline hub and one thread."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
+    env.update(DISTILLERY_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", **extra)
+    return env
+
+
+def launch_up(log: Path, env: dict[str, str], port: int, workers: int, *extra_args: str) -> subprocess.Popen[bytes]:
+    """Start `distillery up` in its own process group (so it can be stopped whole), its output to ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "up", "--port", str(port), "--workers", str(workers)]
+            + list(extra_args),
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def up_key(log: Path, timeout: float) -> str:
+    """The API key `up` prints for team 'default', once its log shows it."""
+    found = wait_until(lambda: re.search(r"API key \(team 'default'\): (\S+)", log.read_text()), timeout, "the key")
+    return str(found.group(1))
 
 
 @contextmanager
@@ -121,11 +190,8 @@ def distillery_up(
     work = Path(tempfile.mkdtemp(prefix="distillery-rel-"))
     data = data_dir or work / "data"
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
-    env.update(
-        DISTILLERY_DATA_DIR=str(data),
-        HF_HUB_OFFLINE="1",
-        OMP_NUM_THREADS="1",
+    env = up_env(
+        data,
         MKL_NUM_THREADS="1",
         PYTHONPATH=str(REPO_ROOT),
         # HTTP requests may only name models under these roots: the offline models beside the project
@@ -133,21 +199,12 @@ def distillery_up(
         **env_extra,
     )
     log = work / "up.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", "up", "--host", "127.0.0.1", "--port", str(port)]
-            + ["--workers", str(workers)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = launch_up(log, env, port, workers, "--host", "127.0.0.1")
     base = f"http://127.0.0.1:{port}"
     try:
-        found = wait_until(lambda: re.search(r"API key \(team 'default'\): (\S+)", log.read_text()), 60, "the key")
-        wait_until(lambda: _ready(base), 180, "/readyz", interval=0.5)
-        yield Service(proc, base, found.group(1), data, log, env)
+        key = up_key(log, 60)
+        wait_until(lambda: answers_200(f"{base}/readyz"), 180, "/readyz", interval=0.5)
+        yield Service(proc, base, key, data, log, env)
     finally:
         stop(proc)
         shutil.rmtree(work, ignore_errors=True)  # the log, and the data folder unless one was given
@@ -166,6 +223,20 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+def fill(folder: Path) -> Path:
+    """Write a filler file until not one more byte fits; returns it (delete it to free the space)."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        for size in (1 << 20, 1 << 16, 1 << 12, 1 << 8, 1):
+            try:
+                while True:
+                    out.write(b"\0" * size)
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+    return filler
 
 
 def sst2_rows(n: int) -> bytes:

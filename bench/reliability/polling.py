@@ -12,22 +12,24 @@ Output tees to bench/results/reliability/polling.txt. Exit 0 when there was no e
 
 from __future__ import annotations
 
-import argparse
-
-from bench.reliability.harness import MLM_DIR, Report, distillery_up, submit_augmentation, upload_sst2
+from bench.reliability.harness import (
+    Report,
+    augment_body,
+    augment_parser,
+    distillery_up,
+    submit_augmentation,
+    upload_sst2,
+)
 from bench.reliability.loadgen import run_load
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = augment_parser(__doc__, rows=400)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
-    parser.add_argument("--workers", type=int, default=1, help="augmentation workers of up")
     parser.add_argument("--api-workers", type=int, default=1, help="uvicorn processes (DISTILLERY_API_WORKERS)")
     parser.add_argument("--jobs", type=int, default=4, help="jobs polled (they keep the workers busy)")
-    parser.add_argument("--rows", type=int, default=400)
-    parser.add_argument("--mlm", default=str(MLM_DIR))
     args = parser.parse_args()
     report = Report("polling")
     report(
@@ -37,7 +39,7 @@ def main() -> int:
     env = {"DISTILLERY_API_WORKERS": str(args.api_workers)}
     with distillery_up(workers=args.workers, **env) as svc, svc.client() as client:
         dataset = upload_sst2(client, args.rows)
-        body = {"dataset_id": dataset["id"], "n": 4, "shard_rows": 25, "mlm_model": args.mlm}
+        body = augment_body(dataset["id"], args)
         paths = [f"/v1/jobs/{submit_augmentation(client, body)}" for _ in range(args.jobs)]
         result = run_load(svc.base, svc.key, paths, args.clients, args.seconds, args.processes)
         statuses = [client.get(p).json()["status"] for p in paths]

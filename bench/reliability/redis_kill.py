@@ -17,20 +17,22 @@ import os
 import signal
 import time
 
-from bench.reliability.harness import MLM_DIR, Report, distillery_up, upload_sst2, wait_job, wait_until
+from bench.reliability.harness import (
+    Report,
+    augment_body,
+    augment_parser,
+    distillery_up,
+    upload_sst2,
+    wait_job,
+    wait_until,
+)
 from bench.reliability.pollers import JobPoller
 
 
 def parse() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=400)
-    parser.add_argument("--shard", type=int, default=25, help="rows per shard")
-    parser.add_argument("--n", type=int, default=4, help="augmented samples per row")
+    parser = augment_parser(__doc__, rows=400, timeout=900)
     parser.add_argument("--kill-after", type=int, default=3, help="shards done before each kill")
     parser.add_argument("--kills", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--mlm", default=str(MLM_DIR))
-    parser.add_argument("--timeout", type=float, default=900, help="seconds the job may take in all")
     return parser.parse_args()
 
 
@@ -41,11 +43,9 @@ def main() -> int:
         f"redis_kill: {args.rows} rows, shards of {args.shard}, n={args.n}, {args.workers} worker(s), "
         f"{args.kills} kill(s) of the embedded Redis, each after {args.kill_after} more shards"
     )
-    ok = True
     with distillery_up(workers=args.workers) as svc, svc.client() as client:
         dataset = upload_sst2(client, args.rows)
-        body = {"dataset_id": dataset["id"], "n": args.n, "shard_rows": args.shard, "mlm_model": args.mlm}
-        job = client.post("/v1/augmentations", json=body).raise_for_status().json()
+        job = client.post("/v1/augmentations", json=augment_body(dataset["id"], args)).raise_for_status().json()
         poller = JobPoller(svc.base, svc.auth, job["id"]).start()
         deadline = time.monotonic() + args.timeout
         gaps = []
@@ -90,16 +90,12 @@ def main() -> int:
         "up restarted Redis each time": restarts == args.kills,
         "the dataset survived": still == 200,
     }
-    for what, held in expectations.items():
-        report(f"  [{'ok' if held else 'FAILED'}] {what}")
-        ok &= held
     worst = max(gaps) if gaps else float("nan")
-    report(
-        f"FIGURE redis_kill: job {final['status']}, {poller.answers.get('503', 0)} polls 503, "
-        f"{poller.unexpected()} other errors, back within {worst:.2f} s, up alive: {up_alive}"
+    return report.finish(
+        expectations,
+        f"redis_kill: job {final['status']}, {poller.answers.get('503', 0)} polls 503, "
+        f"{poller.unexpected()} other errors, back within {worst:.2f} s, up alive: {up_alive}",
     )
-    report.save()
-    return 0 if ok else 1
 
 
 def poller_job(client, job_id: str) -> dict:  # type: ignore[no-untyped-def]

@@ -12,15 +12,15 @@ Output tees to bench/results/reliability/worker_kill.txt. Exit 0 when the bytes 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import signal
 import time
 
 from bench.reliability.harness import (
-    MLM_DIR,
     Report,
+    augment_body,
+    augment_parser,
     distillery_up,
     result_bytes,
     shard_running,
@@ -32,15 +32,9 @@ from bench.reliability.harness import (
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200)
-    parser.add_argument("--shard", type=int, default=25, help="rows per shard")
-    parser.add_argument("--n", type=int, default=4, help="augmented samples per row")
+    parser = augment_parser(__doc__, rows=200, timeout=1200)
     parser.add_argument("--after", type=int, default=2, help="the shard (0-based) killed part-way")
-    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--heartbeat-ttl", type=int, help="DISTILLERY_JOB_HEARTBEAT_TTL_S (default: shipped)")
-    parser.add_argument("--mlm", default=str(MLM_DIR))
-    parser.add_argument("--timeout", type=float, default=1200)
     args = parser.parse_args()
     env = {}
     if args.heartbeat_ttl:
@@ -52,7 +46,7 @@ def main() -> int:
     )
     with distillery_up(workers=args.workers, **env) as svc, svc.client() as client:
         dataset = upload_sst2(client, args.rows)
-        body = {"dataset_id": dataset["id"], "n": args.n, "shard_rows": args.shard, "mlm_model": args.mlm, "seed": 7}
+        body = augment_body(dataset["id"], args, seed=7)
         t0 = time.monotonic()
         clean_id = submit_augmentation(client, body)
         clean = wait_job(client, clean_id, args.timeout)
