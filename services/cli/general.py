@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: Flags passed to GeneralDistillConfig as they are.
+_RECIPE = ("epochs", "lr", "batch_size", "max_seq_len", "layer_map", "seed", "device", "checkpoint_every", "resume")
+
+
 def run(args: argparse.Namespace) -> int:
     from services.cli.training import run_training
     from workers.distill.general import GeneralDistillConfig, general_distill
@@ -61,16 +65,8 @@ def run(args: argparse.Namespace) -> int:
             output_dir=args.output,
             student=student,
             text_columns=tuple(args.text_columns) if args.text_columns else None,
-            epochs=args.epochs,
-            lr=args.lr,
-            batch_size=args.batch_size,
-            max_seq_len=args.max_seq_len,
-            layer_map=args.layer_map,
-            seed=args.seed,
-            device=args.device,
-            checkpoint_every=args.checkpoint_every,
-            resume=args.resume,
             precision=args.precision or get_settings().precision,
+            **{name: getattr(args, name) for name in _RECIPE},
         )
         return general_distill(config, progress=progress)
 

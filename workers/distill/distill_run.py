@@ -4,7 +4,7 @@ in ``train.py`` runs. Everything here is fixed for the run; what changes while t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,6 @@ from shared.precision import PrecisionChoice
 from shared.tasks import TaskPreset, get_task
 from workers.distill.amp import training_precision
 from workers.distill.attention_capture import use_fast_attention
-from workers.distill.checkpoint import TrainState, rng_state, save_checkpoint
 from workers.distill.data import (
     Example,
     ExampleEncoder,
@@ -33,6 +32,7 @@ from workers.distill.losses import Projections
 from workers.distill.models import build_student, load_teacher, load_tokenizer, resolve_device, student_layer_count
 from workers.distill.optim import seed_everything
 from workers.distill.progress import STAGE_INTERMEDIATE, STAGE_PREDICTION, ProgressCallback, ShouldStop
+from workers.distill.run_base import DistillRunBase
 from workers.distill.stages import Batch, Stage, TeacherLogits, intermediate_loss, prediction_loss, set_attention
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class DistillRun:
+class DistillRun(DistillRunBase):
     """The parts of one ``distill`` call, built once by ``build`` and shared by both stages."""
 
     config: DistillConfig
@@ -113,25 +113,6 @@ class DistillRun:
     def tokenizer(self) -> Any:
         return self.encoder.tokenizer
 
-    @property
-    def pad_id(self) -> int:
-        return _pad_id(self.tokenizer)
-
-    @property
-    def bf16(self) -> bool:
-        """bf16 autocast around the forward passes (fp32 weights and losses)."""
-        return self.precision.bf16
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return Path(self.config.checkpoint_path or Path(self.config.output_dir) / "checkpoint.pt")
-
-    @cached_property
-    def train_student(self) -> torch.nn.Module:
-        """The student as the stages call it: DDP under torchrun. Wrapped on first use, so after a
-        checkpoint's weights are in (DDP broadcasts rank 0's weights when it wraps)."""
-        return self.dist.wrap(self.student)
-
     def stage(self, index: int) -> Stage:
         """Stage 1 trains student and projections on the intermediate losses; stage 2 the student on logits."""
         c = self.config
@@ -191,16 +172,6 @@ class DistillRun:
         use_fast_attention(model)
         return evaluate(model, self.dev, self.preset, self.config.eval_batch_size, self.pad_id, self.device, self.bf16)
 
-    def should_stop(self) -> bool:
-        return self.stop is not None and self.stop()
-
-    def save_checkpoint(self, state: TrainState, optimizer: torch.optim.Optimizer | None) -> None:
-        """Rank 0 writes the checkpoint (the other ranks hold the same weights), with every rank's RNG states."""
-        rng_ranks = self.dist.gather(rng_state()) if self.dist.enabled else None
-        if self.dist.is_main:
-            checkpoint = state.to_checkpoint(self.student, self.projections, optimizer, rng_ranks)
-            save_checkpoint(self.checkpoint_path, checkpoint)
-
 
 def _read_train(encoder: ExampleEncoder, source: TrainSource) -> list[Example]:
     """The rows of the train source's files present now; an error when there are none."""
@@ -211,7 +182,3 @@ def _read_train(encoder: ExampleEncoder, source: TrainSource) -> list[Example]:
     if not examples:
         raise DistillError(f"the training data {[str(f) for f in files]} has no rows")
     return examples
-
-
-def _pad_id(tokenizer: Any) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from functools import cached_property, partial
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,6 @@ from workers.distill.checkpoint import (
     TrainState,
     load_checkpoint,
     rank_rng_state,
-    rng_state,
-    save_checkpoint,
     set_rng_state,
 )
 from workers.distill.corpus import encode_corpus
@@ -40,7 +38,7 @@ from workers.distill.distributed import Dist
 from workers.distill.errors import DistillError
 from workers.distill.families import family_of
 from workers.distill.layer_map import build_layer_map
-from workers.distill.losses import LossWeights, Projections
+from workers.distill.losses import Projections
 from workers.distill.models import (
     StudentSpec,
     _load_config,
@@ -51,48 +49,33 @@ from workers.distill.models import (
 )
 from workers.distill.optim import seed_everything
 from workers.distill.progress import ProgressCallback, ProgressEvent, ShouldStop, emit
+from workers.distill.run_base import DistillRunBase
+from workers.distill.run_config import DistillingConfig, LoopConfig
 from workers.distill.stages import Batch, Stage, intermediate_loss
 from workers.distill.train import train_stage
 
 STAGE_GENERAL = "general-distill"  # shared.job_types.Stage.GENERAL_DISTILL
 
 
-@dataclass
-class GeneralDistillConfig:
+@dataclass(kw_only=True)
+class GeneralDistillConfig(LoopConfig, DistillingConfig):
     """One general distillation; ``from_settings`` fills the defaults from shared settings."""
 
     teacher: str
     corpus: TrainSource  # plain-text files (one passage per line) or datasets whose text columns are read
-    output_dir: Path
     student: StudentSpec = field(default_factory=StudentSpec)
     text_columns: tuple[str, ...] | None = None  # for tables whose text columns are not a GLUE task's
     epochs: int = setting_field("general_epochs")
     lr: float = setting_field("general_lr")
-    batch_size: int = setting_field("batch_size")
     max_seq_len: int = setting_field("general_max_seq_len")
-    layer_map: str | list[int] = setting_field("layer_map")
-    weight_decay: float = setting_field("weight_decay")
-    warmup_ratio: float = setting_field("warmup_ratio")
-    grad_clip: float = setting_field("grad_clip")
-    seed: int = setting_field("seed")
-    checkpoint_every: int = setting_field("checkpoint_every")
-    device: str = setting_field("device")
-    share_projection: bool = False
-    loss_weights: LossWeights = field(default_factory=LossWeights)
-    log_every: int = 10
-    resume: bool = False
-    checkpoint_path: Path | None = None  # default: output_dir / "checkpoint.pt"
-    keep_checkpoint: bool = False
-    precision: str = setting_field("precision")  # auto, fp32 or bf16 (bf16 = autocast; see amp.py)
 
     @classmethod
     def from_settings(
-        cls, *, teacher: str, corpus: TrainSource, output_dir: str | Path, settings: Settings | None = None, **kw: Any
+        cls, *, output_dir: str | Path, settings: Settings | None = None, **fields: Any
     ) -> GeneralDistillConfig:
         s = settings or get_settings()
-        student = kw.pop("student", None) or StudentSpec(**settings_values(StudentSpec, s))
-        values = settings_values(cls, s, kw)
-        return cls(teacher=teacher, corpus=corpus, output_dir=Path(output_dir), student=student, **values)
+        fields["student"] = fields.get("student") or StudentSpec(**settings_values(StudentSpec, s))
+        return super().from_settings(output_dir=output_dir, settings=s, **fields)
 
 
 def load_encoder_teacher(path: str, device: torch.device) -> PreTrainedModel:
@@ -110,7 +93,7 @@ def load_encoder_teacher(path: str, device: torch.device) -> PreTrainedModel:
 
 
 @dataclass
-class GeneralRun:
+class GeneralRun(DistillRunBase):
     """What ``train_stage`` needs of a run, for the single stage of general distillation."""
 
     config: GeneralDistillConfig
@@ -172,23 +155,6 @@ class GeneralRun:
             precision,
         )
 
-    @property
-    def bf16(self) -> bool:
-        """bf16 autocast around the forward passes (fp32 weights and losses)."""
-        return self.precision.bf16
-
-    @property
-    def pad_id(self) -> int:
-        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return Path(self.config.checkpoint_path or Path(self.config.output_dir) / "checkpoint.pt")
-
-    @cached_property
-    def train_student(self) -> torch.nn.Module:
-        return self.dist.wrap(self.student)
-
     def stage(self, index: int) -> Stage:
         """The one stage: student and projections on the embedding + attention + hidden losses."""
         c = self.config
@@ -208,16 +174,6 @@ class GeneralRun:
         """Both capture their scores; the teacher only for the layers the map uses."""
         enable_capture(self.teacher, sorted({t - 1 for t in self.layer_map}))
         enable_capture(self.student)
-
-    def should_stop(self) -> bool:
-        return self.stop is not None and self.stop()
-
-    def save_checkpoint(self, state: TrainState, optimizer: torch.optim.Optimizer | None) -> None:
-        """Rank 0 writes the checkpoint (the other ranks hold the same weights), with every rank's RNG states."""
-        rng_ranks = self.dist.gather(rng_state()) if self.dist.enabled else None
-        if self.dist.is_main:
-            checkpoint = state.to_checkpoint(self.student, self.projections, optimizer, rng_ranks)
-            save_checkpoint(self.checkpoint_path, checkpoint)
 
 
 def general_distill(

@@ -23,7 +23,6 @@ from workers.distill.checkpoint import TrainState, load_checkpoint, rank_rng_sta
 from workers.distill.data import config_summary
 from workers.distill.distill_run import DistillRun
 from workers.distill.errors import DistillError, TrainingCancelled
-from workers.distill.losses import LossWeights
 from workers.distill.models import StudentSpec, count_parameters
 from workers.distill.optim import make_optimizer
 from workers.distill.progress import (
@@ -35,7 +34,7 @@ from workers.distill.progress import (
     ShouldStop,
     emit,
 )
-from workers.distill.run_config import TrainingConfig
+from workers.distill.run_config import DistillingConfig, TrainingConfig
 from workers.distill.stages import Stage
 from workers.distill.step import LossSums, StepRule, train_step
 from workers.distill.teacher_guard import guard_teacher
@@ -59,7 +58,7 @@ class SpeedSwitches:
 
 
 @dataclass(kw_only=True)
-class DistillConfig(TrainingConfig):
+class DistillConfig(TrainingConfig, DistillingConfig):
     """Everything one distillation run needs; ``from_settings`` fills the defaults from shared settings."""
 
     teacher: str
@@ -68,14 +67,7 @@ class DistillConfig(TrainingConfig):
     stage2_epochs: int = setting_field("stage2_epochs")
     lr1: float = setting_field("lr1")
     lr2: float = setting_field("lr2")
-    layer_map: str | list[int] = setting_field("layer_map")
     temperature: float = setting_field("temperature")
-    checkpoint_every: int = setting_field("checkpoint_every")
-    share_projection: bool = False
-    loss_weights: LossWeights = field(default_factory=LossWeights)
-    resume: bool = False
-    checkpoint_path: Path | None = None  # default: output_dir / "checkpoint.pt"
-    keep_checkpoint: bool = False  # a finished run deletes its checkpoint unless asked to keep it
     speed: SpeedSwitches = field(default_factory=SpeedSwitches)
     allow_weak_teacher: bool = False  # distil even when the teacher guard finds it weak (teacher_guard.py)
     teacher_guard_margin: float = setting_field("teacher_guard_margin")

@@ -1,0 +1,57 @@
+"""What a distillation run derives from its fields, for task (``distill_run.DistillRun``) and general
+(``general.GeneralRun``) distillation alike: the precision, padding, the checkpoint file, the DDP-wrapped student,
+cancellation and saving a checkpoint (what ``train.train_stage`` asks of a run besides its stages and batches)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from shared.precision import PrecisionChoice
+from workers.distill.checkpoint import TrainState, rng_state, save_checkpoint
+from workers.distill.distributed import Dist
+from workers.distill.progress import ShouldStop
+
+
+class DistillRunBase:
+    """Derived properties and actions; the subclasses are dataclasses holding these attributes."""
+
+    config: Any
+    dist: Dist
+    student: Any
+    projections: torch.nn.Module
+    stop: ShouldStop | None
+    precision: PrecisionChoice
+    tokenizer: Any
+
+    @property
+    def bf16(self) -> bool:
+        """bf16 autocast around the forward passes (fp32 weights and losses)."""
+        return self.precision.bf16
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return Path(self.config.checkpoint_path or Path(self.config.output_dir) / "checkpoint.pt")
+
+    @cached_property
+    def train_student(self) -> torch.nn.Module:
+        """The student as the stages call it: DDP under torchrun. Wrapped on first use, so after a
+        checkpoint's weights are in (DDP broadcasts rank 0's weights when it wraps)."""
+        return self.dist.wrap(self.student)
+
+    def should_stop(self) -> bool:
+        return self.stop is not None and self.stop()
+
+    def save_checkpoint(self, state: TrainState, optimizer: torch.optim.Optimizer | None) -> None:
+        """Rank 0 writes the checkpoint (the other ranks hold the same weights), with every rank's RNG states."""
+        rng_ranks = self.dist.gather(rng_state()) if self.dist.enabled else None
+        if self.dist.is_main:
+            checkpoint = state.to_checkpoint(self.student, self.projections, optimizer, rng_ranks)
+            save_checkpoint(self.checkpoint_path, checkpoint)
