@@ -66,7 +66,7 @@ def main() -> int:
         help="upload datasets and run a job first, and have half the generated ids be theirs (deeper paths)",
     )
     args = parser.parse_args()
-    report = Report("fuzz_api")
+    report = Report("fuzz_api-seeded" if args.seed_data else "fuzz_api")
     st = Path(sys.executable).parent / "st"
     with distillery_up(workers=1) as svc:
         config = seeded_config(svc) if args.seed_data else REPO_ROOT / "schemathesis.toml"
