@@ -86,3 +86,11 @@ def teacher_and_sst2(root: Path, glue_dir: Path, teacher: str = "teacher", **row
     for split, n in rows.items():
         found[split] = glue_sample(glue_dir, "SST-2", split, n, root / f"{split}.tsv")
     return found
+
+
+def sst2_config(data: dict[str, Path], out: Path, **kw: Any) -> Any:
+    """A CPU DistillConfig of ``data``'s teacher on its SST-2 train and dev files (batch 16); ``kw`` sets the rest."""
+    from workers.distill.train import DistillConfig
+
+    base = {"teacher": str(data["teacher"]), "train": data["train"], "dev": data["dev"], "task": "sst-2"}
+    return DistillConfig(**{**base, "output_dir": out, "batch_size": 16, "device": "cpu", **kw})

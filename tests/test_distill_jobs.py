@@ -132,17 +132,12 @@ def test_distillation_starts_while_its_augmentation_runs(
 def test_cancel_stops_a_running_distillation_within_a_step(
     redis_url, tmp_path, synth_glue_dir, teacher, start_workers
 ) -> None:
-    data_dir = tmp_path / "data"
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, synth_glue_dir, tmp_path, "train", 16)
-        job = client.post(
-            "/v1/distillations",
-            headers=AUTH_A,
-            json=_distill_body(teacher, {"dataset_id": train["id"]}, stage1_epochs=500),
-        ).json()
-        # progress written after every step, so a frozen worker's last written step is where it stands; the
-        # cancellation read before every step too (by default at most every cancel_check_s seconds)
-        env = worker_env(redis_url, data_dir, DISTILLERY_PROGRESS_INTERVAL_S="0", DISTILLERY_CANCEL_CHECK_S="0")
+    # progress written after every step, so a frozen worker's last written step is where it stands; the
+    # cancellation read before every step too (by default at most every cancel_check_s seconds)
+    fast = {"DISTILLERY_PROGRESS_INTERVAL_S": "0", "DISTILLERY_CANCEL_CHECK_S": "0"}
+    with rte_session(redis_url, tmp_path, synth_glue_dir, 16, **fast) as (client, train, env):
+        body = _distill_body(teacher, {"dataset_id": train["id"]}, stage1_epochs=500)
+        job = client.post("/v1/distillations", headers=AUTH_A, json=body).json()
         (worker,) = start_workers(1, env, queue="distill")
         wait_until(lambda: (get_job(client, job["id"])["progress"].get("step") or 0) >= 3, 60, "training steps")
         os.killpg(worker.pid, signal.SIGSTOP)  # briefly: well inside the 3 s heartbeat
@@ -200,16 +195,14 @@ def test_missing_teacher_fails_with_an_error_object(redis_url, tmp_path, synth_g
 def test_the_teacher_guard_fails_a_weak_teacher_and_warns_without_dev_set(
     redis_url, tmp_path, glue_dir, teacher, start_workers
 ) -> None:
-    data_dir = tmp_path / "data"
-    with make_client(redis_url, data_dir) as client:
-        train = upload_rte(client, glue_dir, tmp_path, "train", 8)
+    with rte_session(redis_url, tmp_path, glue_dir, 8) as (client, train, env):
         dev = upload_rte(client, glue_dir, tmp_path, "dev", 16)
         body = _distill_body(teacher, {"dataset_id": train["id"]}, stage1_epochs=1, stage2_epochs=0)
         body.pop("allow_weak_teacher")
         weak = client.post("/v1/distillations", headers=AUTH_A, json={**body, "dev_dataset_id": dev["id"]}).json()
         assert weak["params"]["allow_weak_teacher"] is False
         no_dev = client.post("/v1/distillations", headers=AUTH_A, json=body).json()
-        start_workers(1, worker_env(redis_url, data_dir), queue="distill")
+        start_workers(1, env, queue="distill")
         failed = wait_done(client, weak["id"], timeout=90)
         assert failed["status"] == "failed" and failed["error"]["code"] == "weak_teacher"
         teacher_dev = next(e for e in events(client, weak["id"]) if e["data"].get("teacher"))["data"]["metrics"]

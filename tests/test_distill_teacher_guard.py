@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.tasks import get_task
-from tests.distill_helpers import glue_sample, make_tiny_teacher
+from tests.distill_helpers import glue_sample, make_tiny_teacher, sst2_config
 from workers.distill.data import Example
 from workers.distill.models import StudentSpec
 from workers.distill.progress import STAGE_INTERMEDIATE, ProgressEvent
@@ -64,20 +64,9 @@ def sst2(tmp_path_factory, glue_dir: Path) -> dict[str, Path]:
 
 
 def _config(data: dict[str, Path], out: Path, **kw) -> DistillConfig:
-    values = dict(
-        teacher=str(data["teacher"]),
-        train=data["train"],
-        dev=data["dev"],
-        task="sst-2",
-        output_dir=out,
-        student=StudentSpec(1, 32, 4, 64),
-        stage1_epochs=1,
-        stage2_epochs=1,
-        batch_size=16,
-        device="cpu",
-        seed=1,
+    return sst2_config(
+        data, out, **{"student": StudentSpec(1, 32, 4, 64), "stage1_epochs": 1, "stage2_epochs": 1, "seed": 1, **kw}
     )
-    return DistillConfig(**{**values, **kw})
 
 
 def test_a_random_teacher_is_refused_before_stage_1_with_both_figures(sst2, tmp_path: Path) -> None:

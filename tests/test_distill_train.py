@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from tests.distill_helpers import glue_sample, make_tiny_teacher
+from tests.distill_helpers import glue_sample, make_tiny_teacher, sst2_config
 from workers.distill.checkpoint import load_checkpoint, save_checkpoint
 from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.models import StudentSpec
@@ -31,26 +31,9 @@ def sst2(tmp_path_factory, synth_glue_dir: Path) -> dict[str, Path]:
 
 
 def _config(data: dict[str, Path], out: Path, **kw) -> DistillConfig:
-    values = dict(
-        teacher=str(data["teacher"]),
-        train=data["train"],
-        dev=data["dev"],
-        task="sst-2",
-        output_dir=out,
-        student=StudentSpec(2, 32, 4, 64),
-        stage1_epochs=2,
-        stage2_epochs=2,
-        lr1=2e-3,
-        lr2=2e-3,
-        batch_size=16,
-        log_every=2,
-        checkpoint_every=3,
-        device="cpu",
-        seed=7,
-        allow_weak_teacher=True,  # a random teacher; the guard has its own tests
-    )
-    values.update(kw)
-    return DistillConfig(**values)
+    recipe = {"student": StudentSpec(2, 32, 4, 64), "stage1_epochs": 2, "stage2_epochs": 2, "lr1": 2e-3, "lr2": 2e-3}
+    run = {"log_every": 2, "checkpoint_every": 3, "seed": 7}
+    return sst2_config(data, out, **{**recipe, **run, "allow_weak_teacher": True, **kw})  # a random teacher
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
