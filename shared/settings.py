@@ -112,12 +112,8 @@ class Settings(BaseSettings):
 
     # --- deploy (ONNX export, int8 quantization, evaluate, predict) -------------------------------------
     onnx_opset: int = Field(17, description="ONNX opset of exported models (17 or later).")
-    deploy_batch_size: int = Field(
-        32, description="Rows per forward pass of `evaluate`, `predict` and exports' checks."
-    )
-    deploy_threads: int = Field(
-        0, description="CPU threads of evaluate/predict/export checks; 0 = the library default."
-    )
+    deploy_batch_size: int = Field(32, description="Rows per forward pass of evaluate, predict and export checks.")
+    deploy_threads: int = Field(0, description="CPU threads of evaluate/predict/export checks; 0 = library default.")
     export_check_rows: int = Field(64, description="Rows whose logits an export compares with PyTorch (N).")
     latency_warmup: int = Field(3, description="Untimed forward passes before latency is measured.")
     latency_repeats: int = Field(10, description="Timed forward passes per batch size (the median is reported).")
