@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.quality.general import SHAPES
 from bench.quality.students import STUDENTS, VARIANTS
 from tests.conftest import GLUE_DIR, REPO_ROOT, skip_without
 
@@ -94,8 +95,11 @@ def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_m
     args = (tiny_encoder_dir, tiny_mlm_dir, tmp_path / "r", tmp_path / "c", "--tasks", "sst-2")
     _run_driver(*args)
     second = _run_driver(*args)
-    # the teacher (by the teacher and the students experiment), the augmented file, every cell
-    assert second.stdout.count("reusing") == 2 + 1 + len(STUDENTS) * len(VARIANTS)
+    # the teacher (by the teacher and the students experiment), the augmented file, every cell, and each
+    # general distillation (by its own step, and by every student that starts from it)
+    general_starts = sum(1 for s in STUDENTS.values() if s.get("init") == "general")
+    cells = len(STUDENTS) * len(VARIANTS)
+    assert second.stdout.count("reusing") == 2 + 1 + cells + len(SHAPES) + general_starts
 
 
 # --- the verdicts (unit tests, on the committed CPU results: no ../shared needed) -------------------------
