@@ -52,10 +52,18 @@ def patient_retry(patience_s: float) -> Retry:
     return Retry(*_patient_backoff(patience_s), supported_errors=RETRIED_ERRORS)
 
 
-def connect_async(url: str, *, patience_s: float) -> aioredis.Redis:
-    """An asyncio client for ``url`` that retries like ``connect(..., patience_s=...)``."""
+def connect_async(url: str, *, patience_s: float, max_connections: int, wait_s: float) -> aioredis.Redis:
+    """An asyncio client for ``url`` that retries like ``connect(..., patience_s=...)``.
+
+    Its pool holds at most ``max_connections``; a command that finds them all busy waits up to ``wait_s`` for
+    one. redis-py's default asyncio pool instead refuses the 101st concurrent command ("Too many
+    connections"), which 200 concurrent pollers turned into 503s.
+    """
     retry = AsyncRetry(*_patient_backoff(patience_s), supported_errors=(redis.ConnectionError, redis.TimeoutError))
-    return aioredis.Redis.from_url(url, health_check_interval=30, retry=retry)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=wait_s, health_check_interval=30, retry=retry
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 def connect(

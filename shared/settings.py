@@ -173,6 +173,8 @@ class Settings(BaseSettings):
     api_redis_retry_s: float = Field(
         0.5, description="The API retries an unreachable Redis this long before answering 503 (clients retry)."
     )
+    api_redis_connections: int = Field(64, ge=1, description="Redis connections of the API's status-poll reader.")
+    api_redis_wait_s: float = Field(10.0, description="A poll waits this long for a free one of those connections.")
     redis_appendfsync: str = Field(
         "everysec", description="fsync policy of the embedded Redis's append-only file: everysec or always."
     )

@@ -75,7 +75,11 @@ async def get_job_reader(request: Request) -> AsyncJobReader:
     loop = asyncio.get_running_loop()
     if getattr(state, "job_reader_loop", None) is not loop:
         url = state.settings.redis_url
-        state.job_reader = AsyncJobReader(connect_async(url, patience_s=state.settings.api_redis_retry_s))
+        s = state.settings
+        client = connect_async(
+            url, patience_s=s.api_redis_retry_s, max_connections=s.api_redis_connections, wait_s=s.api_redis_wait_s
+        )
+        state.job_reader = AsyncJobReader(client)
         state.job_reader_loop = loop
     reader: AsyncJobReader = state.job_reader
     return reader

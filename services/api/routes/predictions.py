@@ -6,13 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
 
+from services.api.contract import AUTHENTICATED, SUBMISSION
 from services.api.deps import SubmissionDep
 from services.api.quota_responses import SUBMIT_RESPONSES, accepted
 from shared.prediction_params import PredictionRequest
 from shared.schemas import ErrorBody, Job
 from workers.deploy.prediction_jobs import NotFinished, submit_prediction
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses={**AUTHENTICATED, **SUBMISSION})
 
 
 def _error(description: str) -> dict[str, Any]:
