@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     grad_clip: float = 1.0
     seed: int = 42
     checkpoint_every: int = Field(200, description="Training steps between checkpoints.")
+    log_every: int = Field(10, ge=1, description="Training steps averaged into one loss point (curves, report).")
     eval_batch_size: int = 128
 
     # --- teacher fine-tuning --------------------------------------------------------------------------

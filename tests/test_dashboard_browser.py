@@ -33,6 +33,7 @@ def env(redis_url: str, tmp_path: Path) -> dict[str, str]:
     return {
         **worker_env(redis_url, tmp_path / "data", DISTILLERY_API_KEYS=API_KEYS),
         "DISTILLERY_PROGRESS_INTERVAL_S": "0",
+        "DISTILLERY_LOG_EVERY": "1",  # a loss point per step: curves with many points from a short run
     }
 
 

@@ -24,7 +24,7 @@ class LoopConfig:
     grad_clip: float = setting_field("grad_clip")
     seed: int = setting_field("seed")
     device: str = setting_field("device")
-    log_every: int = 10  # steps averaged into one loss_history point
+    log_every: int = setting_field("log_every")  # steps averaged into one loss_history point
     precision: str = setting_field("precision")  # auto, fp32 or bf16 (bf16 = autocast; see amp.py)
 
     @classmethod
