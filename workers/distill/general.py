@@ -27,9 +27,6 @@ from workers.distill.amp import training_precision
 from workers.distill.attention_capture import enable_capture, use_fast_attention
 from workers.distill.checkpoint import (
     TrainState,
-    load_checkpoint,
-    rank_rng_state,
-    set_rng_state,
 )
 from workers.distill.corpus import encode_corpus
 from workers.distill.data import Example, TrainSource, collate, length_bucketed_batches
@@ -187,14 +184,9 @@ def general_distill(
     started = time.time()
     run = GeneralRun.build(config, progress, should_stop)
     try:
-        state, saved_optimizer = TrainState(), None
-        # rank 0 writes the checkpoints, so its view decides (several nodes need shared storage)
-        if run.dist.agree(config.resume and run.checkpoint_path.exists()):
-            checkpoint = load_checkpoint(run.checkpoint_path)
-            state, saved_optimizer = TrainState.from_checkpoint(checkpoint), checkpoint["optimizer"]
-            run.student.load_state_dict(checkpoint["student"])
-            run.projections.load_state_dict(checkpoint["projections"])
-            set_rng_state(rank_rng_state(checkpoint, run.dist.rank))
+        restored = run.restore_checkpoint()
+        state, saved_optimizer = restored or (TrainState(), None)
+        if restored is not None:
             message = f"resumed from checkpoint at step {state.step}"
             emit(
                 progress, ProgressEvent(STAGE_GENERAL, state.epoch + 1, state.step, state.total_steps, message=message)

@@ -1,6 +1,6 @@
 """What a distillation run derives from its fields, for task (``distill_run.DistillRun``) and general
 (``general.GeneralRun``) distillation alike: the precision, padding, the checkpoint file, the DDP-wrapped student,
-cancellation and saving a checkpoint (what ``train.train_stage`` asks of a run besides its stages and batches)."""
+cancellation, saving and restoring a checkpoint (what ``train.train_stage`` asks of a run besides its stages and batches)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ from typing import Any
 import torch
 
 from shared.precision import PrecisionChoice
-from workers.distill.checkpoint import TrainState, rng_state, save_checkpoint
+from workers.distill.checkpoint import (
+    TrainState,
+    load_checkpoint,
+    rank_rng_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from workers.distill.distributed import Dist
+from workers.distill.errors import DistillError
 from workers.distill.progress import ShouldStop
 
 
@@ -55,3 +63,20 @@ class DistillRunBase:
         if self.dist.is_main:
             checkpoint = state.to_checkpoint(self.student, self.projections, optimizer, rng_ranks)
             save_checkpoint(self.checkpoint_path, checkpoint)
+
+    def restore_checkpoint(self) -> tuple[TrainState, dict[str, Any]] | None:
+        """With ``config.resume`` and a checkpoint: weights and this rank's RNG states restored, and (the state,
+        the optimiser's state); else None. Rank 0 writes the checkpoints, so its view decides (on several
+        nodes the file must be on storage every node shares)."""
+        if not self.dist.agree(self.config.resume and self.checkpoint_path.exists()):
+            return None
+        if not self.checkpoint_path.exists():
+            raise DistillError(
+                f"rank {self.dist.rank}: rank 0 resumes from {self.checkpoint_path}, which this process cannot "
+                "see; the checkpoints of a multi-node run must be on storage every node shares"
+            )
+        checkpoint = load_checkpoint(self.checkpoint_path)
+        self.student.load_state_dict(checkpoint["student"])
+        self.projections.load_state_dict(checkpoint["projections"])
+        set_rng_state(rank_rng_state(checkpoint, self.dist.rank))
+        return TrainState.from_checkpoint(checkpoint), checkpoint["optimizer"]

@@ -19,10 +19,10 @@ from typing import Any
 from shared.dataset_io import atomic_write_text
 from shared.settings import Settings, get_settings, setting_field, settings_values
 from workers.distill.attention_capture import use_fast_attention
-from workers.distill.checkpoint import TrainState, load_checkpoint, rank_rng_state, set_rng_state
+from workers.distill.checkpoint import TrainState
 from workers.distill.data import config_summary
 from workers.distill.distill_run import DistillRun
-from workers.distill.errors import DistillError, TrainingCancelled
+from workers.distill.errors import TrainingCancelled
 from workers.distill.models import StudentSpec, count_parameters
 from workers.distill.optim import make_optimizer
 from workers.distill.progress import (
@@ -103,21 +103,9 @@ def distill(
 
 def _start_or_resume(run: DistillRun) -> tuple[TrainState, dict[str, Any] | None]:
     """A fresh state, or the checkpoint's (weights and RNG states restored) and its optimiser state."""
-    # rank 0 writes the checkpoints, so its view decides (on several nodes the file must be on shared storage)
-    resume = run.dist.agree(run.config.resume and run.checkpoint_path.exists())
-    if resume and not run.checkpoint_path.exists():
-        raise DistillError(
-            f"rank {run.dist.rank}: rank 0 resumes from {run.checkpoint_path}, which this process cannot see; "
-            "the checkpoints of a multi-node run must be on storage every node shares"
-        )
-    if resume:
-        checkpoint = load_checkpoint(run.checkpoint_path)
-        state, saved_optimizer = TrainState.from_checkpoint(checkpoint), checkpoint["optimizer"]
-        run.student.load_state_dict(checkpoint["student"])
-        run.projections.load_state_dict(checkpoint["projections"])
-        set_rng_state(rank_rng_state(checkpoint, run.dist.rank))
-    else:
-        state, saved_optimizer = TrainState(teacher_dev=run.dev_metrics(run.teacher)), None
+    restored = run.restore_checkpoint()
+    resume = restored is not None
+    state, saved_optimizer = restored or (TrainState(teacher_dev=run.dev_metrics(run.teacher)), None)
     if run.dev is not None:
         emit(
             run.progress,
