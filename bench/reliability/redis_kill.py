@@ -17,20 +17,12 @@ import os
 import signal
 import time
 
-from bench.reliability.harness import (
-    Report,
-    augment_body,
-    augment_parser,
-    distillery_up,
-    upload_sst2,
-    wait_job,
-    wait_until,
-)
+from bench.reliability import harness
 from bench.reliability.pollers import JobPoller
 
 
 def parse() -> argparse.Namespace:
-    parser = augment_parser(__doc__, rows=400, timeout=900)
+    parser = harness.augment_parser(__doc__, rows=400, timeout=900)
     parser.add_argument("--kill-after", type=int, default=3, help="shards done before each kill")
     parser.add_argument("--kills", type=int, default=1)
     return parser.parse_args()
@@ -38,20 +30,20 @@ def parse() -> argparse.Namespace:
 
 def main() -> int:
     args = parse()
-    report = Report("redis_kill")
+    report = harness.Report("redis_kill")
     report(
         f"redis_kill: {args.rows} rows, shards of {args.shard}, n={args.n}, {args.workers} worker(s), "
         f"{args.kills} kill(s) of the embedded Redis, each after {args.kill_after} more shards"
     )
-    with distillery_up(workers=args.workers) as svc, svc.client() as client:
-        dataset = upload_sst2(client, args.rows)
-        job = client.post("/v1/augmentations", json=augment_body(dataset["id"], args)).raise_for_status().json()
+    with harness.distillery_up(workers=args.workers) as svc, svc.client() as client:
+        dataset = harness.upload_sst2(client, args.rows)
+        job = client.post("/v1/augmentations", json=harness.augment_body(dataset["id"], args)).raise_for_status().json()
         poller = JobPoller(svc.base, svc.auth, job["id"]).start()
         deadline = time.monotonic() + args.timeout
         gaps = []
         for kill in range(1, args.kills + 1):
             target = kill * args.kill_after
-            wait_until(
+            harness.wait_until(
                 lambda t=target: poller_job(client, job["id"])["progress"]["shards_done"] >= t,
                 max(1.0, deadline - time.monotonic()),
                 f"{target} shards",
@@ -60,11 +52,11 @@ def main() -> int:
             os.kill(pid, signal.SIGKILL)
             killed = time.monotonic()
             report(f"kill {kill}: SIGKILL redis-server (pid {pid}) after {target} shards")
-            wait_until(lambda k=killed: poller.last_ok > k, 120, "a 200 poll after the kill", interval=0.05)
+            harness.wait_until(lambda k=killed: poller.last_ok > k, 120, "a 200 poll after the kill", interval=0.05)
             gaps.append(poller.last_ok - killed)
             new = svc.descendants("redis-server")
             report(f"  polls answered 200 again {gaps[-1]:.2f} s after the kill; redis-server now pid {new}")
-        final = wait_job(client, job["id"], max(1.0, deadline - time.monotonic()), tolerate=(503,))
+        final = harness.wait_job(client, job["id"], max(1.0, deadline - time.monotonic()), tolerate=(503,))
         poller.stop()
         up_alive = svc.proc.poll() is None
         result_rows = None

@@ -17,49 +17,40 @@ import os
 import signal
 import time
 
-from bench.reliability.harness import (
-    Report,
-    augment_body,
-    augment_parser,
-    distillery_up,
-    result_bytes,
-    shard_running,
-    submit_augmentation,
-    upload_sst2,
-    wait_job,
-    wait_until,
-)
+from bench.reliability import harness
 
 
 def main() -> int:
-    parser = augment_parser(__doc__, rows=200, timeout=1200)
+    parser = harness.augment_parser(__doc__, rows=200, timeout=1200)
     parser.add_argument("--after", type=int, default=2, help="the shard (0-based) killed part-way")
     parser.add_argument("--heartbeat-ttl", type=int, help="DISTILLERY_JOB_HEARTBEAT_TTL_S (default: shipped)")
     args = parser.parse_args()
     env = {}
     if args.heartbeat_ttl:
         env = {"DISTILLERY_JOB_HEARTBEAT_TTL_S": str(args.heartbeat_ttl), "DISTILLERY_WORKER_MAINTENANCE_S": "5"}
-    report = Report("worker_kill")
+    report = harness.Report("worker_kill")
     report(
         f"worker_kill: {args.rows} rows, shards of {args.shard}, n={args.n}, {args.workers} worker(s), "
         f"SIGKILL of every augment worker while shard {args.after} is part-way; settings {env or 'shipped'}"
     )
-    with distillery_up(workers=args.workers, **env) as svc, svc.client() as client:
-        dataset = upload_sst2(client, args.rows)
-        body = augment_body(dataset["id"], args, seed=7)
+    with harness.distillery_up(workers=args.workers, **env) as svc, svc.client() as client:
+        dataset = harness.upload_sst2(client, args.rows)
+        body = harness.augment_body(dataset["id"], args, seed=7)
         t0 = time.monotonic()
-        clean_id = submit_augmentation(client, body)
-        clean = wait_job(client, clean_id, args.timeout)
+        clean_id = harness.submit_augmentation(client, body)
+        clean = harness.wait_job(client, clean_id, args.timeout)
         clean_s = time.monotonic() - t0
-        clean_bytes = result_bytes(client, clean_id) if clean["status"] == "succeeded" else b""
+        clean_bytes = harness.result_bytes(client, clean_id) if clean["status"] == "succeeded" else b""
         report(f"unfaulted: {clean['status']} in {clean_s:.1f} s, {len(clean_bytes)} bytes")
 
         t0 = time.monotonic()
-        faulted_id = submit_augmentation(client, body)
+        faulted_id = harness.submit_augmentation(client, body)
         # shard AFTER has started; wait a third of an unfaulted shard's time so it is part-way
-        wait_until(lambda: shard_running(client, faulted_id, args.after), args.timeout, "the shard", interval=0.05)
+        harness.wait_until(
+            lambda: harness.shard_running(client, faulted_id, args.after), args.timeout, "the shard", interval=0.05
+        )
         time.sleep(clean_s / clean["progress"]["shards_total"] / args.workers / 3)
-        part_way = shard_running(client, faulted_id, args.after)
+        part_way = harness.shard_running(client, faulted_id, args.after)
         pids = svc.descendants("--queue augment")
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
@@ -67,9 +58,9 @@ def main() -> int:
             f"killed augment workers {pids} {time.monotonic() - t0:.1f} s into the faulted run, "
             f"shard {args.after} {'part-way' if part_way else 'ALREADY DONE (kill came late)'}"
         )
-        faulted = wait_job(client, faulted_id, args.timeout)
+        faulted = harness.wait_job(client, faulted_id, args.timeout)
         faulted_s = time.monotonic() - t0
-        faulted_bytes = result_bytes(client, faulted_id) if faulted["status"] == "succeeded" else b""
+        faulted_bytes = harness.result_bytes(client, faulted_id) if faulted["status"] == "succeeded" else b""
         events = client.get(f"/v1/jobs/{faulted_id}/events", params={"limit": 1000}).json()["items"]
         retried = [
             e["message"]
