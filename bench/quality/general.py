@@ -19,6 +19,7 @@ from typing import Any
 
 from bench.general_corpus import write_corpus
 from bench.quality.common import (
+    MINILM_PACKAGE,
     add_common_args,
     log,
     markdown_table,
@@ -71,7 +72,8 @@ def ensure_general(profile: Profile, shape: str, *, glue: str, cache: str, base_
         return json.loads(meta_path.read_text(encoding="utf-8"))
     corpus = corpus_file(profile, glue=glue, cache=cache)
     teacher = base_model or minilm_path()
-    log(f"general {shape}: distilling {Path(teacher).name} on {corpus.name}, {profile.general_epochs} epoch(s)")
+    teacher_name = Path(base_model).name if base_model else MINILM_PACKAGE  # the package's folder is "model"
+    log(f"general {shape}: distilling {teacher_name} on {corpus.name}, {profile.general_epochs} epoch(s)")
     config = GeneralDistillConfig.from_settings(
         teacher=teacher,
         corpus=[corpus],
@@ -89,7 +91,7 @@ def ensure_general(profile: Profile, shape: str, *, glue: str, cache: str, base_
     meta = {
         "shape": shape,
         "student": report["student"],
-        "teacher": Path(teacher).name,
+        "teacher": teacher_name,
         "corpus": {k: report["corpus"][k] for k in ("passages", "tokens")},
         "epochs": profile.general_epochs,
         "max_seq_len": profile.general_max_seq_len,
