@@ -113,8 +113,12 @@ import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
 #: The Redis database the service tests own (flushed before and after each test). Two test runs on one
-#: machine at once (two checkouts) each need their own: DISTILLERY_TEST_REDIS_DB picks another.
-SERVICE_REDIS_DB = int(os.environ.get("DISTILLERY_TEST_REDIS_DB", "11"))
+#: machine at once (two checkouts) each need their own: DISTILLERY_TEST_REDIS_DB picks another. Under
+#: pytest-xdist each worker (gw0, gw1, ...) takes the next one, so workers never flush each other's jobs.
+_XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+SERVICE_REDIS_DB = int(os.environ.get("DISTILLERY_TEST_REDIS_DB", "11")) + _XDIST_WORKER
+if SERVICE_REDIS_DB > 15:
+    raise RuntimeError(f"Redis has databases 0-15; DISTILLERY_TEST_REDIS_DB + xdist worker = {SERVICE_REDIS_DB}")
 
 
 @pytest.fixture(scope="session")
