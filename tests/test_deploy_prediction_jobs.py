@@ -101,7 +101,7 @@ def test_export_false_skips_exports_and_refusals_answer_4xx(redis_url, tmp_path,
         assert pred["status"] == "succeeded" and pred["result"]["runtime"] == "pytorch", pred["error"]
 
 
-def test_a_cancelled_prediction_stops_at_its_next_batch(redis_url) -> None:
+def test_a_cancelled_prediction_stops_at_its_next_check(redis_url) -> None:
     import redis
 
     from shared.job_store import JobStore
@@ -109,10 +109,12 @@ def test_a_cancelled_prediction_stops_at_its_next_batch(redis_url) -> None:
     from workers.distill.errors import TrainingCancelled
 
     store = JobStore(redis.Redis.from_url(redis_url))
-    job_id = store.create(job_type="prediction", team="team-a", params={}, total=10)
-    on_rows = _progress(store, job_id)
-    on_rows(4)
-    assert store.get(job_id)["progress"]["done"] == 4
+    job_id = store.create(job_type="prediction", team="team-a", params={}, total=20)
+    every_batch, throttled = _progress(store, job_id, check_every_s=0), _progress(store, job_id, check_every_s=60)
+    every_batch(4)
+    throttled(4)  # the first call asks Redis; the next ones only after 60 s
+    assert store.get(job_id)["progress"]["done"] == 8
     store.cancel(job_id)
-    with pytest.raises(TrainingCancelled, match="'predict' after step 8"):
-        on_rows(4)
+    throttled(4)  # no Redis read inside the interval: it goes on
+    with pytest.raises(TrainingCancelled, match="'predict' after step 16"):
+        every_batch(4)

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from rq import Callback, Queue
 
 from shared.job_store import JobStore
-from shared.job_types import JobType, QueueName
+from shared.job_types import JobType
 from shared.prediction_params import PredictionJobParams, PredictionRequest
 from shared.settings import Settings
 from shared.storage import Storage
-from workers.distill.jobs import EXPORT_DIR, _dataset_file, _store, on_job_failure, rq_id
+from workers.distill.jobs import EXPORT_DIR, _dataset_file, _store, enqueue_on_distill_queue
 from workers.distill.jobs import _execute as execute_job
 from workers.orchestration.errors import InvalidRequest, NotFound, OrchestrationError
 from workers.orchestration.quotas import check_stored, limits_of
@@ -90,15 +89,8 @@ def submit_prediction(sub: Submission, source_id: str, body: PredictionRequest) 
 
 
 def enqueue_prediction(connection: redis.Redis, settings: Settings, job_id: str) -> str:
-    job = Queue(QueueName.DISTILL, connection=connection).enqueue(
-        run_prediction,
-        job_id,
-        job_id=rq_id(job_id, KIND),
-        job_timeout=settings.distill_timeout_s,
-        result_ttl=settings.rq_result_ttl_s,
-        on_failure=Callback(on_job_failure),
-    )
-    return job.id
+    """On the distill queue like a distillation (the same worker loads models), but without retries."""
+    return enqueue_on_distill_queue(connection, settings, run_prediction, job_id, KIND, retries=0)
 
 
 # --- in the worker -------------------------------------------------------------------------------------------
@@ -121,13 +113,19 @@ def _predict(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
         raise DistillError(str(exc)) from None
 
 
-def _progress(store: JobStore, job_id: str) -> Callable[[int], None]:
-    """Count predicted rows; stop at the next batch once the job is cancelled (as training jobs do)."""
+def _progress(store: JobStore, job_id: str, check_every_s: float | None = None) -> Callable[[int], None]:
+    """Count predicted rows; stop at a batch once the job is cancelled, asking Redis at most every
+    ``check_every_s`` (default: cancel_check_s) like the training and augmentation loops."""
+    from shared.settings import get_settings
+    from workers.cancel_check import throttled
     from workers.distill.errors import TrainingCancelled
+
+    interval = get_settings().cancel_check_s if check_every_s is None else check_every_s
+    should_stop = throttled(lambda: store.should_stop(job_id), interval)
 
     def on_rows(n: int) -> None:
         done = store.add_progress(job_id, n)
-        if store.should_stop(job_id):
+        if should_stop():
             raise TrainingCancelled("predict", done)
 
     return on_rows

@@ -63,13 +63,21 @@ def enqueue(connection: redis.Redis, settings: Settings, job_id: str, kind: JobT
 
     entry = {JobType.FINETUNE: run_finetune, JobType.DISTILLATION: run_distillation, JobType.PIPELINE: run_pipeline}
     entry[JobType.GENERAL_DISTILLATION] = run_general_distillation
+    return enqueue_on_distill_queue(connection, settings, entry[kind], job_id, kind, retries=settings.distill_retries)
+
+
+def enqueue_on_distill_queue(
+    connection: redis.Redis, settings: Settings, func: Callable[[str], Any], job_id: str, kind: str, *, retries: int
+) -> str:
+    """Queue ``func(job_id)`` on the distill queue under the RQ id of (job, kind), with the queue's timeout,
+    result lifetime and failure callback; ``retries`` > 0 lets RQ rerun it after a crash. Returns the RQ id."""
     job = Queue(QueueName.DISTILL, connection=connection).enqueue(
-        entry[kind],
+        func,
         job_id,
         job_id=rq_id(job_id, kind),
         job_timeout=settings.distill_timeout_s,
         result_ttl=settings.rq_result_ttl_s,
-        retry=Retry(max=settings.distill_retries) if settings.distill_retries > 0 else None,
+        retry=Retry(max=retries) if retries > 0 else None,
         on_failure=Callback(on_job_failure),
     )
     return job.id
