@@ -34,8 +34,12 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared services workers
 
+# Two pytest-xdist workers (one per core of the 2-core development machine); a test file stays on one worker
+# (--dist loadfile), so its module fixtures are built once. Each worker owns its Redis database
+# (DISTILLERY_TEST_REDIS_DB + worker index, 11 and 12 by default; at most 5 workers fit below database 16).
+PYTEST_WORKERS ?= 2
 test: setup lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 # Teacher vs students on real GLUE data (docs/benchmarks.md); PROFILE=cpu (71 min on 2 idle cores) or gpu.
 PROFILE ?= cpu

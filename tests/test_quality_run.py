@@ -6,9 +6,6 @@ command and writes its JSON and Markdown results with every cell filled."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ import pytest
 from bench.quality.general import SHAPES
 from bench.quality.students import STUDENTS, VARIANTS
 from tests.conftest import GLUE_DIR, REPO_ROOT, skip_without
+from tests.quality_helpers import run_driver
 
 
 @pytest.fixture(scope="module")
@@ -27,26 +25,19 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"), hidden=48, layers=6, heads=12, seed=0)
 
 
-def _run_driver(
-    encoder: Path, mlm: Path, results: Path, cache: Path, *extra: str, profile: str = "smoke"
-) -> subprocess.CompletedProcess:
-    """`python -m bench.quality.run --profile smoke` (or ``profile``) on the tiny models; it must exit 0."""
-    cmd = [sys.executable, "-m", "bench.quality.run", "--profile", profile, *extra, "--base-model", str(encoder)]
-    cmd += ["--mlm-model", str(mlm), "--results", str(results), "--cache", str(cache)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1500, env=env
-    )  # 5 students x 3 variants x 2 tasks + 2 general distillations
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path, tiny_mlm_dir: Path) -> Path:
+    """One driver run of the smoke profile (both tasks); its results and cache are reused by the tests below."""
+    skip_without(GLUE_DIR, "../shared/data/glue")
+    root = tmp_path_factory.mktemp("smoke-run")
+    run_driver(tiny_encoder_dir, tiny_mlm_dir, root / "results", root / "cache")
+    return root
 
 
 def test_driver_runs_every_experiment_and_writes_tables(
-    tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path
+    smoke_run: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path
 ) -> None:
-    skip_without(GLUE_DIR, "../shared/data/glue")
-    results, cache = tmp_path / "results", tmp_path / "cache"
-    _run_driver(tiny_encoder_dir, tiny_mlm_dir, results, cache)
+    results = smoke_run / "results"
 
     general = json.loads((results / "general.json").read_text())  # its own cached step, timed apart
     assert set(general["runs"]) == {"tinybert4", "narrow4x192"}
@@ -91,12 +82,9 @@ def test_driver_runs_every_experiment_and_writes_tables(
     assert "### Deployed forms, sst-2" in summary and "minilm3-tinit" in deploy["args"]["student"]
 
 
-def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path) -> None:
+def test_a_rerun_reuses_the_cache(smoke_run: Path, tmp_path: Path, tiny_encoder_dir: Path, tiny_mlm_dir: Path) -> None:
     """Every trained piece is cached, so a rerun (e.g. after an interruption) trains nothing again."""
-    skip_without(GLUE_DIR, "../shared/data/glue")
-    args = (tiny_encoder_dir, tiny_mlm_dir, tmp_path / "r", tmp_path / "c", "--tasks", "sst-2")
-    _run_driver(*args)
-    second = _run_driver(*args)
+    second = run_driver(tiny_encoder_dir, tiny_mlm_dir, tmp_path / "r", smoke_run / "cache", "--tasks", "sst-2")
     # the teacher (by the teacher and the students experiment), the augmented file, every cell, and each
     # general distillation (by its own step, and by every student that starts from it)
     general_starts = sum(1 for s in STUDENTS.values() if s.get("init") == "general")
@@ -104,69 +92,12 @@ def test_a_rerun_reuses_the_cache(tmp_path: Path, tiny_encoder_dir: Path, tiny_m
     assert second.stdout.count("reusing") == 2 + 1 + cells + len(SHAPES) + general_starts
 
 
-@pytest.fixture(scope="module")
-def tiny_mpnet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random MPNet encoder (4 layers, hidden 48, 12 heads) with the bert-base-uncased tokenizer: it stands
-    in for all-mpnet-base-v2, the base-sized teacher of profile cpu-base."""
-    import transformers
-
-    from bench.quality.common import minilm_path
-
-    folder = tmp_path_factory.mktemp("tiny-mpnet")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path())
-    config = transformers.MPNetConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        hidden_size=48,
-        num_hidden_layers=4,
-        num_attention_heads=12,
-        intermediate_size=96,
-    )
-    transformers.set_seed(0)
-    transformers.MPNetModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def test_base_profile_runs_its_own_choices_on_an_mpnet_teacher(
-    tmp_path: Path, tiny_mpnet_dir: Path, tiny_mlm_dir: Path
-) -> None:
-    """cpu-base's design at smoke scale: an MPNet teacher, general distillation from it into BERT students,
-    SST-2 only, only those students, the deployed forms of TinyBERT4 from general distillation, a 7x target."""
-    from bench.quality.profiles import CPU_BASE
-
-    skip_without(GLUE_DIR, "../shared/data/glue")
-    results, cache = tmp_path / "results", tmp_path / "cache"
-    _run_driver(tiny_mpnet_dir, tiny_mlm_dir, results, cache, profile="smoke-base")
-
-    assert not (results / "students_mrpc.json").exists()
-    data = json.loads((results / "students_sst-2.json").read_text())
-    assert set(data["students"]) == set(CPU_BASE.students or ())
-    assert set(data["cells"]) == {f"{s}/{v}" for s in CPU_BASE.students or () for v in VARIANTS}
-    general = json.loads((results / "general.json").read_text())
-    assert {run["teacher"] for run in general["runs"].values()} == {tiny_mpnet_dir.name}
-    for name in CPU_BASE.students or ():  # each student starts from its general distillation of the MPNet
-        config = json.loads((Path(data["cells"][f"{name}/distill"]["model"]) / "config.json").read_text())
-        assert config["model_type"] == "bert" and config["vocab_size"] == 30522
-    deploy = json.loads((results / "deploy_sst-2.json").read_text())
-    assert "tinybert4-gd__" in deploy["args"]["student"]
-    assert {(r["model"], r["form"]) for r in deploy["results"]} >= {("teacher", "ONNX int8 (dynamic)")}
-    summary = (results / "summary.md").read_text()
-    assert ">= 97% of the teacher's accuracy while >= 7x faster on CPU at batch 32" in summary
-
-
-def test_an_unknown_base_teacher_is_refused_by_name() -> None:
-    from bench.base_teacher import ensure
-
-    with pytest.raises(SystemExit, match="unknown base teacher 'bert-large'.*all-mpnet-base-v2"):
-        ensure("bert-large")
-
-
-# --- the verdicts (unit tests, on the committed CPU results: no ../shared needed) -------------------------
+# --- the verdicts (unit tests, on an earlier CPU run's results: no ../shared needed) -------------------------
 from bench.quality.common import down2  # noqa: E402
 from bench.quality.run import MET, MISSED, NOISE, noise_margin, targets, verdict  # noqa: E402
 
-CPU_RESULTS = REPO_ROOT / "bench" / "quality" / "results" / "cpu"
+#: A committed CPU run with known figures (tests/data/quality-cpu-b1d2c40/README.md).
+CPU_RESULTS = REPO_ROOT / "tests" / "data" / "quality-cpu-b1d2c40"
 
 
 def test_noise_margin_is_the_standard_error_of_a_difference() -> None:
