@@ -142,18 +142,18 @@ def targets_markdown(checks: list[tuple[str, str, str]]) -> str:
     )
 
 
-def verdicts_only(results: str, glue: str, profile: Any) -> str:
+def verdicts_only(results: str, glue: str, profile: Any, tasks: tuple[str, ...] | None = None) -> str:
     """The verdicts of an earlier run, recomputed from its committed students_<task>.json with today's rules
     (the measured figures are untouched); written to targets.md beside them."""
     done = {
         task: json.loads((Path(results) / f"students_{task}.json").read_text(encoding="utf-8"))
-        for task in profile.tasks
+        for task in tasks or profile.tasks
     }
     rows = {task: dev_row_count(glue, task, profile.scale(task).dev_rows) for task in done}
     files = " and ".join(f"students_{task}.json" for task in done)
     md = (
         f"Verdicts recomputed without training by `python -m bench.quality.run --profile {profile.name} "
-        f"--verdicts-only` from {files} beside this file.\n\n"
+        f"--verdicts-only{' --tasks ' + ','.join(tasks) if tasks else ''}` from {files} beside this file.\n\n"
         + targets_markdown(targets(done["sst-2"], done.get("mrpc"), rows))
     )
     (Path(results) / "targets.md").write_text(md, encoding="utf-8")
@@ -172,7 +172,9 @@ def main() -> None:
     args = parser.parse_args()
     profile = get_profile(args.profile)
     if args.verdicts_only:
-        print(verdicts_only(results_dir(args), args.glue, profile))
+        print(
+            verdicts_only(results_dir(args), args.glue, profile, tuple(args.tasks.split(",")) if args.tasks else None)
+        )
         return
     started = time.time()
     common = run_kwargs(args)
