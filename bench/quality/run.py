@@ -165,6 +165,11 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--tasks", default=None, help=f"comma list of {', '.join(TASKS)} (default: the profile's)")
     parser.add_argument(
+        "--students",
+        default=None,
+        help=f"comma list of {', '.join(students.STUDENTS)} (default: the profile's, else all)",
+    )
+    parser.add_argument(
         "--verdicts-only",
         action="store_true",
         help="train nothing: recompute the verdicts from the results' students_<task>.json into targets.md",
@@ -186,7 +191,7 @@ def main() -> None:
     for task in args.tasks.split(",") if args.tasks else profile.tasks:
         teacher.run(profile, task, **common)
         parts.append((Path(results_dir(args)) / f"teacher_{task}.md").read_text(encoding="utf-8"))
-        chosen = profile.students or tuple(students.STUDENTS)
+        chosen = tuple(args.students.split(",")) if args.students else profile.students or tuple(students.STUDENTS)
         done[task] = students.run(profile, task, mlm_model=args.mlm_model, students=chosen, **common)
         parts.append(done[task]["markdown"])
         if task == "sst-2":  # the deployed forms (ONNX, int8, bf16) of the teacher and the 3-layer student
