@@ -21,7 +21,7 @@ def student_dir(cache: str | Path, profile: Profile, task: str) -> Path | None:
     """The trained student folder the table uses, or None when the students step has not produced one."""
     for variant in VARIANTS:
         folder = Path(cache) / profile.name / task / "students" / f"{profile.deploy_student}__{variant}" / "model"
-        if folder.is_dir():
+        if (folder / "config.json").is_file():  # a finished student, not the empty folder of an interrupted one
             return folder
     return None
 
