@@ -1,5 +1,6 @@
 """The quality bench's deployed-forms table: its SST-2 teacher and one student (the profile's deploy_student:
-the 3-layer teacher-initialised one in ``cpu``, TinyBERT4 from general distillation in ``cpu-base``) as
+TinyBERT4 from general distillation in ``cpu`` and ``cpu-base``, the 3-layer teacher-initialised one in
+``smoke`` and ``gpu``) as
 PyTorch fp32, PyTorch bf16 (where the CPU has it), ONNX fp32 and ONNX dynamic int8, each with its dev accuracy,
 timed with bench/deploy_bench.py's round-robin protocol on the profile's latency threads (1)."""
 

@@ -143,17 +143,15 @@ def targets_markdown(checks: list[tuple[str, str, str]]) -> str:
 
 
 def verdicts_only(results: str, glue: str, profile: Any, tasks: tuple[str, ...] | None = None) -> str:
-    """The verdicts of an earlier run, recomputed from its committed students_<task>.json with today's rules
-    (the measured figures are untouched); written to targets.md beside them."""
-    done = {
-        task: json.loads((Path(results) / f"students_{task}.json").read_text(encoding="utf-8"))
-        for task in tasks or profile.tasks
-    }
+    """The verdicts of an earlier run, recomputed from its committed students_<task>.json (of ``tasks``, by
+    default the profile's) with today's rules (the measured figures are untouched); written to targets.md."""
+    tasks = tasks or profile.tasks
+    done = {task: json.loads((Path(results) / f"students_{task}.json").read_text(encoding="utf-8")) for task in tasks}
     rows = {task: dev_row_count(glue, task, profile.scale(task).dev_rows) for task in done}
     files = " and ".join(f"students_{task}.json" for task in done)
     md = (
         f"Verdicts recomputed without training by `python -m bench.quality.run --profile {profile.name} "
-        f"--verdicts-only{' --tasks ' + ','.join(tasks) if tasks else ''}` from {files} beside this file.\n\n"
+        f"--verdicts-only --tasks {','.join(tasks)}` from {files} beside this file.\n\n"
         + targets_markdown(targets(done["sst-2"], done.get("mrpc"), rows))
     )
     (Path(results) / "targets.md").write_text(md, encoding="utf-8")
@@ -176,11 +174,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     profile = get_profile(args.profile)
+    tasks = tuple(args.tasks.split(",")) if args.tasks else profile.tasks
     if args.verdicts_only:
-        print(
-            verdicts_only(results_dir(args), args.glue, profile, tuple(args.tasks.split(",")) if args.tasks else None)
-        )
+        print(verdicts_only(results_dir(args), args.glue, profile, tasks))
         return
+    chosen = tuple(args.students.split(",")) if args.students else profile.students or tuple(students.STUDENTS)
     started = time.time()
     common = run_kwargs(args)
     done: dict[str, dict[str, Any]] = {}
@@ -188,13 +186,12 @@ def main() -> None:
     general_started = time.time()
     parts.append(general.run(profile, **common)["markdown"])  # its own cached step, timed apart
     log(f"general distillation: done after {time.time() - general_started:.0f} s")
-    for task in args.tasks.split(",") if args.tasks else profile.tasks:
+    for task in tasks:
         teacher.run(profile, task, **common)
         parts.append((Path(results_dir(args)) / f"teacher_{task}.md").read_text(encoding="utf-8"))
-        chosen = tuple(args.students.split(",")) if args.students else profile.students or tuple(students.STUDENTS)
         done[task] = students.run(profile, task, mlm_model=args.mlm_model, students=chosen, **common)
         parts.append(done[task]["markdown"])
-        if task == "sst-2":  # the deployed forms (ONNX, int8, bf16) of the teacher and the 3-layer student
+        if task == "sst-2":  # the deployed forms (ONNX, int8, bf16) of the teacher and the profile's deploy_student
             forms = deploy_forms.run(profile, task, glue=args.glue, cache=args.cache, results=results_dir(args))
             parts += [forms["markdown"]] if forms else []
         log(f"{task}: done after {time.time() - started:.0f} s")

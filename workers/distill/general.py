@@ -25,9 +25,7 @@ from shared.precision import PrecisionChoice
 from shared.settings import Settings, get_settings, setting_field, settings_values
 from workers.distill.amp import training_precision
 from workers.distill.attention_capture import enable_capture, use_fast_attention
-from workers.distill.checkpoint import (
-    TrainState,
-)
+from workers.distill.checkpoint import TrainState
 from workers.distill.corpus import encode_corpus
 from workers.distill.data import Example, TrainSource, collate, length_bucketed_batches
 from workers.distill.data import resolve_train_files as resolve_corpus_files
