@@ -68,6 +68,10 @@ redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 return seq
 """
 
+# The same, unless the job's stop flag (KEYS[3]) is raised: returns false then. A worker starting a shard
+# logs "started" through this, so a cancel can never fall between its check and its event.
+_APPEND_EVENT_UNLESS_STOPPED = "if redis.call('EXISTS', KEYS[3]) == 1 then return false end\n" + _APPEND_EVENT
+
 
 # Drop from a team's active set (KEYS[1]) every job no longer queued or running; ARGV[1] = job hash key prefix.
 _PRUNE_ACTIVE = """
@@ -133,6 +137,7 @@ class JobStore:
         self._add_progress = connection.register_script(_ADD_PROGRESS)
         self._reset_shard = connection.register_script(_RESET_SHARD)
         self._append_event = connection.register_script(_APPEND_EVENT)
+        self._append_event_unless_stopped = connection.register_script(_APPEND_EVENT_UNLESS_STOPPED)
         self._admit = connection.register_script(_ADMIT)
         self._count_active = connection.register_script(_COUNT_ACTIVE)
         self._release_bytes = connection.register_script(_RELEASE_BYTES)
@@ -419,6 +424,15 @@ class JobStore:
         return int(
             self._append_event(keys=[keys.job_events(job_id), keys.job_event_seq(job_id)], args=[doc, self.events_max])
         )
+
+    def add_event_unless_stopped(self, job_id: str, kind: str, message: str, **data: Any) -> int | None:
+        """Append an event only if the job was not cancelled or failed (one atomic step); None if it was."""
+        doc = json.dumps({"ts": iso(time.time()), "kind": kind, "message": message, "data": data})
+        seq = self._append_event_unless_stopped(
+            keys=[keys.job_events(job_id), keys.job_event_seq(job_id), keys.job_cancel(job_id)],
+            args=[doc, self.events_max],
+        )
+        return None if seq is None else int(seq)
 
     def events(self, job_id: str, *, after: int = 0, limit: int = 100) -> builtins.list[dict[str, Any]]:
         """Events with seq > ``after``, oldest first (seqs are contiguous, so this is one LRANGE)."""

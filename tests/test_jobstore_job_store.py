@@ -79,6 +79,34 @@ def test_cancel_is_idempotent(redis_url: str) -> None:
     assert kinds.count("cancelled") == 1
 
 
+def _start_until_stopped(url: str, job_id: str) -> None:
+    store = _store(url)
+    while store.add_event_unless_stopped(job_id, "shard_started", "started", shard=0) is not None:
+        pass
+
+
+def test_a_start_event_is_never_logged_after_the_cancel(redis_url: str) -> None:
+    """The worker's check and its "started" event are one step: a cancel from another process falls before or
+    after both, so no start is ever logged after the job's "cancelled" event."""
+    store = _store(redis_url)
+    job_id = store.create(job_type="augmentation", team="a", params={})
+    assert store.add_event_unless_stopped(job_id, "shard_started", "started", shard=0) == 2
+    starter = multiprocessing.get_context("spawn").Process(target=_start_until_stopped, args=(redis_url, job_id))
+    starter.start()
+    deadline = time.time() + 30
+    while len(store.events(job_id, limit=100)) < 50 and time.time() < deadline:
+        time.sleep(0.005)
+    assert store.cancel(job_id)
+    starter.join(30)
+    assert starter.exitcode == 0
+    events = store.events(job_id, limit=store.events_max)
+    cancelled = next(e["seq"] for e in events if e["kind"] == "cancelled")
+    starts = [e["seq"] for e in events if e["kind"] == "shard_started"]
+    assert len(starts) >= 50 and max(starts) < cancelled
+    assert store.add_event_unless_stopped(job_id, "shard_started", "started", shard=0) is None
+    assert store.events(job_id, after=cancelled) == []
+
+
 def test_retried_shard_does_not_double_count(redis_url: str) -> None:
     store = _store(redis_url)
     job_id = store.create(job_type="augmentation", team="a", params={}, total=10, shards_total=2)

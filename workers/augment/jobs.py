@@ -142,20 +142,19 @@ def run_shard(
     from workers.augment.mlm import ModelLoadError
 
     store = _store()
-    if store.should_stop(job_id):
-        store.add_event(job_id, "shard_skipped", f"shard {shard} skipped: job {store.status(job_id)}", shard=shard)
-        return {"skipped": True}
-    store.mark_running(job_id)
-    store.reset_shard(job_id, shard)
-    current = get_current_job()
-    attempt = _attempt(current)
-    store.add_event(
+    store.mark_running(job_id)  # no-op unless queued: a cancelled job stays cancelled
+    attempt = _attempt(get_current_job())
+    started = store.add_event_unless_stopped(  # atomic with the stop check: a cancel is either before or after
         job_id,
         "shard_started",
         f"shard {shard} started (rows {start}-{end - 1}, attempt {attempt})",
         shard=shard,
         attempt=attempt,
     )
+    if started is None:
+        store.add_event(job_id, "shard_skipped", f"shard {shard} skipped: job {store.status(job_id)}", shard=shard)
+        return {"skipped": True}
+    store.reset_shard(job_id, shard)
     table, spec = load_source(source)
     part = table.with_rows(table.rows[start:end])
     try:
