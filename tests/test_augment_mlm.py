@@ -79,6 +79,10 @@ def test_bf16_answers_are_deterministic_and_do_not_depend_on_the_batch_size(mlm:
         assert mlm.top_candidates(jobs, k=15, batch_size=size, bf16=True) == one  # order too, not only sets
     fp32 = mlm.top_candidates(jobs, k=15, batch_size=16)
     assert sum(a[0] == b[0] for a, b in zip(one, fp32)) > len(jobs) / 2  # same model: mostly the same best word
+    # bf16 ran on a bf16 copy of the encoder; the fp32 model (and its fp32 answers) are untouched by it
+    assert {p.dtype for p in mlm.bf16_encoder().parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in mlm.model.parameters()} == {torch.float32}
+    assert mlm.top_candidates(jobs, k=15, batch_size=16) == fp32
 
 
 def test_equal_length_batches_never_mix_lengths() -> None:

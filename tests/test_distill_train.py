@@ -196,3 +196,23 @@ def test_a_bf16_distillation_has_finite_losses_and_fp32_weights(sst2, tmp_path: 
     assert losses and all(torch.isfinite(torch.tensor(float(v))) for v in losses)
     assert {t.dtype for t in _weights(tmp_path / "bf16").values() if t.is_floating_point()} == {torch.float32}
     assert json.loads((tmp_path / "bf16" / "report.json").read_text())["precision"] == report["precision"]
+
+
+def test_bf16_runs_the_frozen_teacher_in_bf16_after_the_student_copied_its_fp32_weights(
+    sst2, tmp_path: Path, bf16_detect
+) -> None:
+    """The teacher never trains, so bf16 casts its weights (faster than autocast's per-call casts); a
+    teacher-initialised student is built first, from the exact fp32 weights, and stays fp32."""
+    from workers.distill.distill_run import DistillRun
+
+    bf16_detect("on")
+    spec = StudentSpec(1, 32, 4, 64, init="teacher")
+    run = DistillRun.build(_config(sst2, tmp_path / "out", student=spec, precision="bf16"), None, None)
+    assert {p.dtype for p in run.teacher.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in run.student.parameters()} == {torch.float32}
+    fp32_teacher = _weights(sst2["teacher"])
+    student = run.student.state_dict()
+    copied = [k for k in student if "embeddings" in k and k in fp32_teacher]
+    assert copied and all(torch.equal(student[k], fp32_teacher[k]) for k in copied)
+    fp32_run = DistillRun.build(_config(sst2, tmp_path / "fp32", student=spec, precision="fp32"), None, None)
+    assert {p.dtype for p in fp32_run.teacher.parameters()} == {torch.float32}

@@ -13,7 +13,7 @@ from transformers import PreTrainedModel
 
 from shared.precision import PrecisionChoice
 from shared.tasks import TaskPreset, get_task
-from workers.distill.amp import training_precision
+from workers.distill.amp import frozen_teacher_in, training_precision
 from workers.distill.attention_capture import use_fast_attention
 from workers.distill.data import (
     Example,
@@ -82,6 +82,7 @@ class DistillRun(DistillRunBase):
         layer_map = build_layer_map(config.layer_map, student_layers, teacher.config.num_hidden_layers)
         student = build_student(config.student, teacher, tokenizer, layer_map)
         student.to(device)  # type: ignore[arg-type]  # transformers' wrapper hides nn.Module.to's signature
+        frozen_teacher_in(precision, teacher)
         projections = Projections(
             student.config.hidden_size, teacher.config.hidden_size, len(layer_map), config.share_projection
         ).to(device)

@@ -23,7 +23,7 @@ from transformers import AutoModel, BertModel, PreTrainedModel
 from shared.dataset_io import atomic_write_text
 from shared.precision import PrecisionChoice
 from shared.settings import Settings, get_settings, setting_field, settings_values
-from workers.distill.amp import training_precision
+from workers.distill.amp import frozen_teacher_in, training_precision
 from workers.distill.attention_capture import enable_capture, use_fast_attention
 from workers.distill.checkpoint import TrainState
 from workers.distill.corpus import encode_corpus
@@ -132,6 +132,7 @@ class GeneralRun(DistillRunBase):
                 f"(--student-heads {teacher.config.num_attention_heads})"
             )
         student.to(device)  # type: ignore[arg-type]  # transformers' wrapper hides nn.Module.to's signature
+        frozen_teacher_in(precision, teacher)
         projections = Projections(
             student.config.hidden_size, teacher.config.hidden_size, len(layer_map), config.share_projection
         ).to(device)
