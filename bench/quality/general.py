@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +105,18 @@ def ensure_general(profile: Profile, shape: str, *, glue: str, cache: str, base_
     return meta
 
 
-def run(profile: Profile, *, glue: str, cache: str, results: str, base_model: str | None) -> dict[str, Any]:
+def run(
+    profile: Profile,
+    *,
+    glue: str,
+    cache: str,
+    results: str,
+    base_model: str | None,
+    shapes: Sequence[str] = tuple(SHAPES),
+) -> dict[str, Any]:
+    """General distillation of ``shapes`` (default: every shape), each cached; writes general.json/.md."""
     set_threads(profile.threads)
-    runs = {shape: ensure_general(profile, shape, glue=glue, cache=cache, base_model=base_model) for shape in SHAPES}
+    runs = {shape: ensure_general(profile, shape, glue=glue, cache=cache, base_model=base_model) for shape in shapes}
     rows = [
         [
             shape,

@@ -27,7 +27,7 @@ from bench.quality.common import (
     task_file,
     write_result,
 )
-from bench.quality.profiles import get_profile
+from bench.quality.profiles import get_profile, replace
 
 TASKS = ("sst-2", "mrpc")
 
@@ -168,6 +168,11 @@ def main() -> None:
         help=f"comma list of {', '.join(students.STUDENTS)} (default: the profile's, else all)",
     )
     parser.add_argument(
+        "--deploy-student",
+        default=None,
+        help="the student of the deployed-forms table (default: the profile's deploy_student)",
+    )
+    parser.add_argument(
         "--verdicts-only",
         action="store_true",
         help="train nothing: recompute the verdicts from the results' students_<task>.json into targets.md",
@@ -179,13 +184,17 @@ def main() -> None:
         print(verdicts_only(results_dir(args), args.glue, profile, tasks))
         return
     chosen = tuple(args.students.split(",")) if args.students else profile.students or tuple(students.STUDENTS)
+    if args.deploy_student:
+        profile = replace(profile, deploy_student=args.deploy_student)
+    shapes = [students.STUDENTS[name]["general"] for name in chosen if students.STUDENTS[name]["init"] == "general"]
     started = time.time()
     common = run_kwargs(args)
     done: dict[str, dict[str, Any]] = {}
     parts = []
-    general_started = time.time()
-    parts.append(general.run(profile, **common)["markdown"])  # its own cached step, timed apart
-    log(f"general distillation: done after {time.time() - general_started:.0f} s")
+    if shapes:  # only the shapes the chosen students start from
+        general_started = time.time()
+        parts.append(general.run(profile, shapes=shapes, **common)["markdown"])  # its own cached step, timed apart
+        log(f"general distillation: done after {time.time() - general_started:.0f} s")
     for task in tasks:
         teacher.run(profile, task, **common)
         parts.append((Path(results_dir(args)) / f"teacher_{task}.md").read_text(encoding="utf-8"))
