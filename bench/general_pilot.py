@@ -74,7 +74,8 @@ def main() -> int:
                 )
             )  # fmt: skip
             gd_seconds = time.time() - started
-            last = report["stages"][0]["loss_history"][-1]
+            history = report["stages"][0]["loss_history"] if report["stages"] else []
+            last = history[-1] if history else {"step": 0, "attention": float("nan"), "hidden": float("nan")}
             first_token, pooled = last_layer_spread(out / "general", args.teacher)
             tuned = finetune(
                 FinetuneConfig(
