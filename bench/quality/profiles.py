@@ -145,7 +145,8 @@ CPU_BASE = replace(
     name="cpu-base",
     # A 12x768 teacher costs about 8x MiniLM-L6 per forward pass, so everything is smaller than in ``cpu``: the
     # teacher sees 4,000 SST-2 rows once, the students 1,000 rows that N=4 grows about 4x, general distillation
-    # 8,000 corpus lines. Estimated at about 75 min in fp32 on 2 AVX2 cores (less where bf16 runs fast). The rest
+    # 8,000 corpus lines. Estimated at about 75 min in fp32 on 2 AVX2 cores; measured 20.7 min in bf16 on 2 AMX cores
+    # (results/cpu-base/README.md; its students collapsed, see there). The rest
     # (MRPC's scale, unused here; learning rates, batch, seed, threads, latency protocol) is ``cpu``'s.
     sst2=TaskScale(teacher_rows=4000, teacher_epochs=1, student_rows=1000, dev_rows=None, max_seq_len=64, aug_n=4),
     stage1_epochs=1,
