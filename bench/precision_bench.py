@@ -129,7 +129,8 @@ def mlm_rates(augmenters: dict[str, Any], sentences: Sequence[str], args) -> Non
     inputs = sorted((x for x in (mlm.build_input(i, p, True) for i, p in jobs) if x), key=lambda x: len(x[0]))
     tokens = sum(len(seq) for seq, _, _ in inputs)
     encoder = mlm.base if mlm.base is not None else mlm.model
-    bf16_weights = copy.deepcopy(encoder).to(torch.bfloat16)
+    # the engine's own bf16 copy of the encoder where it has one (the one "ours bf16" runs), else a copy here
+    bf16_weights = mlm.bf16_encoder() if mlm.base is not None else copy.deepcopy(encoder).to(torch.bfloat16)
 
     def plain(model: torch.nn.Module, autocast: bool) -> None:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
