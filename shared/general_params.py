@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from shared.job_params import FromSetting, ResolvedParams, StudentShapeParams
 from shared.precision import Precision
+
+
+class GeneralStudentParams(StudentShapeParams):
+    """The student's shape and how it starts (records from before the field: random)."""
+
+    init: Annotated[Literal["auto", "random", "pruned"], FromSetting("general_student_init")] = "random"
 
 
 class GeneralDistillJobParams(ResolvedParams):
@@ -15,7 +21,7 @@ class GeneralDistillJobParams(ResolvedParams):
 
     teacher: str
     corpus_dataset_ids: list[str]
-    student: StudentShapeParams
+    student: GeneralStudentParams
     epochs: Annotated[int, FromSetting("general_epochs")]
     lr: Annotated[float, FromSetting("general_lr")]
     batch_size: Annotated[int, FromSetting("batch_size")]

@@ -154,6 +154,16 @@ class StudentShape(_Strict):
     intermediate: int | None = Field(None, ge=8)
 
 
+class GeneralStudent(StudentShape):
+    """General distillation's fresh student: its shape and how it starts."""
+
+    init: Literal["auto", "random", "pruned"] | None = Field(
+        None,
+        description="pruned: the teacher's mapped layers cut to this shape's widths (BERT teachers); random: the "
+        "paper's fresh student; auto (the server's default): pruned where the teacher allows it.",
+    )
+
+
 class StudentCheckpoint(_Strict):
     """A student from a checkpoint folder or hub id (e.g. a general-distillation TinyBERT)."""
 
@@ -264,7 +274,7 @@ class GeneralDistillationRequest(_Strict):
 
     teacher: str = Field(min_length=1, description="Pre-trained encoder (not fine-tuned): model folder or hub id.")
     corpus_dataset_ids: list[str] = Field(min_length=1, description="Datasets whose text columns are the corpus.")
-    student: StudentShape = Field(default_factory=StudentShape)
+    student: GeneralStudent = Field(default_factory=GeneralStudent)
     epochs: int | None = Field(None, ge=1, le=1000)
     lr: float | None = Field(None, gt=0, le=1)
     batch_size: int | None = Field(None, ge=1, le=4096)

@@ -192,6 +192,12 @@ class Settings(BaseSettings):
         1e-4, description="Peak learning rate of general distillation (the paper: 5e-5 at batch 256 on far more text)."
     )
     general_max_seq_len: int = Field(128, description="Longest corpus passage in tokens (longer is cut).")
+    general_student_init: Literal["auto", "random", "pruned"] = Field(
+        "auto",
+        description="How general distillation starts its student: 'pruned' = the teacher's mapped layers cut to "
+        "the student's widths by measured usage, 'random' = the paper's fresh student, 'auto' = pruned where the "
+        "teacher's family can be cut (BERT, MPNet), random elsewhere.",
+    )
 
     @property
     def max_upload_bytes(self) -> int:

@@ -19,6 +19,6 @@ def run_driver(
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1500, env=env
-    )  # 5 students x 3 variants x 2 tasks + 2 general distillations
+    )  # 6 students x 3 variants x 2 tasks + 3 general distillations
     assert done.returncode == 0, done.stderr[-3000:]
     return done

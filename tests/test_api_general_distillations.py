@@ -41,10 +41,12 @@ def test_a_general_distillation_job_starts_a_distillation(redis_url, tmp_path, g
         job = r.json()
         assert job["type"] == "general-distillation" and r.headers["location"] == f"/v1/jobs/{job['id']}"
         assert job["params"]["lr"] == 1e-4 and job["params"]["student"]["hidden"] == 32  # defaults resolved
+        assert job["params"]["student"]["init"] == "auto"  # the setting's default: pruned for this BERT teacher
         start_workers(1, worker_env(redis_url, data_dir), queue="distill")
         done = wait_done(client, job["id"], timeout=120)
         assert done["status"] == "succeeded", (done["error"], events(client, job["id"])[-6:])
         assert done["result"]["corpus"]["passages"] == 18 and done["result"]["student"]["hidden"] == 32
+        assert done["result"]["student"]["init"]["used"] == "pruned"
         assert "general-distill" in {e["data"].get("stage") for e in events(client, job["id"]) if e["kind"] == "stage"}
         metrics = client.get(f"/v1/jobs/{job['id']}/metrics", headers=AUTH_A).json()["points"]
         assert any({"embedding", "attention", "hidden"} <= set(p["losses"]) for p in metrics)
@@ -84,6 +86,7 @@ def test_bad_requests_answer_4xx_naming_the_field(redis_url, tmp_path) -> None:
             ({**ok, "corpus_dataset_ids": []}, 422, "corpus_dataset_ids"),
             ({**ok, "student": {"hidden": 30, "heads": 4}}, 422, "student.hidden"),
             ({**ok, "student": {"checkpoint": "x"}}, 422, "student"),
+            ({**ok, "student": {**TINY_STUDENT, "init": "teacher"}}, 422, '"student","init"'),
             ({**ok, "epochs": 0}, 422, "epochs"),
             ({**ok, "teacher": " "}, 422, "teacher"),
         ]

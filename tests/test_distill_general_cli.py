@@ -19,9 +19,10 @@ def test_distill_general_then_distill_from_its_output(tmp_path: Path, glue_dir: 
     shape = ["--student-layers", "1", "--student-hidden", "32", "--student-heads", "4", "--student-intermediate", "64"]
     args = ["--teacher", str(tiny_encoder(tmp_path / "encoder")), "--corpus", str(corpus), str(rte)]
     args += ["--output", str(out), "--epochs", "1", "--batch-size", "8", "--device", "cpu", *shape]
-    assert main(["distill-general", *args]) == 0
+    assert main(["distill-general", *args, "--student-init", "random"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["corpus"]["passages"] == 12 + 8 and summary["student"]["hidden"] == 32
+    assert summary["student"]["init"]["used"] == "random"
     assert {"config.json", "model.safetensors", "tokenizer.json", "report.json"} <= {p.name for p in out.iterdir()}
 
     train = glue_sample(glue_dir, "SST-2", "train", 16, tmp_path / "train.tsv")

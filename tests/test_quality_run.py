@@ -40,7 +40,7 @@ def test_driver_runs_every_experiment_and_writes_tables(
     results = smoke_run / "results"
 
     general = json.loads((results / "general.json").read_text())  # its own cached step, timed apart
-    assert set(general["runs"]) == {"tinybert4", "narrow4x192"}
+    assert set(general["runs"]) == {"tinybert4", "narrow4x192", "mid4x240"}
     for run in general["runs"].values():
         assert run["corpus"]["passages"] == 48 and run["epochs"] == 1 and run["seconds"] > 0
         assert (Path(run["model"]) / "config.json").exists()

@@ -56,6 +56,7 @@ VARIANTS = ("labels", "distill", "distill+aug")
 for _key, _shape, _label in (
     ("tinybert4-gd", "tinybert4", "TinyBERT4 shape (4L, 312H) from general distillation"),
     ("narrow4-gd", "narrow4x192", "4L, 192H, FFN 768 from general distillation"),
+    ("mid4-gd", "mid4x240", "4L, 240H, FFN 960 from general distillation"),
 ):
     STUDENTS[_key] = {"label": _label, "init": "general", "general": _shape}
 #: The general-distillation folders of this run, by student name (filled by ``run`` before training).
@@ -383,10 +384,16 @@ def general_note(runs: dict[str, Any]) -> str:
     if not runs:
         return ""
     some = next(iter(runs.values()))
+    starts = sorted({m.get("init", {}).get("used", "random") for m in runs.values()})
+    start = {
+        "pruned": "the teacher's mapped layers cut to the student's widths by measured usage (pruned)",
+        "random": "random weights (the paper's recipe)",
+    }
     return (
         f" Students 'from general distillation' start from the pre-trained {some['teacher']} distilled on "
         f"{some['corpus']['passages']:,} unlabelled train sentences of SST-2, MRPC, RTE and STS-B for "
-        f"{some['epochs']} epoch(s) (times: general.md)."
+        f"{some['epochs']} epoch(s), the student itself starting from {' or '.join(start.get(s, s) for s in starts)}"
+        " (times: general.md)."
     )
 
 

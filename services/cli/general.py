@@ -35,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("intermediate", s.student_intermediate),
     ):
         p.add_argument(f"--student-{name}", type=int, default=default, help=f"default: {default}")
+    p.add_argument(
+        "--student-init",
+        choices=("auto", "random", "pruned"),
+        default=s.general_student_init,
+        help="pruned: start from the teacher's mapped layers cut to the student's widths (BERT teachers); random: "
+        f"the paper's fresh student; auto: pruned where the teacher allows it (default: {s.general_student_init})",
+    )
     p.add_argument("--epochs", type=int, default=s.general_epochs, help=f"default: {s.general_epochs}")
     p.add_argument("--lr", type=float, default=s.general_lr, help=f"default: {s.general_lr}")
     p.add_argument("--batch-size", type=int, default=s.batch_size, help=f"default: {s.batch_size}")
@@ -58,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     from workers.distill.models import StudentSpec
 
     def train(progress: ProgressCallback | None) -> dict:
-        student = StudentSpec(args.student_layers, args.student_hidden, args.student_heads, args.student_intermediate)
+        student = StudentSpec(
+            args.student_layers, args.student_hidden, args.student_heads, args.student_intermediate,
+            init=args.student_init,
+        )  # fmt: skip
         config = GeneralDistillConfig.from_settings(
             teacher=args.teacher,
             corpus=list(args.corpus),

@@ -48,6 +48,7 @@ from workers.distill.run_base import DistillRunBase
 from workers.distill.run_config import DistillingConfig, LoopConfig
 from workers.distill.stages import Batch, Stage, intermediate_loss
 from workers.distill.train import train_stage
+from workers.distill.width_prune import INITS, resolve_init, start_pruned
 
 STAGE_GENERAL = "general-distill"  # shared.job_types.Stage.GENERAL_DISTILL
 
@@ -69,7 +70,9 @@ class GeneralDistillConfig(LoopConfig, DistillingConfig):
         cls, *, output_dir: str | Path, settings: Settings | None = None, **fields: Any
     ) -> GeneralDistillConfig:
         s = settings or get_settings()
-        fields["student"] = fields.get("student") or StudentSpec(**settings_values(StudentSpec, s))
+        fields["student"] = fields.get("student") or StudentSpec(
+            **settings_values(StudentSpec, s), init=s.general_student_init
+        )
         return super().from_settings(output_dir=output_dir, settings=s, **fields)
 
 
@@ -103,14 +106,18 @@ class GeneralRun(DistillRunBase):
     progress: ProgressCallback | None
     stop: ShouldStop | None
     precision: PrecisionChoice
+    init: dict[str, str]  # how the student started: asked, used, why
 
     @classmethod
     def build(cls, config: GeneralDistillConfig, progress: ProgressCallback | None, stop: ShouldStop | None):
         """Check the config, seed, load the teacher and the corpus (failing fast), build the student."""
         if config.batch_size < 1 or config.epochs < 0 or config.max_seq_len < 8:
             raise DistillError("batch size must be >= 1, epochs >= 0 and max_seq_len >= 8")
-        if config.student.checkpoint or config.student.init != "random":
-            raise DistillError("general distillation builds a fresh student: give its shape, not a checkpoint")
+        if config.student.checkpoint or config.student.init not in INITS:
+            raise DistillError(
+                f"general distillation builds a fresh student: give its shape and an init of {', '.join(INITS)}, "
+                "not a checkpoint"
+            )
         device = resolve_device(config.device)
         dist = Dist.from_env(device)  # torchrun: one rank per GPU (no-op in a single process)
         device = dist.device(device)
@@ -132,10 +139,13 @@ class GeneralRun(DistillRunBase):
                 f"(--student-heads {teacher.config.num_attention_heads})"
             )
         student.to(device)  # type: ignore[arg-type]  # transformers' wrapper hides nn.Module.to's signature
-        frozen_teacher_in(precision, teacher)
         projections = Projections(
             student.config.hidden_size, teacher.config.hidden_size, len(layer_map), config.share_projection
         ).to(device)
+        init, why = resolve_init(config.student.init, teacher.config, student.config)
+        if init == "pruned":
+            start_pruned(student, teacher, projections, examples, layer_map, tokenizer.pad_token_id or 0, device)
+        frozen_teacher_in(precision, teacher)
         return cls(
             config,
             dist,
@@ -149,6 +159,7 @@ class GeneralRun(DistillRunBase):
             progress,
             stop,
             precision,
+            {"asked": config.student.init, "used": init, "why": why},
         )
 
     def stage(self, index: int) -> Stage:
@@ -204,7 +215,7 @@ def _finish(run: GeneralRun, state: TrainState, started: float) -> dict[str, Any
     use_fast_attention(run.student)
     report = {
         "teacher": _describe(run.teacher, path=str(run.config.teacher)),
-        "student": _describe(run.student),
+        "student": _describe(run.student, init=run.init),
         "layer_map": run.layer_map,
         "corpus": {
             "files": files,

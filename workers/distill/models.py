@@ -39,7 +39,9 @@ class StudentSpec:
     """How to get the student: a fresh shape, a checkpoint folder, or the teacher's mapped layers.
 
     ``init='teacher'`` copies the teacher's embeddings, mapped layers, pooler and classifier, so the student
-    keeps the teacher's hidden size, heads and FFN size (only ``layers`` applies).
+    keeps the teacher's hidden size, heads and FFN size (only ``layers`` applies). General distillation also
+    takes ``init='pruned'`` (the mapped layers cut to the spec's widths, ``width_prune.py``) and ``'auto'``
+    (pruned where the teacher's family can be cut).
     """
 
     layers: int = setting_field("student_layers")
@@ -47,7 +49,7 @@ class StudentSpec:
     heads: int = setting_field("student_heads")
     intermediate: int = setting_field("student_intermediate")
     checkpoint: str | None = None
-    init: Literal["random", "teacher"] = "random"
+    init: Literal["random", "teacher", "pruned", "auto"] = "random"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -154,7 +156,10 @@ def build_student(spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_
         student = _load_student_checkpoint(spec.checkpoint, tconf, tokenizer, label_kwargs)
     else:
         if spec.init not in ("random", "teacher"):
-            raise DistillError(f"unknown student init {spec.init!r}; use 'random' or 'teacher'")
+            raise DistillError(
+                f"student init {spec.init!r} is for general distillation; a task distillation starts 'random', "
+                "from 'teacher' layers, or from a general distillation's output (--student-checkpoint)"
+            )
         family = family_of(tconf)
         if spec.init == "teacher" and not family.bert_layout:
             raise DistillError(
@@ -190,7 +195,7 @@ def _student_config(spec: StudentSpec, tconf: Any, label_kwargs: dict[str, Any])
         )
     sconf.num_hidden_layers = spec.layers
     sconf.dtype = torch.float32  # saved with the student: a reload stays fp32 too
-    if spec.init == "random":
+    if spec.init != "teacher":
         if spec.hidden % spec.heads:
             raise DistillError(f"student hidden size {spec.hidden} is not a multiple of its {spec.heads} heads")
         sconf.hidden_size = spec.hidden

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from shared.general_params import GeneralDistillJobParams
-from shared.job_params import StudentShapeParams
+from shared.general_params import GeneralDistillJobParams, GeneralStudentParams
 from shared.job_types import JobType
 from shared.schemas import GeneralDistillationRequest
 from workers.orchestration.errors import InvalidRequest
@@ -18,7 +17,7 @@ def submit_general_distillation(sub: Submission, body: GeneralDistillationReques
         for i, dataset_id in enumerate(body.corpus_dataset_ids)
     ]
     teacher = resolve_teacher(body.teacher, sub.team, sub.jobs, access=access(sub))  # confined to the model roots
-    student = StudentShapeParams.resolve(sub.settings, **body.student.model_dump())
+    student = GeneralStudentParams.resolve(sub.settings, **body.student.model_dump())
     if student.hidden % student.heads:
         raise InvalidRequest(f"field 'student.hidden': {student.hidden} is not a multiple of heads={student.heads}")
     hyper = body.model_dump(exclude={"teacher", "corpus_dataset_ids", "student"})
