@@ -107,6 +107,7 @@ def test_the_output_starts_a_task_distillation(full_run, data, glue_dir: Path, t
         )
     )
     assert report["student"]["checkpoint"] == str(general) and report["student"]["hidden"] == 32
+    assert report["projections_start"] == "distill_projections.pt of the student checkpoint"  # same map, sizes
     started = AutoModel.from_pretrained(general).state_dict()["embeddings.word_embeddings.weight"]
     assert started.shape == (30522, 32)
 

@@ -84,3 +84,19 @@ def test_projection_starts_as_identity_when_sizes_match() -> None:
     proj = Projections(8, 8, 2)
     x = torch.randn(3, 4, 8)
     assert torch.allclose(proj(x, 1), x)
+
+
+def test_projections_saved_beside_a_student_start_a_later_run_only_when_they_fit(tmp_path) -> None:
+    trained = Projections(8, 16, 2)
+    with torch.no_grad():
+        trained.maps[1].weight.fill_(0.5)
+    trained.save_beside(tmp_path, [2, 4])
+    fresh = Projections(8, 16, 2)
+    assert fresh.load_beside(tmp_path, [2, 4]) == "distill_projections.pt of the student checkpoint"
+    assert torch.equal(fresh.maps[1].weight, trained.maps[1].weight)
+    other = Projections(8, 16, 2)
+    assert other.load_beside(tmp_path, [3, 6]).startswith("random (") and not torch.equal(
+        other.maps[1].weight, trained.maps[1].weight
+    )
+    assert Projections(8, 24, 2).load_beside(tmp_path, [2, 4]).startswith("random (")
+    assert Projections(8, 16, 2).load_beside(None, [2, 4]) == "random"

@@ -57,6 +57,7 @@ class DistillRun(DistillRunBase):
     stop: ShouldStop | None
     precision: PrecisionChoice
     teacher_guard: dict[str, Any] | None = None  # the guard's verdict (teacher_guard.py), None without dev set
+    projections_start: str = "random"  # or the maps a general distillation saved beside the student
 
     @classmethod
     def build(cls, config: DistillConfig, progress: ProgressCallback | None, stop: ShouldStop | None) -> DistillRun:
@@ -85,7 +86,9 @@ class DistillRun(DistillRunBase):
         frozen_teacher_in(precision, teacher)
         projections = Projections(
             student.config.hidden_size, teacher.config.hidden_size, len(layer_map), config.share_projection
-        ).to(device)
+        )
+        projections_start = projections.load_beside(config.student.checkpoint, layer_map)
+        projections.to(device)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         targets = TeacherLogits(
             teacher, config.speed.cache_teacher_logits, config.eval_batch_size, pad_id, device, precision.bf16
@@ -104,6 +107,7 @@ class DistillRun(DistillRunBase):
             progress,
             stop,
             precision,
+            projections_start=projections_start,
         )
 
     @property

@@ -232,6 +232,7 @@ def _finish(run: GeneralRun, state: TrainState, started: float) -> dict[str, Any
     if run.dist.is_main:
         run.student.save_pretrained(out)
         run.tokenizer.save_pretrained(out)
+        run.projections.save_beside(out, run.layer_map)
         atomic_write_text(out / "report.json", [json.dumps(report, indent=2) + "\n"])
         if not run.config.keep_checkpoint:
             run.checkpoint_path.unlink(missing_ok=True)

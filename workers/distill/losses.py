@@ -7,6 +7,7 @@ the reference counts padded query rows in the attention loss; we count only real
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -77,6 +78,31 @@ class Projections(nn.Module):
     def forward(self, hidden: torch.Tensor, index: int) -> torch.Tensor:
         """Project the student's hidden states number ``index`` (0 = embedding output)."""
         return self.maps[0 if self.shared else index](hidden)
+
+    def save_beside(self, folder: str | Path, layer_map: list[int]) -> None:
+        """Save the learned maps in a student folder (``PROJECTIONS_FILE``), so that a task distillation
+        starting from that student can start its maps from them instead of from random."""
+        torch.save({"layer_map": layer_map, "state": self.state_dict()}, Path(folder) / PROJECTIONS_FILE)
+
+    def load_beside(self, folder: str | Path | None, layer_map: list[int]) -> str:
+        """Start from the maps saved in a student folder when they fit (same sizes, same layer map); says
+        where the maps start, for the report."""
+        path = Path(folder) / PROJECTIONS_FILE if folder else None
+        if path is None or not path.is_file():
+            return "random"
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        own = self.state_dict()
+        fits = saved.get("layer_map") == layer_map and all(
+            k in saved["state"] and saved["state"][k].shape == v.shape for k, v in own.items()
+        )
+        if not fits:
+            return f"random ({PROJECTIONS_FILE} in the student checkpoint is for another layer map or size)"
+        self.load_state_dict(saved["state"])
+        return f"{PROJECTIONS_FILE} of the student checkpoint"
+
+
+#: The learned projections a general distillation leaves beside its student (``Projections.save_beside``).
+PROJECTIONS_FILE = "distill_projections.pt"
 
 
 def _mapped_scores(scores: list[torch.Tensor | None], layers: list[int], whose: str) -> list[torch.Tensor]:

@@ -228,6 +228,7 @@ def _report(run: DistillRun, state: TrainState, started: float) -> dict[str, Any
             "checkpoint": config.student.checkpoint,
             "dev": state.student_dev,
         },
+        "projections_start": run.projections_start,
         "teacher_guard": run.teacher_guard,
         "layer_map": run.layer_map,
         "stages": state.stages,
