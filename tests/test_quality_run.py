@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.quality.general import SHAPES
+from bench.quality.profiles import SMOKE
 from bench.quality.students import STUDENTS, VARIANTS
 from tests.conftest import GLUE_DIR, REPO_ROOT, skip_without
 from tests.quality_helpers import run_driver
+
+#: The smoke profile trains one student of each start (random, teacher layers, general distillation).
+SMOKE_STUDENTS = SMOKE.students or ()
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,7 @@ def test_driver_runs_every_experiment_and_writes_tables(
     results = smoke_run / "results"
 
     general = json.loads((results / "general.json").read_text())  # its own cached step, timed apart
-    assert set(general["runs"]) == {"tinybert4", "narrow4x192", "mid4x240"}
+    assert set(general["runs"]) == {"mid4x240"}  # only the shapes the profile's students start from
     for run in general["runs"].values():
         assert run["corpus"]["passages"] == 48 and run["epochs"] == 1 and run["seconds"] > 0
         assert (Path(run["model"]) / "config.json").exists()
@@ -48,7 +51,7 @@ def test_driver_runs_every_experiment_and_writes_tables(
         teacher = json.loads((results / f"teacher_{task}.json").read_text())
         assert 0.0 <= teacher["dev"]["accuracy"] <= 1.0
         data = json.loads((results / f"students_{task}.json").read_text())
-        assert set(data["cells"]) == {f"{s}/{v}" for s in STUDENTS for v in VARIANTS}
+        assert set(data["cells"]) == {f"{s}/{v}" for s in SMOKE_STUDENTS for v in VARIANTS}
         for cell in data["cells"].values():
             assert 0.0 <= cell["dev"][metric] <= 1.0
         # Augmentation really added rows (N >= 1 with real GloVe and a masked LM).
@@ -63,7 +66,7 @@ def test_driver_runs_every_experiment_and_writes_tables(
         for entry in (data["teacher"], *data["students"].values()):
             assert entry["latency_b1_ms"] > 0 and entry["latency_b32_ms"] > 0
         md = (results / f"students_{task}.md").read_text()
-        assert md.count("\n| ") == 2 + 1 + len(STUDENTS) * len(VARIANTS)  # header, rule, teacher, cells
+        assert md.count("\n| ") == 2 + 1 + len(SMOKE_STUDENTS) * len(VARIANTS)  # header, rule, teacher, cells
         # The labels name what ran: the tiny encoder and MLM of this test, the built-in GloVe, no borrowed claims.
         assert f"teacher: {tiny_encoder_dir.name} (6 layers, hidden 48), fine-tuned" in md
         assert f"masked LM `{tiny_mlm_dir.name}` (2 layers, hidden 64)" in md
@@ -87,9 +90,9 @@ def test_a_rerun_reuses_the_cache(smoke_run: Path, tmp_path: Path, tiny_encoder_
     second = run_driver(tiny_encoder_dir, tiny_mlm_dir, tmp_path / "r", smoke_run / "cache", "--tasks", "sst-2")
     # the teacher (by the teacher and the students experiment), the augmented file, every cell, and each
     # general distillation (by its own step, and by every student that starts from it)
-    general_starts = sum(1 for s in STUDENTS.values() if s.get("init") == "general")
-    cells = len(STUDENTS) * len(VARIANTS)
-    assert second.stdout.count("reusing") == 2 + 1 + cells + len(SHAPES) + general_starts
+    general_starts = sum(1 for s in SMOKE_STUDENTS if STUDENTS[s].get("init") == "general")
+    cells = len(SMOKE_STUDENTS) * len(VARIANTS)
+    assert second.stdout.count("reusing") == 2 + 1 + cells + general_starts + general_starts
 
 
 # --- the verdicts (unit tests, on an earlier CPU run's results: no ../shared needed) -------------------------

@@ -85,7 +85,7 @@ def ensure_general(profile: Profile, shape: str, *, glue: str, cache: str, base_
         teacher=teacher,
         corpus=[corpus],
         output_dir=folder / "model",
-        student=StudentSpec(*SHAPES[shape], init=profile.general_init),
+        student=StudentSpec(*profile.fresh_shape(*SHAPES[shape]), init=profile.general_init),
         epochs=profile.general_epochs,
         batch_size=profile.batch_size,
         max_seq_len=profile.general_max_seq_len,

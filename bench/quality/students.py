@@ -63,7 +63,7 @@ for _key, _shape, _label in (
 GENERAL_MODELS: dict[str, str] = {}
 
 
-def student_spec(name: str) -> Any:
+def student_spec(profile: Profile, name: str) -> Any:
     from workers.distill.models import StudentSpec
 
     s = STUDENTS[name]
@@ -71,7 +71,13 @@ def student_spec(name: str) -> Any:
         return StudentSpec(layers=4, checkpoint=GENERAL_MODELS[name])
     if s["init"] == "teacher":
         return StudentSpec(layers=s["layers"], init="teacher")
-    return StudentSpec(s["layers"], s["hidden"], s["heads"], s["intermediate"])
+    return StudentSpec(*profile.fresh_shape(s["layers"], s["hidden"], s["heads"], s["intermediate"]))
+
+
+def student_label(profile: Profile, name: str) -> str:
+    """The student's label, with the profile's width note for a fresh shape (what actually ran)."""
+    s = STUDENTS[name]
+    return s["label"] + (profile.shape_note() if s["init"] != "teacher" else "")
 
 
 def ensure_augmented(profile: Profile, task: str, source: Path, *, cache: str, mlm_model: str) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def labels_baseline(
     init_dir = folder / "init"
     teacher_model = AutoModelForSequenceClassification.from_pretrained(str(teacher))
     tokenizer = load_tokenizer(str(teacher))
-    spec = student_spec(name)
+    spec = student_spec(profile, name)
     layer_map = build_layer_map("uniform", spec.layers, teacher_model.config.num_hidden_layers)
     torch.manual_seed(profile.seed)
     student = build_student(spec, teacher_model, tokenizer, layer_map)
@@ -171,7 +177,7 @@ def distilled(
 
     config = DistillConfig.from_settings(
         teacher=str(teacher),
-        student=student_spec(name),
+        student=student_spec(profile, name),
         stage1_epochs=stage1,
         stage2_epochs=stage2,
         lr1=profile.lr1,
@@ -308,7 +314,7 @@ def run(
         "student_train_rows": train_rows(train),
         "augmentation": aug_meta,
         "general": general_runs,
-        "students": {n: {"label": STUDENTS[n]["label"], **lat[n]} for n in students},
+        "students": {n: {"label": student_label(profile, n), **lat[n]} for n in students},
         "cells": cells,
         "main_metric": metric,
         "machine": machine(),
