@@ -1,4 +1,6 @@
-"""Experiment scales. ``cpu`` fits 2 CPU cores in under 90 minutes (71 min measured on an idle machine);
+"""Experiment scales. ``cpu`` was sized for 2 CPU cores in under 90 minutes (71 min measured on an idle machine
+with its first three students; with all six students, about 85-90 min estimated from the cells of
+results/cpu-pruned-gd, never measured in one run);
 ``cpu-base`` is the same proof against a BERT-base-sized teacher (MPNet-base, 12x768) on SST-2, sized for a
 developer's session on 2 idle cores; ``gpu`` is the paper's recipe; ``smoke`` is the few-row run of the tests. These are benchmark designs, not
 service defaults, so they live here rather than in shared/settings.py (the engines' own defaults still come
