@@ -42,11 +42,11 @@ INITS = ("auto", "random", "pruned")
 class Layout:
     """Where a family keeps each weight, relative to its base model (embeddings) and to one layer (the rest),
     in the BERT student's order: query, key, value, attention output, its LayerNorm, FFN in, FFN out, its
-    LayerNorm. ``position_offset``: the row of position 0 (MPNet counts positions from padding_idx + 1)."""
+    LayerNorm. ``positions_after_padding``: position 0 is row padding_idx + 1 of the table (MPNet, RoBERTa-style)."""
 
     layer_parts: tuple[str, ...]
     token_types: bool = True
-    position_offset: int = 0
+    positions_after_padding: bool = False
 
 
 BERT_PARTS = (
@@ -60,7 +60,7 @@ MPNET_PARTS = (
 #: Families whose weights ``narrowed_state`` knows how to cut into a BERT student.
 LAYOUTS = {
     "bert": Layout(BERT_PARTS),
-    "mpnet": Layout(MPNET_PARTS, token_types=False, position_offset=2),  # offset: padding_idx + 1, see _base
+    "mpnet": Layout(MPNET_PARTS, token_types=False, positions_after_padding=True),
 }
 PRUNABLE = tuple(LAYOUTS)
 
@@ -94,21 +94,24 @@ def _per_head_top(scores: torch.Tensor, heads: int, keep: int) -> torch.Tensor:
 
 
 class _RMS:
-    """Running root-mean-square over tokens of the last dimension of what a module outputs."""
+    """Running mean and root-mean-square over real tokens of the last dimension of what a module outputs."""
 
     def __init__(self) -> None:
-        self.sum_sq: torch.Tensor | None = None
+        self.sum = torch.zeros(())
+        self.sum_sq = torch.zeros(())
         self.count = 0
 
     def add(self, x: torch.Tensor, mask: torch.Tensor) -> None:
-        flat = x.detach().float()[mask.bool()]  # real tokens only: [tokens, D]
-        sq = (flat**2).sum(0)
-        self.sum_sq = sq if self.sum_sq is None else self.sum_sq + sq
+        flat = x.detach().float()[mask.bool()].cpu()  # real tokens only: [tokens, D]
+        self.sum = self.sum + flat.sum(0)
+        self.sum_sq = self.sum_sq + (flat**2).sum(0)
         self.count += flat.size(0)
 
     def value(self) -> torch.Tensor:
-        assert self.sum_sq is not None, "no tokens seen"
         return (self.sum_sq / max(self.count, 1)).sqrt()
+
+    def mean(self) -> torch.Tensor:
+        return self.sum / max(self.count, 1)
 
 
 def resolve_init(asked: str, teacher_config: Any, student_config: Any) -> tuple[str, str]:
@@ -142,8 +145,6 @@ def _base(model: PreTrainedModel) -> tuple[Any, Layout]:
             f"a narrowed teacher copy needs a teacher of family {', '.join(PRUNABLE)}; this one is "
             f"{model_type!r} (use a random student)"
         )
-    if not layout.token_types:  # positions count from padding_idx + 1
-        layout = Layout(layout.layer_parts, False, int(base.config.pad_token_id) + 1)
     return base, layout
 
 
@@ -171,28 +172,22 @@ def measure_widths(
     stats = {name: [_RMS() for _ in layers] for name in ("q", "k", "v", "ffn")}
     mask_now: dict[str, torch.Tensor] = {}
     hooks = []
+    activation = ffn_in.rsplit(".", 1)[0]  # the module around the FFN's first linear: its output is activated
     for i, layer in enumerate(layers):
-        activation = ffn_in.rsplit(".", 1)[0]  # the module around the FFN's first linear: its output is activated
         for name, path in (("q", query), ("k", key), ("v", value_part), ("ffn", activation)):
             module = _part(layer, path)
             hooks.append(module.register_forward_hook(lambda m, a, out, s=stats[name][i]: s.add(out, mask_now["m"])))
-    hidden_rms = [_RMS() for _ in range(len(layers) + 1)]
-    sums = [torch.zeros(config.hidden_size) for _ in range(len(layers) + 1)]
-    tokens = 0
+    hidden_states = [_RMS() for _ in range(len(layers) + 1)]  # embedding output, then each layer's
     try:
         for batch in batches:
-            attention_mask = batch["attention_mask"]
-            mask_now["m"] = attention_mask
+            mask_now["m"] = batch["attention_mask"]
             out = bert(**batch, output_hidden_states=True)
-            real = attention_mask.bool()
-            for j, h in enumerate(out.hidden_states):
-                hidden_rms[j].add(h, attention_mask)
-                sums[j] += h.float()[real].sum(0).cpu()
-            tokens += int(real.sum())
+            for state, h in zip(hidden_states, out.hidden_states, strict=True):
+                state.add(h, batch["attention_mask"])
     finally:
         for hook in hooks:
             hook.remove()
-    if tokens == 0:
+    if hidden_states[0].count == 0:
         raise DistillError("no text to measure the teacher's widths on")
     head_size = config.hidden_size // heads
     keep = hidden // heads
@@ -200,17 +195,17 @@ def measure_widths(
     for i, layer in enumerate(layers):
         query_key.append(_per_head_top(stats["q"][i].value() * stats["k"][i].value(), heads, keep))
         out_norm = _part(layer, attn_out).weight.float().norm(dim=0).cpu()
-        value.append(_per_head_top(stats["v"][i].value().cpu() * out_norm, heads, keep))
+        value.append(_per_head_top(stats["v"][i].value() * out_norm, heads, keep))
         ffn_norm = _part(layer, ffn_out).weight.float().norm(dim=0).cpu()
         # the FFN's activation (after GELU), as the output projection reads it
-        ffn.append(_top(stats["ffn"][i].value().cpu() * ffn_norm, intermediate))
-    unit_scores = torch.stack([r.value().cpu() for r in hidden_rms]).mean(0)
+        ffn.append(_top(stats["ffn"][i].value() * ffn_norm, intermediate))
+    unit_scores = torch.stack([state.value() for state in hidden_states]).mean(0)
     return WidthPlan(
         hidden=_top(unit_scores, hidden),
-        query_key=[q.cpu() for q in query_key],
+        query_key=query_key,
         value=value,
         ffn=ffn,
-        hidden_means=[s / tokens for s in sums],
+        hidden_means=[state.mean() for state in hidden_states],
         query_scale=math.sqrt(keep / head_size),
     )
 
@@ -227,10 +222,8 @@ def narrowed_state(teacher: PreTrainedModel, plan: WidthPlan, layer_map: list[in
         state[name] = tensor.detach().clone().float().cpu()
 
     put("embeddings.word_embeddings.weight", source["embeddings.word_embeddings.weight"][:, h])
-    put(
-        "embeddings.position_embeddings.weight",
-        source["embeddings.position_embeddings.weight"][layout.position_offset :, h],
-    )
+    first_position = int(base.config.pad_token_id) + 1 if layout.positions_after_padding else 0
+    put("embeddings.position_embeddings.weight", source["embeddings.position_embeddings.weight"][first_position:, h])
     if layout.token_types:
         put("embeddings.token_type_embeddings.weight", source["embeddings.token_type_embeddings.weight"][:, h])
     for part in ("weight", "bias"):
@@ -295,8 +288,6 @@ def start_pruned(
     """Make ``student`` the teacher cut to its widths, measured on the first ``PRUNE_SAMPLE`` examples, and
     start each projection (``Projections``: 0 = embeddings, m = student layer m) as the cut's inverse."""
     sample = examples[:PRUNE_SAMPLE]
-    if not sample:
-        raise DistillError("no text to measure the teacher's widths on")
     batches = (collate(sample[i : i + PRUNE_BATCH], pad_id, device) for i in range(0, len(sample), PRUNE_BATCH))
     config: Any = student.config
     plan = measure_widths(teacher, batches, config.hidden_size, config.intermediate_size)
