@@ -12,6 +12,7 @@ from transformers import AutoModel
 
 from tests.distill_helpers import glue_sample, make_tiny_teacher
 from tests.distill_job_helpers import tiny_encoder
+from workers.distill import general
 from workers.distill.errors import DistillError, TrainingCancelled
 from workers.distill.general import STAGE_GENERAL, GeneralDistillConfig, general_distill
 from workers.distill.models import StudentSpec
@@ -71,21 +72,35 @@ def test_the_losses_fall_and_the_output_is_a_bert_encoder_with_report(full_run) 
     assert not (out / "checkpoint.pt").exists()
 
 
+@pytest.mark.parametrize("init", ["random", "pruned"])
 @pytest.mark.parametrize("stop_after", [4, 7])  # checkpoints after steps 3 and 6
-def test_a_killed_run_resumes_to_the_same_weights(full_run, data, tmp_path: Path, stop_after: int) -> None:
-    _, reference = full_run
+def test_a_killed_run_resumes_to_the_same_weights(
+    full_run, data, tmp_path: Path, stop_after: int, init: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    student = StudentSpec(1, 32, 4, 64, init=init)
+    if init == "random":
+        reference = full_run[1]
+    else:
+        reference = tmp_path / "reference"
+        assert general_distill(_config(data, reference, student=student))["student"]["init"]["used"] == "pruned"
+    out = tmp_path / "run"
     steps: list[int] = []
 
     def progress(event: ProgressEvent) -> None:
         steps.append(event.step)
 
     with pytest.raises(TrainingCancelled):
-        general_distill(_config(data, tmp_path), progress=progress, should_stop=lambda: len(steps) >= stop_after)
-    assert (tmp_path / "checkpoint.pt").exists()
+        general_distill(
+            _config(data, out, student=student), progress=progress, should_stop=lambda: len(steps) >= stop_after
+        )
+    assert (out / "checkpoint.pt").exists()
     events: list[ProgressEvent] = []
-    general_distill(_config(data, tmp_path, resume=True), progress=events.append)
+    cuts: list[object] = []  # a resumed run's weights come from its checkpoint: the teacher is not cut again
+    monkeypatch.setattr(general, "start_pruned", lambda *args: cuts.append(args))
+    general_distill(_config(data, out, student=student, resume=True), progress=events.append)
+    assert cuts == []
     assert any(e.message and e.message.startswith("resumed from checkpoint") for e in events)
-    expected, got = AutoModel.from_pretrained(reference).state_dict(), AutoModel.from_pretrained(tmp_path).state_dict()
+    expected, got = AutoModel.from_pretrained(reference).state_dict(), AutoModel.from_pretrained(out).state_dict()
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[name], got[name]) for name in expected)
 

@@ -64,6 +64,12 @@ def corpus_file(profile: Profile, *, glue: str, cache: str) -> Path:
     return target
 
 
+def cached_start(meta: dict[str, Any], which: str = "used") -> str:
+    """The start (``asked`` or ``used``) a cached general distillation recorded; runs cached before the start was
+    recorded began from random weights, the only start there was."""
+    return str(meta.get("init", {}).get(which, "random"))
+
+
 def ensure_general(profile: Profile, shape: str, *, glue: str, cache: str, base_model: str | None) -> dict[str, Any]:
     """Distil (or reuse) the general student of ``shape``; returns its metadata (model folder included)."""
     from workers.distill.general import GeneralDistillConfig, general_distill
@@ -73,7 +79,7 @@ def ensure_general(profile: Profile, shape: str, *, glue: str, cache: str, base_
     meta_path = folder / "general.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("init", {}).get("asked", "random") == profile.general_init:
+        if cached_start(meta, "asked") == profile.general_init:
             log(f"general {shape}: reusing {folder}")
             return meta
         log(f"general {shape}: the cached run started {meta.get('init')}, not {profile.general_init}: redoing it")
@@ -128,7 +134,7 @@ def run(
         [
             shape,
             f"{m['student']['layers']}L / {m['student']['hidden']}H / FFN {m['student']['intermediate']}",
-            m.get("init", {}).get("used", "random"),
+            cached_start(m),
             f"{m['corpus']['passages']:,} passages, {m['corpus']['tokens']:,} tokens",
             str(m["epochs"]),
             f"{m['seconds'] / 60:.1f}",

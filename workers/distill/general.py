@@ -44,7 +44,7 @@ from workers.distill.models import (
 )
 from workers.distill.optim import seed_everything
 from workers.distill.progress import ProgressCallback, ProgressEvent, ShouldStop, emit
-from workers.distill.run_base import DistillRunBase
+from workers.distill.run_base import DistillRunBase, checkpoint_file
 from workers.distill.run_config import DistillingConfig, LoopConfig
 from workers.distill.stages import Batch, Stage, intermediate_loss
 from workers.distill.train import train_stage
@@ -143,7 +143,9 @@ class GeneralRun(DistillRunBase):
             student.config.hidden_size, teacher.config.hidden_size, len(layer_map), config.share_projection
         ).to(device)
         init, why = resolve_init(config.student.init, teacher.config, student.config)
-        if init == "pruned":
+        # A resumed run's weights come from its checkpoint: cutting the teacher first would be wasted work.
+        resuming = dist.agree(bool(config.resume) and checkpoint_file(config).exists())
+        if init == "pruned" and not resuming:
             start_pruned(student, teacher, projections, examples, layer_map, tokenizer.pad_token_id or 0, device)
         frozen_teacher_in(precision, teacher)
         return cls(

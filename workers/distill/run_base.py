@@ -24,6 +24,11 @@ from workers.distill.errors import DistillError
 from workers.distill.progress import ShouldStop
 
 
+def checkpoint_file(config: Any) -> Path:
+    """Where a run with ``config`` keeps its checkpoint: ``checkpoint_path``, else ``output_dir/checkpoint.pt``."""
+    return Path(config.checkpoint_path or Path(config.output_dir) / "checkpoint.pt")
+
+
 class DistillRunBase:
     """Derived properties and actions; the subclasses are dataclasses holding these attributes."""
 
@@ -46,7 +51,7 @@ class DistillRunBase:
 
     @property
     def checkpoint_path(self) -> Path:
-        return Path(self.config.checkpoint_path or Path(self.config.output_dir) / "checkpoint.pt")
+        return checkpoint_file(self.config)
 
     @cached_property
     def train_student(self) -> torch.nn.Module:
