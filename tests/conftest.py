@@ -56,6 +56,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; 
 # Tests compare outputs byte for byte across runs, processes and machines: pin fp32 unless a test asks
 # otherwise (the precision tests pass --precision / "precision" explicitly; auto differs per CPU).
 os.environ.setdefault("DISTILLERY_PRECISION", "fp32")
+# pytest-xdist runs N workers on the machine's cores. Each worker, and every subprocess a test starts with the
+# inherited environment, gets cores / N torch/BLAS threads instead of all of them: N x cores OpenMP threads on
+# `cores` cores spin-wait for each other. Set before any test module imports torch.
+_XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _XDIST_WORKERS > 1:
+    for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_pool, str(max(1, (os.cpu_count() or 1) // _XDIST_WORKERS)))
 
 
 @pytest.fixture
