@@ -173,9 +173,10 @@ class StudentFromTeacherParams(ResolvedParams):
 
 
 class StudentCheckpointParams(ResolvedParams):
-    """A student loaded from a checkpoint folder or hub id."""
+    """A student loaded from a checkpoint folder or hub id, ``layers`` of its layers kept (None: all)."""
 
     checkpoint: str
+    layers: int | None = None
 
 
 class StudentFromJobParams(ResolvedParams):
@@ -190,7 +191,7 @@ StudentParams = StudentShapeParams | StudentFromTeacherParams | StudentCheckpoin
 def resolve_student(request: StudentRequest, settings: Settings) -> StudentParams:
     """The student a request asks for, defaults filled in; ParamsError when hidden is not a multiple of heads."""
     if isinstance(request, StudentCheckpoint):
-        return StudentCheckpointParams(checkpoint=request.checkpoint)
+        return StudentCheckpointParams(checkpoint=request.checkpoint, layers=request.layers)
     if isinstance(request, StudentFromJob):
         return StudentFromJobParams(job_id=request.job_id)
     if isinstance(request, StudentFromTeacher):

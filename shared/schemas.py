@@ -165,9 +165,13 @@ class GeneralStudent(StudentShape):
 
 
 class StudentCheckpoint(_Strict):
-    """A student from a checkpoint folder or hub id (e.g. a general-distillation TinyBERT)."""
+    """A student from a BERT checkpoint folder or hub id (a general-distillation TinyBERT, a pre-trained MiniLM).
+    A checkpoint with another tokenizer starts from its embeddings re-indexed to the teacher's vocabulary."""
 
     checkpoint: str = Field(min_length=1)
+    layers: int | None = Field(
+        None, ge=1, le=48, description="keep this many of the checkpoint's layers (uniform map); default: all"
+    )
 
 
 class StudentFromTeacher(_Strict):

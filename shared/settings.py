@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     student_hidden: int = 312
     student_heads: int = 12
     student_intermediate: int = 1200
+    student_vocab_min_coverage: float = Field(
+        0.95,
+        ge=0.0,
+        le=1.0,
+        description="A student checkpoint with another tokenizer than the teacher's starts from its embeddings "
+        "re-indexed by token string; refused when it has fewer than this share of the teacher's tokens.",
+    )
     layer_map: str = Field("uniform", description="uniform, top, bottom or an explicit list '2,4,6'.")
     stage1_epochs: int = 10
     stage2_epochs: int = 3

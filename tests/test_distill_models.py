@@ -58,7 +58,8 @@ def test_teacher_is_frozen_in_eval(teacher_dir: Path) -> None:
 
 def test_student_from_shape_keeps_labels_and_vocab(teacher_dir: Path) -> None:
     teacher = load_teacher(str(teacher_dir), get_task("sst-2"), CPU)
-    student = build_student(StudentSpec(2, 32, 4, 48), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
+    student, start = build_student(StudentSpec(2, 32, 4, 48), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
+    assert start == {}
     assert student.config.num_hidden_layers == 2 and student.config.hidden_size == 32
     assert student.config.vocab_size == teacher.config.vocab_size
     assert student.config.id2label == teacher.config.id2label
@@ -67,7 +68,7 @@ def test_student_from_shape_keeps_labels_and_vocab(teacher_dir: Path) -> None:
 
 def test_student_from_teacher_copies_the_mapped_layers(teacher_dir: Path) -> None:
     teacher = load_teacher(str(teacher_dir), get_task("sst-2"), CPU)
-    student = build_student(StudentSpec(2, init="teacher"), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
+    student, _ = build_student(StudentSpec(2, init="teacher"), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
     s, t = student.bert.encoder.layer, teacher.bert.encoder.layer
     assert torch.equal(s[0].output.dense.weight, t[1].output.dense.weight)
     assert torch.equal(s[1].attention.self.query.weight, t[3].attention.self.query.weight)
@@ -75,7 +76,7 @@ def test_student_from_teacher_copies_the_mapped_layers(teacher_dir: Path) -> Non
     assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
 
 
-def test_student_checkpoint_with_another_vocabulary_is_refused(teacher_dir: Path, tmp_path: Path) -> None:
+def test_student_checkpoint_with_too_few_of_the_teachers_tokens_is_refused(teacher_dir: Path, tmp_path: Path) -> None:
     teacher = load_teacher(str(teacher_dir), get_task("sst-2"), CPU)
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]) + "\n")
@@ -85,12 +86,12 @@ def test_student_checkpoint_with_another_vocabulary_is_refused(teacher_dir: Path
     )
     BertForSequenceClassification(config).save_pretrained(other)
     BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(other)
-    with pytest.raises(DistillError, match="different tokenizer vocabulary"):
+    with pytest.raises(DistillError, match=r"another tokenizer, which has only \d of the teacher's 30,522 tokens"):
         build_student(StudentSpec(checkpoint=str(other)), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
     small = tmp_path / "small"
     config.vocab_size = 7
     BertForSequenceClassification(config).save_pretrained(small)
-    with pytest.raises(DistillError, match="vocab_size 7"):
+    with pytest.raises(DistillError, match="vocab_size 7 but the teacher 30522, and no tokenizer"):
         build_student(StudentSpec(checkpoint=str(small)), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
 
 
@@ -103,8 +104,9 @@ def test_student_checkpoint_gets_a_fresh_head(teacher_dir: Path, tmp_path: Path)
     encoder.save_pretrained(general)
     spec = StudentSpec(checkpoint=str(general))
     assert student_layer_count(spec) == 3
-    student = build_student(spec, teacher, load_tokenizer(str(teacher_dir)), [1, 2, 4])
+    student, start = build_student(spec, teacher, load_tokenizer(str(teacher_dir)), [1, 2, 4])
     assert student.config.num_labels == 2 and student.config.num_hidden_layers == 3
+    assert start == {"layers_kept": [1, 2, 3], "of_layers": 3, "vocabulary": {"transplanted": False}}
     assert torch.equal(
         student.bert.encoder.layer[0].attention.self.query.weight, encoder.encoder.layer[0].attention.self.query.weight
     )
@@ -136,11 +138,11 @@ def test_a_bf16_saved_teacher_gives_an_fp32_teacher_and_student(tmp_path: Path) 
     tokenizer = load_tokenizer(str(folder))
     for init in ("random", "teacher"):
         spec = StudentSpec(layers=1, hidden=64, heads=4, intermediate=64, init=init)
-        student = build_student(spec, teacher, tokenizer, [2])
+        student, _ = build_student(spec, teacher, tokenizer, [2])
         assert {p.dtype for p in student.parameters()} == {torch.float32}
         student.save_pretrained(tmp_path / init)  # and it stays fp32 when reloaded
         assert BertForSequenceClassification.from_pretrained(tmp_path / init).dtype == torch.float32
     bf16_student = BertForSequenceClassification.from_pretrained(tmp_path / "random").to(torch.bfloat16)
     bf16_student.save_pretrained(tmp_path / "bf16-student")
     spec = StudentSpec(checkpoint=str(tmp_path / "bf16-student"))
-    assert build_student(spec, teacher, tokenizer, [2]).dtype == torch.float32
+    assert build_student(spec, teacher, tokenizer, [2])[0].dtype == torch.float32

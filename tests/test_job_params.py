@@ -70,10 +70,15 @@ def test_students_resolve_to_one_of_three_shapes() -> None:
     )
     assert resolve_student(StudentFromTeacher(init="teacher"), s) == StudentFromTeacherParams(init="teacher", layers=3)
     assert resolve_student(StudentCheckpoint(checkpoint="ckpt"), s) == StudentCheckpointParams(checkpoint="ckpt")
+    assert resolve_student(StudentCheckpoint(checkpoint="ckpt", layers=2), s).layers == 2
     with pytest.raises(ParamsError, match="30 is not a multiple of heads=4"):
         resolve_student(StudentShape(hidden=30, heads=4), s)
     # a stored student is read back as the shape it was written as
-    for student in ({"init": "teacher", "layers": 2}, {"checkpoint": "c"}):
+    for student in (
+        {"init": "teacher", "layers": 2},
+        {"checkpoint": "c", "layers": None},
+        {"checkpoint": "c", "layers": 4},
+    ):
         assert (
             DistillJobParams.model_validate(
                 {

@@ -70,3 +70,16 @@ def test_an_unknown_base_teacher_is_refused_by_name() -> None:
 
     with pytest.raises(SystemExit, match="unknown base teacher 'bert-large'.*all-mpnet-base-v2"):
         ensure("bert-large")
+
+
+def test_the_pretrained_minilm_student_keeps_four_of_its_layers() -> None:
+    """cpu-base's third student starts from the pre-trained MiniLM-L6, not from a general distillation (the
+    engine's fitting of it to an MPNet tokenizer: tests/test_distill_checkpoint_adapt.py)."""
+    from bench.quality.common import minilm_path
+    from bench.quality.profiles import CPU_BASE
+    from bench.quality.students import student_label, student_spec
+
+    assert "minilm4-pre" in (CPU_BASE.students or ())
+    spec = student_spec(CPU_BASE, "minilm4-pre")
+    assert (spec.checkpoint, spec.checkpoint_layers, spec.layers) == (minilm_path(), 4, 4)
+    assert student_label(CPU_BASE, "minilm4-pre").startswith("4 of the pre-trained MiniLM-L6's layers")

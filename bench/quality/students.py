@@ -25,6 +25,7 @@ from bench.quality.common import (
     machine,
     markdown_table,
     measure_latencies,
+    minilm_path,
     model_label,
     parameter_counts,
     parse_task_command,
@@ -33,7 +34,7 @@ from bench.quality.common import (
     task_file,
     write_result,
 )
-from bench.quality.general import ensure_general
+from bench.quality.general import cached_start, ensure_general
 from bench.quality.profiles import Profile, get_profile
 from bench.quality.teacher import dev_file, ensure_teacher, teacher_dir, teacher_label, train_rows
 
@@ -50,6 +51,13 @@ STUDENTS = {
     # Added after the first CPU run measured ~2.1x for the 3- and 4-layer students: 2 layers is the depth
     # that can reach the >= 3x target against a 6-layer teacher of the same width.
     "minilm2-tinit": {"label": "2L from teacher (teacher width, uniform map)", "layers": 2, "init": "teacher"},
+    # For a teacher that is not MiniLM (cpu-base's MPNet-base): the pre-trained MiniLM-L6 encoder, 4 of its 6
+    # layers kept, its WordPiece embeddings re-indexed to the teacher's tokenizer (checkpoint_adapt.py).
+    "minilm4-pre": {
+        "label": "4 of the pre-trained MiniLM-L6's layers (384H), its embeddings re-indexed to the teacher's tokens",
+        "layers": 4,
+        "init": "pretrained",
+    },
 }
 VARIANTS = ("labels", "distill", "distill+aug")
 #: Students that start from a general distillation (bench/quality/general.py): their shape there.
@@ -71,13 +79,15 @@ def student_spec(profile: Profile, name: str) -> Any:
         return StudentSpec(layers=4, checkpoint=GENERAL_MODELS[name])
     if s["init"] == "teacher":
         return StudentSpec(layers=s["layers"], init="teacher")
+    if s["init"] == "pretrained":
+        return StudentSpec(layers=s["layers"], checkpoint=minilm_path(), checkpoint_layers=s["layers"])
     return StudentSpec(*profile.fresh_shape(s["layers"], s["hidden"], s["heads"], s["intermediate"]))
 
 
 def student_label(profile: Profile, name: str) -> str:
     """The student's label, with the profile's width note for a fresh shape (what actually ran)."""
     s = STUDENTS[name]
-    return s["label"] + (profile.shape_note() if s["init"] != "teacher" else "")
+    return s["label"] + (profile.shape_note() if s["init"] in ("random", "general") else "")
 
 
 def ensure_augmented(profile: Profile, task: str, source: Path, *, cache: str, mlm_model: str) -> dict[str, Any]:
@@ -141,7 +151,7 @@ def labels_baseline(
     spec = student_spec(profile, name)
     layer_map = build_layer_map("uniform", spec.layers, teacher_model.config.num_hidden_layers)
     torch.manual_seed(profile.seed)
-    student = build_student(spec, teacher_model, tokenizer, layer_map)
+    student, _ = build_student(spec, teacher_model, tokenizer, layer_map)
     student.save_pretrained(init_dir)
     tokenizer.save_pretrained(init_dir)
     epochs = profile.baseline_epochs
@@ -390,7 +400,7 @@ def general_note(runs: dict[str, Any]) -> str:
     if not runs:
         return ""
     some = next(iter(runs.values()))
-    starts = sorted({m.get("init", {}).get("used", "random") for m in runs.values()})
+    starts = sorted({cached_start(m) for m in runs.values()})
     start = {
         "pruned": "the teacher's mapped layers cut to the student's widths by measured usage (pruned)",
         "random": "random weights (the paper's recipe)",

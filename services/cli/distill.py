@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("student")
     for name in ("layers", "hidden", "heads", "intermediate"):
         g.add_argument(f"--student-{name}", type=int, help=f"default: {shape[name]}")
-    g.add_argument("--student-checkpoint", help="start from this checkpoint folder (e.g. general TinyBERT)")
+    g.add_argument(
+        "--student-checkpoint",
+        help="start from this BERT checkpoint (a general distillation's output, a pre-trained MiniLM); with "
+        "--student-layers, keep that many of its layers; another tokenizer's embeddings are re-indexed by token",
+    )
     g.add_argument(
         "--student-init",
         choices=("random", "teacher"),
@@ -101,7 +105,7 @@ def student_from_args(args: argparse.Namespace) -> StudentParams:
     request: StudentRequest
     try:
         if args.student_checkpoint:
-            request = StudentCheckpoint(checkpoint=args.student_checkpoint)
+            request = StudentCheckpoint(checkpoint=args.student_checkpoint, layers=args.student_layers)
         elif args.student_init == "teacher":
             request = StudentFromTeacher(init="teacher", layers=args.student_layers)
         else:

@@ -3,7 +3,7 @@ in ``train.py`` runs. Everything here is fixed for the run; what changes while t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +58,7 @@ class DistillRun(DistillRunBase):
     precision: PrecisionChoice
     teacher_guard: dict[str, Any] | None = None  # the guard's verdict (teacher_guard.py), None without dev set
     projections_start: str = "random"  # or the maps a general distillation saved beside the student
+    student_start: dict[str, Any] = field(default_factory=dict)  # a checkpoint's fitting: layers kept, vocabulary
 
     @classmethod
     def build(cls, config: DistillConfig, progress: ProgressCallback | None, stop: ShouldStop | None) -> DistillRun:
@@ -81,7 +82,7 @@ class DistillRun(DistillRunBase):
         dev = encoder.encode_files([config.dev], require_labels=True) if config.dev else None
         student_layers = student_layer_count(config.student)
         layer_map = build_layer_map(config.layer_map, student_layers, teacher.config.num_hidden_layers)
-        student = build_student(config.student, teacher, tokenizer, layer_map)
+        student, student_start = build_student(config.student, teacher, tokenizer, layer_map)
         student.to(device)  # type: ignore[arg-type]  # transformers' wrapper hides nn.Module.to's signature
         frozen_teacher_in(precision, teacher)
         projections = Projections(
@@ -108,6 +109,7 @@ class DistillRun(DistillRunBase):
             stop,
             precision,
             projections_start=projections_start,
+            student_start=student_start,
         )
 
     @property

@@ -11,7 +11,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from shared.job_params import DistillRunParams, FinetuneRunParams, ResolvedParams, StudentParams
+from shared.job_params import (
+    DistillRunParams,
+    FinetuneRunParams,
+    ResolvedParams,
+    StudentCheckpointParams,
+    StudentParams,
+)
 from shared.settings import Settings
 from workers.distill.data import TrainSource
 from workers.distill.finetune import FinetuneConfig
@@ -28,6 +34,8 @@ def config_fields(params: ResolvedParams, run_type: type[ResolvedParams], config
 
 def student_spec(student: StudentParams) -> StudentSpec:
     """The engine's StudentSpec: a shape, the teacher's layers, or a checkpoint (unset fields: settings)."""
+    if isinstance(student, StudentCheckpointParams):
+        return StudentSpec(checkpoint=student.checkpoint, checkpoint_layers=student.layers)
     return StudentSpec(**student.model_dump())
 
 

@@ -19,11 +19,13 @@ from transformers import (
 )
 
 from shared.model_refs import missing_local_model
-from shared.settings import setting_field
+from shared.settings import get_settings, setting_field
 from shared.tasks import TaskPreset
 from workers.device_setup import DeviceUnavailable, check_device
+from workers.distill.checkpoint_adapt import keep_layers, match_vocabularies, transplant_word_embeddings
 from workers.distill.errors import DistillError
 from workers.distill.families import family_of
+from workers.distill.layer_map import build_layer_map
 
 #: Weights are loaded and built in fp32 whatever ``config.dtype`` says (transformers 5 follows it): a bf16- or
 #: fp16-saved teacher must not give a student trained without fp32 master weights. The precision setting
@@ -50,6 +52,7 @@ class StudentSpec:
     intermediate: int = setting_field("student_intermediate")
     checkpoint: str | None = None
     init: Literal["random", "teacher", "pruned", "auto"] = "random"
+    checkpoint_layers: int | None = None  # with a checkpoint: keep this many of its layers (uniform map); None: all
 
 
 def resolve_device(name: str) -> torch.device:
@@ -122,29 +125,39 @@ def load_teacher(path: str, preset: TaskPreset, device: torch.device) -> PreTrai
 def student_layer_count(spec: StudentSpec) -> int:
     """The student's depth before it is built (the layer map, and a teacher init, need it)."""
     if spec.checkpoint:
-        return int(_load_config(spec.checkpoint, "student checkpoint").num_hidden_layers)
+        return len(checkpoint_layers_kept(spec))
     return spec.layers
 
 
-def check_same_vocabulary(teacher_tokenizer, other_path: str) -> None:
-    """Student and teacher must tokenise identically; a checkpoint with another vocabulary is refused."""
-    local = Path(other_path)
-    if local.is_dir() and not any((local / f).exists() for f in TOKENIZER_FILES):
-        return  # no tokenizer saved with the checkpoint: the config's vocab_size check still applies
-    try:
-        other = AutoTokenizer.from_pretrained(other_path)
-    except (OSError, ValueError):
-        return  # no tokenizer saved with the checkpoint: the config's vocab_size check still applies
-    if other.get_vocab() != teacher_tokenizer.get_vocab():
+def checkpoint_layers_kept(spec: StudentSpec) -> list[int]:
+    """The checkpoint's layers (1-based) the student keeps: all, or ``checkpoint_layers`` of them by the
+    uniform map (6 -> 4 keeps 2, 3, 5, 6)."""
+    assert spec.checkpoint
+    available = int(_load_config(spec.checkpoint, "student checkpoint").num_hidden_layers)
+    wanted = spec.checkpoint_layers or available
+    if wanted > available:
         raise DistillError(
-            f"student checkpoint {other_path!r} uses a different tokenizer vocabulary "
-            f"({len(other.get_vocab())} entries) than the teacher ({len(teacher_tokenizer.get_vocab())}); "
-            "student and teacher must share one tokenizer"
+            f"student checkpoint {spec.checkpoint!r} has {available} layers; cannot keep {wanted} of them"
         )
+    return build_layer_map("uniform", wanted, available)
 
 
-def build_student(spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_map: list[int]) -> PreTrainedModel:
-    """The student model (on CPU): a BERT with the teacher's labels and vocabulary, whatever the teacher's family."""
+def checkpoint_tokenizer(path: str) -> Any | None:
+    """The tokenizer saved with a student checkpoint, or None when it has none."""
+    local = Path(path)
+    if local.is_dir() and not any((local / f).exists() for f in TOKENIZER_FILES):
+        return None
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError):
+        return None
+
+
+def build_student(
+    spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_map: list[int]
+) -> tuple[PreTrainedModel, dict[str, Any]]:
+    """The student model (on CPU): a BERT with the teacher's labels and vocabulary, whatever the teacher's family;
+    and, for a checkpoint, how it was fitted to the teacher (layers kept, vocabulary), else {}."""
     tconf: Any = teacher.config  # transformers types label maps loosely
     label_kwargs = dict(
         num_labels=tconf.num_labels,
@@ -152,8 +165,9 @@ def build_student(spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_
         label2id=dict(tconf.label2id),
         problem_type=tconf.problem_type,
     )
+    start: dict[str, Any] = {}
     if spec.checkpoint:
-        student = _load_student_checkpoint(spec.checkpoint, tconf, tokenizer, label_kwargs)
+        student, start = _load_student_checkpoint(spec, tconf, tokenizer, label_kwargs)
     else:
         if spec.init not in ("random", "teacher"):
             raise DistillError(
@@ -175,7 +189,7 @@ def build_student(spec: StudentSpec, teacher: PreTrainedModel, tokenizer, layer_
             f"{tconf.num_attention_heads}; the attention loss compares heads one to one, so they must match "
             f"(--student-heads {tconf.num_attention_heads}, with a hidden size that is a multiple of it)"
         )
-    return student
+    return student, start
 
 
 def _student_config(spec: StudentSpec, tconf: Any, label_kwargs: dict[str, Any]) -> BertConfig:
@@ -209,23 +223,49 @@ def encoder_student_config(spec: StudentSpec, teacher_config: Any) -> BertConfig
     return _student_config(spec, teacher_config, {})
 
 
-def _load_student_checkpoint(path: str, tconf: Any, tokenizer: Any, label_kwargs: dict[str, Any]) -> PreTrainedModel:
-    """A BERT student checkpoint that shares the teacher's vocabulary, with a classifier for the task."""
+def _load_student_checkpoint(
+    spec: StudentSpec, tconf: Any, tokenizer: Any, label_kwargs: dict[str, Any]
+) -> tuple[PreTrainedModel, dict[str, Any]]:
+    """A BERT checkpoint with a classifier for the task, fitted to the teacher (checkpoint_adapt.py): the layers
+    asked for, and the teacher's vocabulary when the checkpoint's tokenizer differs."""
+    path = str(spec.checkpoint)
     sconf = _load_config(path, "student checkpoint")
     if sconf.model_type != "bert":
         raise DistillError(f"student checkpoint {path!r} is a {sconf.model_type!r} model; the student must be a BERT")
-    if getattr(sconf, "vocab_size", None) != tconf.vocab_size:
+    picked = checkpoint_layers_kept(spec)
+    own = checkpoint_tokenizer(path)
+    same = own is None or own.get_vocab() == tokenizer.get_vocab()
+    if own is None and getattr(sconf, "vocab_size", None) != tconf.vocab_size:
         raise DistillError(
             f"student checkpoint {path!r} has vocab_size {getattr(sconf, 'vocab_size', None)} but "
-            f"the teacher {tconf.vocab_size}; student and teacher must share one tokenizer"
+            f"the teacher {tconf.vocab_size}, and no tokenizer to match the two vocabularies by; "
+            "save the checkpoint's tokenizer beside it"
         )
-    check_same_vocabulary(tokenizer, path)
+    match = None if same else match_vocabularies(tokenizer, own, tconf.vocab_size)
+    minimum = get_settings().student_vocab_min_coverage
+    if match is not None and match.coverage < minimum:
+        raise DistillError(
+            f"student checkpoint {path!r} uses another tokenizer, which has only {match.matched:,} of the "
+            f"teacher's {match.teacher_tokens:,} tokens ({match.coverage:.1%}; at least {minimum:.0%} needed to "
+            "start from its embeddings); start from a checkpoint trained with the teacher's tokenizer, or from "
+            "a shape (--student-layers/--student-hidden ...)"
+        )
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
+        student = AutoModelForSequenceClassification.from_pretrained(
             path, ignore_mismatched_sizes=True, **label_kwargs, **FP32
         )
     except (OSError, ValueError) as exc:
         raise DistillError(f"cannot load the student checkpoint {path!r}: {exc}") from None
+    if len(picked) < sconf.num_hidden_layers:
+        keep_layers(student, picked)
+    if match is not None:
+        transplant_word_embeddings(student, match, tconf.pad_token_id if tconf.pad_token_id is not None else 0)
+    start = {
+        "layers_kept": picked,
+        "of_layers": int(sconf.num_hidden_layers),
+        "vocabulary": match.describe() if match is not None else {"transplanted": False},
+    }
+    return student, start
 
 
 def _mapped_teacher_state(teacher: PreTrainedModel, layer_map: list[int]) -> dict[str, torch.Tensor]:

@@ -226,6 +226,7 @@ def _report(run: DistillRun, state: TrainState, started: float) -> dict[str, Any
             "intermediate": student.config.intermediate_size,
             "init": config.student.init,
             "checkpoint": config.student.checkpoint,
+            **({"checkpoint_start": run.student_start} if run.student_start else {}),
             "dev": state.student_dev,
         },
         "projections_start": run.projections_start,

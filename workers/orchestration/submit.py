@@ -196,9 +196,8 @@ def distill_params(sub: Submission, opts: DistillOptions, prefix: str = "", **fi
         raise InvalidRequest(f"field '{prefix}student.hidden': {exc}") from None
     if isinstance(student, StudentCheckpointParams):
         field = f"{prefix}student.checkpoint"
-        student = StudentCheckpointParams(
-            checkpoint=allowed_model(access(sub), student.checkpoint, field, needs_tokenizer=False)
-        )
+        checkpoint = allowed_model(access(sub), student.checkpoint, field, needs_tokenizer=False)
+        student = student.model_copy(update={"checkpoint": checkpoint})
     hyper = options(opts, DistillOptions, exclude=frozenset({"student"}))
     return checked_precision(sub, DistillJobParams.resolve(sub.settings, **hyper, student=student, **fixed))
 
