@@ -41,7 +41,7 @@ PYTEST_WORKERS ?= 2
 test: setup lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
-# Teacher vs students on real GLUE data (docs/benchmarks.md); PROFILE=cpu (SST-2; about 90 min on 2 idle AVX2 cores), cpu-base or gpu.
+# Teacher vs students on real GLUE data (docs/benchmarks.md); PROFILE=cpu (SST-2; 96.5 min on 2 idle AVX2-only cores, results/cpu-3ed444e), cpu-base or gpu.
 PROFILE ?= cpu
 quality: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.quality.run --profile $(PROFILE)
