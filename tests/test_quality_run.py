@@ -155,7 +155,7 @@ def test_verdicts_only_recomputes_targets_from_the_json(tmp_path: Path, synth_gl
 
     for task in ("sst-2", "mrpc"):
         (tmp_path / f"students_{task}.json").write_bytes((CPU_RESULTS / f"students_{task}.json").read_bytes())
-    md = verdicts_only(str(tmp_path), str(synth_glue_dir), get_profile("cpu"))
+    md = verdicts_only(str(tmp_path), str(synth_glue_dir), get_profile("cpu"), ("sst-2", "mrpc"))
     assert (tmp_path / "targets.md").read_text(encoding="utf-8") == md
     assert md.count("\n| ") == 2 + 2 + 6 * 3  # header, rule, two speed targets, three per (task, student)
     assert "on 80 rows" in md  # the dev rows counted from the --glue folder given (here the synthetic one)
