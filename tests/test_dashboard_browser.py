@@ -189,7 +189,8 @@ def test_cancel_a_job_from_its_page(browser, server, http, tiny_mlm_dir) -> None
     signed_in(browser, server)
     browser.get(f"{server.url}/#/jobs/{job['id']}")
     wait_for(lambda: badge(browser) == "queued", 20, "the queued job")
-    by_css(browser, "#cancel-job").click()
+    # the page re-renders the job as the stream updates it: a button found just before may be replaced (stale)
+    wait_for(lambda: by_css(browser, "#cancel-job").click() or True, 5, "a click on Cancel")
     wait_for(lambda: badge(browser) == "cancelled", 5, "the cancelled status")
     assert not browser.find_elements("css selector", "#cancel-job")
     assert http.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
