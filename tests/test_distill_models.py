@@ -93,6 +93,9 @@ def test_student_checkpoint_with_too_few_of_the_teachers_tokens_is_refused(teach
     BertForSequenceClassification(config).save_pretrained(small)
     with pytest.raises(DistillError, match="vocab_size 7 but the teacher 30522, and no tokenizer"):
         build_student(StudentSpec(checkpoint=str(small)), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
+    load_tokenizer(str(teacher_dir)).save_pretrained(small)  # the teacher's own tokenizer: no re-indexing, sizes differ
+    with pytest.raises(DistillError, match="vocab_size 7 but the teacher 30522; student and teacher must share one"):
+        build_student(StudentSpec(checkpoint=str(small)), teacher, load_tokenizer(str(teacher_dir)), [2, 4])
 
 
 def test_student_checkpoint_gets_a_fresh_head(teacher_dir: Path, tmp_path: Path) -> None:

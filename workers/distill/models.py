@@ -19,7 +19,7 @@ from transformers import (
 )
 
 from shared.model_refs import missing_local_model
-from shared.settings import get_settings, setting_field
+from shared.settings import setting_field
 from shared.tasks import TaskPreset
 from workers.device_setup import DeviceUnavailable, check_device
 from workers.distill.checkpoint_adapt import keep_layers, match_vocabularies, transplant_word_embeddings
@@ -53,6 +53,8 @@ class StudentSpec:
     checkpoint: str | None = None
     init: Literal["random", "teacher", "pruned", "auto"] = "random"
     checkpoint_layers: int | None = None  # with a checkpoint: keep this many of its layers (uniform map); None: all
+    # a checkpoint with another tokenizer: the least share of the teacher's tokens it must have (checkpoint_adapt.py)
+    vocab_min_coverage: float = setting_field("student_vocab_min_coverage")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -125,15 +127,14 @@ def load_teacher(path: str, preset: TaskPreset, device: torch.device) -> PreTrai
 def student_layer_count(spec: StudentSpec) -> int:
     """The student's depth before it is built (the layer map, and a teacher init, need it)."""
     if spec.checkpoint:
-        return len(checkpoint_layers_kept(spec))
+        config = _load_config(spec.checkpoint, "student checkpoint")
+        return len(checkpoint_layers_kept(spec, int(config.num_hidden_layers)))
     return spec.layers
 
 
-def checkpoint_layers_kept(spec: StudentSpec) -> list[int]:
-    """The checkpoint's layers (1-based) the student keeps: all, or ``checkpoint_layers`` of them by the
-    uniform map (6 -> 4 keeps 2, 3, 5, 6)."""
-    assert spec.checkpoint
-    available = int(_load_config(spec.checkpoint, "student checkpoint").num_hidden_layers)
+def checkpoint_layers_kept(spec: StudentSpec, available: int) -> list[int]:
+    """Which of the checkpoint's ``available`` layers (1-based) the student keeps: all, or ``checkpoint_layers``
+    of them by the uniform map (6 -> 4 keeps 2, 3, 5, 6)."""
     wanted = spec.checkpoint_layers or available
     if wanted > available:
         raise DistillError(
@@ -232,17 +233,21 @@ def _load_student_checkpoint(
     sconf = _load_config(path, "student checkpoint")
     if sconf.model_type != "bert":
         raise DistillError(f"student checkpoint {path!r} is a {sconf.model_type!r} model; the student must be a BERT")
-    picked = checkpoint_layers_kept(spec)
+    picked = checkpoint_layers_kept(spec, int(sconf.num_hidden_layers))
     own = checkpoint_tokenizer(path)
     same = own is None or own.get_vocab() == tokenizer.get_vocab()
-    if own is None and getattr(sconf, "vocab_size", None) != tconf.vocab_size:
+    if same and getattr(sconf, "vocab_size", None) != tconf.vocab_size:  # no re-indexing: the sizes must agree
         raise DistillError(
             f"student checkpoint {path!r} has vocab_size {getattr(sconf, 'vocab_size', None)} but "
-            f"the teacher {tconf.vocab_size}, and no tokenizer to match the two vocabularies by; "
-            "save the checkpoint's tokenizer beside it"
+            f"the teacher {tconf.vocab_size}"
+            + (
+                ", and no tokenizer to match the two vocabularies by; save the checkpoint's tokenizer beside it"
+                if own is None
+                else "; student and teacher must share one tokenizer"
+            )
         )
     match = None if same else match_vocabularies(tokenizer, own, tconf.vocab_size)
-    minimum = get_settings().student_vocab_min_coverage
+    minimum = spec.vocab_min_coverage
     if match is not None and match.coverage < minimum:
         raise DistillError(
             f"student checkpoint {path!r} uses another tokenizer, which has only {match.matched:,} of the "
