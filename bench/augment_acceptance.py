@@ -5,7 +5,10 @@ loading included), against the naive reference (bench/reference_augment.py) on t
 side; the sides alternate round by round and each keeps its best round. ``distillery augment --precision
 fp32`` runs as a third side, so the print shows what bf16 buys on this CPU.
 
-Prints the CPU's bf16 flags, each side's wall seconds and rows/s, and the ratios; the output also goes to
+Prints the CPU's bf16 flags, each side's wall seconds and rows/s, and the ratios; then an arithmetic bound:
+the FLOPs of the encoder's linear layers over the run's masked copies, this core's best rate for one such linear
+in the precision ``auto`` chose, and the start-up of ``distillery augment`` (timed on a 1-row input), which
+together cap the rows/s any implementation of the same masked copies could reach here. The output also goes to
 bench/results/augment_acceptance/<--name>.txt.
 
     .venv/bin/python bench/augment_acceptance.py --name idle-$(hostname)
@@ -22,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # 1 thread per side, before torch loads (the CLI's subprocess inherits it)
@@ -30,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from augment_bench import build_model, read_sentences, reference_inputs, run_reference  # noqa: E402
+from augment_bench import build_model, mlm_jobs, read_sentences, reference_inputs, run_reference  # noqa: E402
 from precision_bench import Tee, isa_report  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "augment_acceptance"
@@ -44,6 +48,54 @@ def time_cli(input_tsv: Path, output: Path, mlm: Path, precision: str) -> float:
     start = time.perf_counter()
     subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def masked_copy_work(mlm: Path, sentences: Sequence[str]) -> tuple[int, int, float, Any]:
+    """(masked copies, their tokens, GFLOP of the encoder's linear layers plus the MLM head at the mask rows, the
+    engine) for the default settings: what any implementation of the same candidates has to compute."""
+    from workers.augment.engine import AugmentParams, get_augmenter
+
+    augmenter = get_augmenter(AugmentParams.from_settings(mlm_model=str(mlm), device="cpu", precision="auto"))
+    inputs = [
+        augmenter.mlm.build_input(ids, pos, augmenter.params.pair_input) for ids, pos in mlm_jobs(augmenter, sentences)
+    ]
+    tokens = sum(len(x[0]) for x in inputs if x is not None)
+    c = augmenter.mlm.model.config
+    h, f, layers, vocab = c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.vocab_size
+    flop = 2 * tokens * layers * (4 * h * h + 2 * h * f) + 2 * len(inputs) * (h * h + h * vocab)
+    return len(inputs), tokens, flop / 1e9, augmenter
+
+
+def best_linear_gflops(hidden: int, ffn: int, bf16: bool, repeats: int = 20) -> float:
+    """This core's best GFLOP/s for the encoder's FFN-in linear (2048 tokens x hidden -> ffn), in the engine's precision."""
+    import torch
+
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    x, w = torch.randn(2048, hidden, dtype=dtype), torch.randn(ffn, hidden, dtype=dtype)
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.nn.functional.linear(x, w)
+            best = min(best, time.perf_counter() - start)
+    return 2 * 2048 * hidden * ffn / best / 1e9
+
+
+def print_bound(mlm: Path, sentences: Sequence[str], startup: float, reference: float) -> None:
+    copies, tokens, gflop, augmenter = masked_copy_work(mlm, sentences)
+    c, bf16 = augmenter.mlm.model.config, augmenter.precision.bf16
+    rate = best_linear_gflops(c.hidden_size, c.intermediate_size, bf16)
+    floor = startup + gflop / rate
+    print(f"\n== arithmetic bound ({'bf16' if bf16 else 'fp32'}, as auto chose: {augmenter.precision.reason})")
+    print(f"masked copies {copies}, {tokens} tokens; linear layers + head at the mask rows: {gflop:.0f} GFLOP")
+    print(
+        f"best linear rate of this core (2048x{c.hidden_size} @ {c.hidden_size}x{c.intermediate_size}): {rate:.0f} GFLOP/s"
+    )
+    print(f"start-up of distillery augment (1-row input, best round): {startup:.2f} s")
+    print(
+        f"floor: {startup:.2f} s + {gflop / rate:.2f} s of linear layers at that rate = {floor:.2f} s, "
+        f"i.e. at most {len(sentences) / floor:.2f} rows/s = {len(sentences) / floor / reference:.1f}x the reference"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,8 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="augment-acceptance-"))
     mlm = build_model("minilm", tmp)
     table, _, sentences = read_sentences(args.rows)
-    input_tsv = tmp / "input.tsv"
+    input_tsv, one_row = tmp / "input.tsv", tmp / "one-row.tsv"
     write_table(table, input_tsv)
+    table.rows = table.rows[:1]
+    write_table(table, one_row)
     glove_words, glove_raw, stop_words = reference_inputs()
     ref_args = argparse.Namespace(k=15, n=20, p=0.4)
 
@@ -74,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for precision in ("auto", "fp32"):
             seconds = time_cli(input_tsv, tmp / f"out-{precision}.tsv", mlm, precision)
             best[f"cli {precision}"] = max(best.get(f"cli {precision}", 0.0), len(sentences) / seconds)
+        startup = time_cli(one_row, tmp / "out-one.tsv", mlm, "auto")
+        best["start-up"] = min(best.get("start-up", float("inf")), startup)
 
     print(f"\n== {len(sentences)} SST-2 dev rows, MiniLM-sized MLM (6 x 384, random), N=20, K=15, p=0.4")
     print(f"reference                         {best['reference']:8.2f} rows/s (first {args.ref_rows} rows, in-process)")
@@ -85,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     ratio = best["cli auto"] / best["reference"]
     print(f"target: default settings >= {TARGET:.0f}x the reference: {'met' if ratio >= TARGET else 'MISSED'}")
+    print_bound(mlm, sentences, best["start-up"], best["reference"])
     return 0
 
 

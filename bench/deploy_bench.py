@@ -3,7 +3,8 @@
 Forms: PyTorch fp32, PyTorch bf16 weights (only where the CPU has AVX512-BF16 or AMX-BF16), ONNX Runtime fp32
 and ONNX Runtime dynamic int8 (the files `distillery export` writes), and, when the optional `openvino` package
 is installed (`pip install '.[deploy-bench]'`), OpenVINO's CPU plugin on the fp32 file (f32, and bf16 where
-the CPU has it) and on the int8 file. Timing: one fixed batch (the first
+the CPU has it), on the int8 file, and on an int8 model that NNCF's post-training quantization calibrated on
+``--calib-rows`` rows of ``--calib`` (the task's train file by default, never the dev rows it is scored on). Timing: one fixed batch (the first
 ``--batch`` dev rows padded to ``--seq`` tokens), one warm-up pass per form, then ``--rounds`` rounds that each
 time every (model, form) once in turn, so a drift of the machine's speed hits all forms alike; the median per
 form is reported. Speed-ups are against the fp32 teacher and against the teacher in the same form. The CPU's
@@ -89,21 +90,51 @@ def has_openvino() -> bool:
     return True
 
 
-def openvino_forms(fp32: Any, work: Path, threads: int, bf16: bool) -> dict[str, Any]:
-    """OpenVINO on the fp32 export (f32, and bf16 where the CPU has it) and on the dynamic-int8 file."""
+def nncf_int8(work: Path, calibration: list[dict[str, Any]]) -> Path:
+    """An OpenVINO IR of the fp32 export with int8 weights and activations, NNCF's post-training quantization
+    calibrated on ``calibration`` (batches of model inputs); the transformer preset keeps softmax and layer norm
+    in float."""
+    import nncf
+    import openvino as ov
+
+    model = ov.Core().read_model(str(work / "model.onnx"))
+    names = {i.get_any_name() for i in model.inputs}
+    data = nncf.Dataset([{k: v for k, v in batch.items() if k in names} for batch in calibration])
+    quantized = nncf.quantize(model, data, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration))
+    ov.save_model(quantized, str(work / "model-nncf-int8.xml"))
+    return work / "model-nncf-int8.xml"
+
+
+def has_nncf() -> bool:
+    try:
+        import nncf  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def openvino_forms(
+    fp32: Any, work: Path, threads: int, bf16: bool, calibration: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """OpenVINO on the fp32 export (f32, and bf16 where the CPU has it), on the dynamic-int8 file and, with
+    ``calibration`` and nncf installed, on NNCF's calibrated int8 model (its float parts in bf16 where the CPU
+    has it, OpenVINO's own default there)."""
     from workers.deploy.loading import LoadedModel
 
     runs = [("OpenVINO fp32", "model.onnx", "f32"), ("OpenVINO int8 file", "model-int8.onnx", "f32")]
     if bf16:
         runs.insert(1, ("OpenVINO bf16", "model.onnx", "bf16"))
+    if calibration and has_nncf():
+        runs.append(("OpenVINO int8 (NNCF)", nncf_int8(work, calibration).name, "bf16" if bf16 else "f32"))
     return {
         name: LoadedModel(OpenVinoPredictor(work / file, threads, hint), fp32.tokenizer, fp32.labels, work, fp32.config)
         for name, file, hint in runs
     }
 
 
-def build_forms(folder: Path, work: Path, threads: int, bf16: bool) -> dict[str, Any]:
-    """form name -> LoadedModel, for one model folder (its ONNX files exported into ``work``)."""
+def build_forms(folder: Path, work: Path, threads: int, bf16: bool, calibration: Any = None) -> dict[str, Any]:
+    """form name -> LoadedModel, for one model folder (its ONNX files exported into ``work``); ``calibration``:
+    a function of the fp32 LoadedModel giving the calibration batches of NNCF's int8 form."""
     import torch
 
     from workers.deploy.export_run import ExportOptions, export_model
@@ -119,7 +150,7 @@ def build_forms(folder: Path, work: Path, threads: int, bf16: bool) -> dict[str,
     forms["ONNX fp32"] = load_model(work / "model.onnx", threads)
     forms["ONNX int8 (dynamic)"] = load_model(work / "model-int8.onnx", threads)
     if has_openvino():  # optional: pip install '.[deploy-bench]'
-        forms.update(openvino_forms(fp32, work, threads, bf16))
+        forms.update(openvino_forms(fp32, work, threads, bf16, calibration(fp32) if calibration else None))
     return forms
 
 
@@ -186,6 +217,11 @@ def render(cpu: dict, args: argparse.Namespace, ms: dict, metrics: dict, forms: 
         lines += ["", "OpenVINO skipped: not installed (pip install '.[deploy-bench]')."]
     else:
         lines += ["", "OpenVINO int8 file: OpenVINO running the ONNX Runtime dynamic-int8 export as it is."]
+        if any(f.endswith("(NNCF)") for f in forms):
+            lines += [
+                f"OpenVINO int8 (NNCF): NNCF's post-training quantization (transformer preset) of the fp32 export, "
+                f"calibrated on {args.calib_rows} rows of {args.calib or Path(args.dev).with_name('train.tsv')}."
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -195,6 +231,7 @@ def tiny_models(work: Path, glue: Path, rows: int) -> tuple[Path, Path, Path]:
 
     teacher = make_tiny_teacher(work / "teacher", layers=2, hidden=64)
     student = make_tiny_teacher(work / "student", layers=1, hidden=64, seed=1)
+    glue_sample(glue, "SST-2", "train", rows, work / "train.tsv")  # NNCF's calibration rows (beside the dev file)
     return teacher, student, glue_sample(glue, "SST-2", "dev", rows, work / "dev.tsv")
 
 
@@ -208,6 +245,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seq", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--calib", help="rows NNCF's int8 form is calibrated on (default: the dev file's train.tsv)")
+    parser.add_argument("--calib-rows", type=int, default=256, help="calibration rows (batches of --batch)")
     parser.add_argument("--tiny", action="store_true", help="smoke run on two tiny random models")
     parser.add_argument("--out", help="folder for the .md/.json report instead of a bench/results record")
     args = parser.parse_args()
@@ -235,8 +274,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             args.teacher, args.student, args.dev = tiny_models(work, ROOT.parent / "shared/data/glue", 64)
             args.rounds = min(args.rounds, 3)
         entries, examples, batches = {}, {}, {}
+        calib = Path(args.calib) if args.calib else Path(args.dev).with_name("train.tsv")
+
+        def calibration(model: Any) -> list[dict[str, Any]] | None:
+            if not calib.is_file():
+                return None
+            rows = labelled_examples(model.tokenizer, calib, preset, args.seq)[: args.calib_rows]
+            return [
+                timed_batch(model, rows[b : b + args.batch], args.batch, args.seq)
+                for b in range(0, len(rows), args.batch)
+            ]
+
         for who, folder in (("teacher", Path(args.teacher)), ("student", Path(args.student))):
-            forms = build_forms(folder, work / who, args.threads, has_bf16(cpu))
+            forms = build_forms(folder, work / who, args.threads, has_bf16(cpu), calibration)
             examples[who] = labelled_examples(forms["PyTorch fp32"].tokenizer, args.dev, preset, args.seq)
             batches[who] = timed_batch(forms["PyTorch fp32"], examples[who], args.batch, args.seq)
             entries.update({(who, form): model for form, model in forms.items()})

@@ -5,9 +5,11 @@ The issue's measurement: the first 200 rows of SST-2 train, N=4, a MiniLM-sized 
 `distillery up --workers W` (its own data folder, embedded Redis, the thread budget `up` gives each worker)
 runs one augmentation job; rows/s is input rows over the seconds from submitting the job to its success
 (the models are warmed up by a first small job, not timed). Target: 2 workers >= 1.8x one worker's rows/s
-on a 2-core machine.
+on a 2-core machine. A count written ``W:T`` runs W workers with T threads each (``DISTILLERY_THREADS``), e.g.
+``1:1`` for one worker held to one core, which separates per-core scaling from a lone worker's 2-thread speed-up.
 
     .venv/bin/python bench/worker_scaling.py                          # the issue's setting
+    .venv/bin/python bench/worker_scaling.py --workers 1,1:1,2        # and one worker on one thread
     .venv/bin/python bench/worker_scaling.py --rows 8 --n 1 --shard-rows 4 --model tiny   # a smoke run
 
 Prints a table, recorded (bench/record.py) under bench/results/worker-scaling/ with the JSON beside it; a
@@ -41,7 +43,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=200, help="input rows (first rows of SST-2 train)")
     p.add_argument("--n", type=int, default=4, help="augmented samples per row")
     p.add_argument("--shard-rows", type=int, default=25)
-    p.add_argument("--workers", default="1,2", help="augmentation worker counts to compare")
+    p.add_argument(
+        "--workers", default="1,2", help="augmentation worker counts to compare; W:T gives each of W workers T threads"
+    )
     p.add_argument("--model", choices=["minilm", "tiny"], default="minilm", help="random MLM size")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "worker-scaling")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds one job may take")
@@ -70,10 +74,13 @@ def free_port() -> int:
 class Service:
     """A `distillery up --workers W` on the CPU in its own folder; stopped on exit."""
 
-    def __init__(self, workers: int, work: Path) -> None:
-        self.port, self.log = free_port(), work / f"up-{workers}.log"
+    def __init__(self, workers: int, work: Path, threads: int | None = None) -> None:
+        tag = f"{workers}-{threads or 'auto'}"
+        self.port, self.log = free_port(), work / f"up-{tag}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_") and k not in _THREAD_VARS}
-        env.update(DISTILLERY_DATA_DIR=str(work / f"data-{workers}"), DISTILLERY_DEVICE="cpu", HF_HUB_OFFLINE="1")
+        env.update(DISTILLERY_DATA_DIR=str(work / f"data-{tag}"), DISTILLERY_DEVICE="cpu", HF_HUB_OFFLINE="1")
+        if threads:
+            env["DISTILLERY_THREADS"] = str(threads)
         env["DISTILLERY_MODEL_ROOTS"] = str(work)  # the built MLM lives there (HTTP names only models under roots)
         env["PYTHONPATH"] = str(REPO)
         cmd = [sys.executable, "-m", "services.cli.main", "up", "--port", str(self.port), "--workers", str(workers)]
@@ -133,13 +140,20 @@ class Service:
             self.proc.kill()
 
 
-def measure(workers: int, work: Path, rows_file: Path, warm_file: Path, mlm: Path, args: argparse.Namespace) -> dict:
-    service = Service(workers, work)
+def parse_count(spec: str) -> tuple[int, int | None]:
+    """``W`` -> (W, None: up's own thread budget); ``W:T`` -> (W, T threads per worker)."""
+    workers, _, threads = spec.partition(":")
+    return int(workers), int(threads) if threads else None
+
+
+def measure(spec: str, work: Path, rows_file: Path, warm_file: Path, mlm: Path, args: argparse.Namespace) -> dict:
+    workers, threads = parse_count(spec)
+    service = Service(workers, work, threads)
     try:
         service.augment(warm_file, 1, args.shard_rows, mlm, args.timeout)  # the workers load the MLM and GloVe
         seconds = service.augment(rows_file, args.n, args.shard_rows, mlm, args.timeout)
         return {
-            "workers": workers,
+            "workers": spec,
             "seconds": round(seconds, 3),
             "rows_per_s": round(args.rows / seconds, 3),
             "plan": service.banner(),
@@ -150,7 +164,10 @@ def measure(workers: int, work: Path, rows_file: Path, warm_file: Path, mlm: Pat
 
 def table(results: list[dict[str, Any]]) -> str:
     base = results[0]["rows_per_s"]
-    lines = ["| augmentation workers | seconds | rows/s | vs first | plan (from `up`) |", "|---|---|---|---|---|"]
+    lines = [
+        "| augmentation workers (W:T = T threads each) | seconds | rows/s | vs first | plan (from `up`) |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         ratio = r["rows_per_s"] / base if base else 0.0
         lines.append(f"| {r['workers']} | {r['seconds']} | {r['rows_per_s']} | {ratio:.2f}x | {r['plan']} |")
@@ -175,12 +192,14 @@ def main() -> int:
 
 def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Each worker count's measurement, on one MLM and one sample built in a temporary folder."""
-    counts = [int(w) for w in args.workers.split(",")]
+    counts = args.workers.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         mlm = build_mlm(args.model, work)
         rows_file = sample_rows(args.rows, work / "rows.tsv")
-        warm_file = sample_rows(max(counts) * args.shard_rows, work / "warm-rows.tsv")  # a shard per worker
+        warm_file = sample_rows(
+            max(parse_count(c)[0] for c in counts) * args.shard_rows, work / "warm-rows.tsv"
+        )  # a shard per worker
         return [measure(w, work, rows_file, warm_file, mlm, args) for w in counts]
 
 

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bench.quality.common import log, write_result
+from bench.quality.common import log, task_file, write_result
 from bench.quality.profiles import Profile
 from bench.quality.teacher import dev_file, teacher_dir
 
@@ -45,6 +45,8 @@ def run(profile: Profile, task: str, *, glue: str, cache: str, results: str) -> 
         seq=profile.scale(task).max_seq_len,
         rounds=profile.latency_repeats_b32,
         threads=profile.latency_threads,
+        calib=str(task_file(glue, task, "train")),  # NNCF's int8 calibration rows (when openvino and nncf are installed)
+        calib_rows=256,
         tiny=False,
         out=None,
     )
