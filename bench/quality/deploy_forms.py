@@ -45,7 +45,8 @@ def run(profile: Profile, task: str, *, glue: str, cache: str, results: str) -> 
         seq=profile.scale(task).max_seq_len,
         rounds=profile.latency_repeats_b32,
         threads=profile.latency_threads,
-        calib=str(task_file(glue, task, "train")),  # NNCF's int8 calibration rows (when openvino and nncf are installed)
+        # NNCF's int8 calibration rows (used when openvino and nncf are installed)
+        calib=str(task_file(glue, task, "train")),
         calib_rows=256,
         tiny=False,
         out=None,
