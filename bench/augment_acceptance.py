@@ -59,7 +59,8 @@ def masked_copy_work(mlm: Path, sentences: Sequence[str]) -> tuple[int, int, flo
     inputs = [
         augmenter.mlm.build_input(ids, pos, augmenter.params.pair_input) for ids, pos in mlm_jobs(augmenter, sentences)
     ]
-    tokens = sum(len(x[0]) for x in inputs if x is not None)
+    inputs = [x for x in inputs if x is not None]  # a copy whose mask truncation would cut never runs
+    tokens = sum(len(x[0]) for x in inputs)
     c = augmenter.mlm.model.config
     h, f, layers, vocab = c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.vocab_size
     flop = 2 * tokens * layers * (4 * h * h + 2 * h * f) + 2 * len(inputs) * (h * h + h * vocab)

@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -116,15 +117,15 @@ def has_nncf() -> bool:
 def openvino_forms(
     fp32: Any, work: Path, threads: int, bf16: bool, calibration: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
-    """OpenVINO on the fp32 export (f32, and bf16 where the CPU has it), on the dynamic-int8 file and, with
-    ``calibration`` and nncf installed, on NNCF's calibrated int8 model (its float parts in bf16 where the CPU
+    """OpenVINO on the fp32 export (f32, and bf16 where the CPU has it), on the dynamic-int8 file and, given
+    ``calibration`` batches, on NNCF's calibrated int8 model (its float parts in bf16 where the CPU
     has it, OpenVINO's own default there)."""
     from workers.deploy.loading import LoadedModel
 
     runs = [("OpenVINO fp32", "model.onnx", "f32"), ("OpenVINO int8 file", "model-int8.onnx", "f32")]
     if bf16:
         runs.insert(1, ("OpenVINO bf16", "model.onnx", "bf16"))
-    if calibration and has_nncf():
+    if calibration:
         runs.append(("OpenVINO int8 (NNCF)", nncf_int8(work, calibration).name, "bf16" if bf16 else "f32"))
     return {
         name: LoadedModel(OpenVinoPredictor(work / file, threads, hint), fp32.tokenizer, fp32.labels, work, fp32.config)
@@ -132,9 +133,16 @@ def openvino_forms(
     }
 
 
-def build_forms(folder: Path, work: Path, threads: int, bf16: bool, calibration: Any = None) -> dict[str, Any]:
+def build_forms(
+    folder: Path,
+    work: Path,
+    threads: int,
+    bf16: bool,
+    calibration: Callable[[Any], list[dict[str, Any]] | None] | None = None,
+) -> dict[str, Any]:
     """form name -> LoadedModel, for one model folder (its ONNX files exported into ``work``); ``calibration``:
-    a function of the fp32 LoadedModel giving the calibration batches of NNCF's int8 form."""
+    a function of the fp32 LoadedModel giving the calibration batches of NNCF's int8 form (called only when nncf
+    is installed)."""
     import torch
 
     from workers.deploy.export_run import ExportOptions, export_model
@@ -150,7 +158,8 @@ def build_forms(folder: Path, work: Path, threads: int, bf16: bool, calibration:
     forms["ONNX fp32"] = load_model(work / "model.onnx", threads)
     forms["ONNX int8 (dynamic)"] = load_model(work / "model-int8.onnx", threads)
     if has_openvino():  # optional: pip install '.[deploy-bench]'
-        forms.update(openvino_forms(fp32, work, threads, bf16, calibration(fp32) if calibration else None))
+        batches = calibration(fp32) if calibration is not None and has_nncf() else None
+        forms.update(openvino_forms(fp32, work, threads, bf16, batches))
     return forms
 
 
@@ -220,7 +229,7 @@ def render(cpu: dict, args: argparse.Namespace, ms: dict, metrics: dict, forms: 
         if any(f.endswith("(NNCF)") for f in forms):
             lines += [
                 f"OpenVINO int8 (NNCF): NNCF's post-training quantization (transformer preset) of the fp32 export, "
-                f"calibrated on {args.calib_rows} rows of {args.calib or Path(args.dev).with_name('train.tsv')}."
+                f"calibrated on {args.calib_rows_used} rows of {args.calib}."
             ]
     return "\n".join(lines) + "\n"
 
@@ -274,12 +283,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             args.teacher, args.student, args.dev = tiny_models(work, ROOT.parent / "shared/data/glue", 64)
             args.rounds = min(args.rounds, 3)
         entries, examples, batches = {}, {}, {}
-        calib = Path(args.calib) if args.calib else Path(args.dev).with_name("train.tsv")
+        args.calib = args.calib or str(Path(args.dev).with_name("train.tsv"))  # resolved once: the report names it
+        calib = Path(args.calib)
 
         def calibration(model: Any) -> list[dict[str, Any]] | None:
             if not calib.is_file():
                 return None
             rows = labelled_examples(model.tokenizer, calib, preset, args.seq)[: args.calib_rows]
+            args.calib_rows_used = len(rows)  # what the report names: the file may have fewer than asked
             return [
                 timed_batch(model, rows[b : b + args.batch], args.batch, args.seq)
                 for b in range(0, len(rows), args.batch)
