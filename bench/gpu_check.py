@@ -38,12 +38,13 @@ class Sizes:
     aug_rows: int
     cpu_aug_rows: int
     epochs: int
+    teacher_epochs: int
     batch_size: int
     student: dict[str, int]
 
 
-FULL = Sizes(2000, 872, 2000, 200, 1, 32, {})  # the default student (4 layers, hidden 312)
-DRY = Sizes(24, 16, 6, 6, 1, 8, {"layers": 1, "hidden": 48, "heads": 12, "intermediate": 64})
+FULL = Sizes(2000, 872, 2000, 2000, 1, 3, 32, {})  # the default student (4 layers, hidden 312)
+DRY = Sizes(24, 16, 6, 6, 1, 1, 8, {"layers": 1, "hidden": 48, "heads": 12, "intermediate": 64})
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -108,7 +109,7 @@ def finetune_step(args: argparse.Namespace, sizes: Sizes, data: dict[str, Path],
         task="sst-2",
         output_dir=out,
         dev=data["dev"],
-        epochs=sizes.epochs,
+        epochs=sizes.teacher_epochs,
         batch_size=sizes.batch_size,
         device=args.device,
         precision="bf16" if bf16 else "fp32",
@@ -139,19 +140,51 @@ def augment_step(args: argparse.Namespace, device: str, rows: int, data: dict[st
     params = AugmentParams.from_settings(n=4, mlm_model=str(mlm), device=device, glove=args.glove)
     augmenter = get_augmenter(params) if args.glove_npz is None else npz_augmenter(params, args.glove_npz)
     augmenter.augment_rows(table.with_rows(table.rows[:2]), spec)  # load and warm up, untimed
+    mlm_seconds = time_calls(augmenter.mlm, "top_candidates")
     peak = Peak(device)
     started = time.perf_counter()
     out = augmenter.augment_rows(table, spec)
     seconds = time.perf_counter() - started
+    import torch
+
+    threads = f", {torch.get_num_threads()} threads" if device == "cpu" else ""
     return row(
-        f"augment {rows} rows (rough MLM, N=4, batch {augmenter.params.batch_size})",
+        f"augment {rows} rows (rough MLM, N=4, batch {augmenter.params.batch_size}{threads})",
         device,
         augmenter.precision.bf16,
         rows_per_s=round(rows / seconds, 2),
         rows_out=len(out),
         peak_gpu_mib=peak.mib(),
         seconds=round(seconds, 2),
+        mlm_seconds=round(sum(mlm_seconds), 2),
     )
+
+
+def time_calls(obj: Any, name: str) -> list[float]:
+    """Wrap obj.name (on the instance) so each call's wall time is appended to the returned list."""
+    seconds: list[float] = []
+    inner = getattr(obj, name)
+
+    def timed(*a: Any, **kw: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return inner(*a, **kw)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    setattr(obj, name, timed)
+    return seconds
+
+
+def cuda_warm_up(device: str) -> None:
+    """Context, cuBLAS and autocast kernels loaded before any timed step, so no row pays CUDA start-up."""
+    import torch
+
+    x = torch.randn(512, 512, device=device, requires_grad=True)
+    for dtype in (torch.float32, torch.bfloat16):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+            (x @ x).softmax(-1).sum().backward()
+    torch.cuda.synchronize()
 
 
 def encoder_path(args: argparse.Namespace) -> str:
@@ -216,19 +249,29 @@ def distill_step(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, 
     return distill_summary("distil stage 1 + 2", args.device, report, peak.mib())
 
 
-def torchrun_step(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
+def child_peak_mib(output_dir: Path) -> float:
+    """The largest peak GPU memory that a child process (any rank) wrote beside its report."""
+    values = [float(p.read_text()) for p in output_dir.glob("peak-gpu-mib-*.txt")]
+    return max(values, default=0.0)
+
+
+def torchrun_step(
+    args: argparse.Namespace, config: dict[str, Any], label: str = "torchrun, 2 processes"
+) -> dict[str, Any]:
     import torch
 
-    gpus = torch.cuda.device_count() if args.device.startswith("cuda") and torch.cuda.is_available() else 0
+    device = config["device"]
+    gpus = torch.cuda.device_count() if device.startswith("cuda") and torch.cuda.is_available() else 0
     path = args.work / "torchrun.json"
     path.write_text(json.dumps(config))
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     started = time.perf_counter()
     subprocess.run([*launcher, __file__, "run-distill", str(path)], check=True, cwd=REPO, timeout=600)
     report = json.loads((Path(config["output_dir"]) / "report.json").read_text())
-    where = f"{args.device} ({'2 GPUs' if gpus >= 2 else 'one GPU shared' if gpus else 'gloo'})"
+    where = f"{device} ({'2 GPUs' if gpus >= 2 else 'one GPU shared' if gpus else 'gloo'})"
     seconds = round(time.perf_counter() - started, 1)
-    return distill_summary("torchrun, 2 processes", where, report, 0.0, wall_seconds=seconds)
+    peak = child_peak_mib(Path(config["output_dir"]))
+    return distill_summary(label, where, report, peak, wall_seconds=seconds)
 
 
 def kill_resume_step(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
@@ -245,8 +288,9 @@ def kill_resume_step(args: argparse.Namespace, config: dict[str, Any]) -> dict[s
     resumed = checkpoint.exists()  # the rerun continues from it (resume=True)
     subprocess.run([sys.executable, __file__, "run-distill", str(path)], check=True, cwd=REPO, timeout=600)
     report = json.loads((Path(config["output_dir"]) / "report.json").read_text())
+    peak = child_peak_mib(Path(config["output_dir"]))
     return distill_summary(
-        "kill after 1st checkpoint, resume", args.device, report, 0.0, killed_mid_run=killed, resumed=resumed
+        "kill after 1st checkpoint, resume", args.device, report, peak, killed_mid_run=killed, resumed=resumed
     )
 
 
@@ -265,7 +309,9 @@ def run_distill(config: dict[str, Any]) -> dict[str, Any]:
 
 # --- the table --------------------------------------------------------------------------------------------
 
-COLUMNS = ("step", "device", "bf16", "samples_per_s", "rows_per_s", "peak_gpu_mib", "dev_accuracy", "seconds")
+COLUMNS = (
+    "step", "device", "bf16", "samples_per_s", "rows_per_s", "mlm_seconds", "peak_gpu_mib", "dev_accuracy", "seconds"
+)  # fmt: skip
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -284,7 +330,12 @@ def machine() -> str:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["run-distill"]:
-        run_distill(json.loads(Path(argv[1]).read_text()))
+        config = json.loads(Path(argv[1]).read_text())
+        peak = Peak(config["device"])
+        run_distill(config)
+        if peak.cuda:  # the parent cannot read a child's peak: each process (rank) leaves its own
+            name = f"peak-gpu-mib-{os.environ.get('RANK', '0')}.txt"
+            (Path(config["output_dir"]) / name).write_text(str(peak.mib()))
         return 0
     args = parse_args(argv)
     sizes = DRY if args.dry_run else FULL
@@ -298,6 +349,8 @@ def main(argv: list[str]) -> int:
         "dev": sample(glue / "dev.tsv", sizes.dev_rows, args.work / "dev.tsv"),
     }
     on_gpu = args.device.startswith("cuda")
+    if on_gpu:
+        cuda_warm_up(args.device)
     rows = [finetune_step(args, sizes, data, bf16=on_gpu)]  # the teacher: bf16 on a GPU, fp32 on the CPU
     if on_gpu:
         rows.append(finetune_step(args, sizes, data, bf16=False))
@@ -307,6 +360,10 @@ def main(argv: list[str]) -> int:
     teacher = rows[0]["model"]
     rows.append(distill_step(args, distill_config(args, sizes, data, teacher, "student")))
     rows.append(torchrun_step(args, distill_config(args, sizes, data, teacher, "student-torchrun")))
+    if on_gpu:  # the CPU path on a CUDA host: gloo must be chosen from the device, not from CUDA's presence
+        small = {**data, "train": sample(data["train"], 256, args.work / "train-256.tsv")}
+        config = {**distill_config(args, sizes, small, teacher, "student-torchrun-cpu"), "device": "cpu"}
+        rows.append(torchrun_step(args, {**config, "precision": "fp32"}, label="torchrun, 2 processes, 256 rows"))
     rows.append(kill_resume_step(args, distill_config(args, sizes, data, teacher, "student-resumed")))
     text = f"GPU check ({'dry run, ' if args.dry_run else ''}{machine()})\n\n{table(rows)}\n"
     print(text, flush=True)

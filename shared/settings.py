@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     aug_batch_size_gpu: int = Field(
         256, description="Masked copies per MLM forward pass on a GPU, for jobs that keep the CPU default batch size."
     )
+    cuda_cudnn_attention: bool = Field(
+        False,
+        description="Let torch's attention use cuDNN's kernel on CUDA. Off: it builds a plan for every new "
+        "(batch, length) shape, which made bf16 MLM batches and training steps several times slower (docs/gpu.md).",
+    )
     cancel_check_s: float = Field(2.0, description="Seconds between a running job's checks for cancellation.")
     # --- reliability -------------------------------------------------------------------------------------
     redis_retry_s: float = Field(

@@ -9,6 +9,10 @@ share of the cores (``services.cli.worker_plan``); ``distillery worker --device/
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 #: Environment variables the native thread pools (OpenMP, OpenBLAS, MKL) read when they load.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -56,3 +60,17 @@ def apply_threads(threads: int | None) -> int:
     if threads is not None:
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+def configure_cuda_attention(device: torch.device | str) -> None:
+    """On a CUDA device, leave cuDNN's kernel out of torch's attention choices unless the
+    ``cuda_cudnn_attention`` setting asks for it. Why: on an H200 (torch 2.11) torch picked it for bf16, and
+    it builds an execution plan for each new (batch, length) shape; the MLM's equal-length batches and
+    training's padded batches bring hundreds of shapes, and bf16 ran slower than fp32 (docs/gpu.md).
+    Flash and memory-efficient attention have no per-shape set-up. Process-wide; a no-op on the CPU."""
+    import torch
+
+    from shared.settings import get_settings
+
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.enable_cudnn_sdp(get_settings().cuda_cudnn_attention)

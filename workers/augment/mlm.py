@@ -24,7 +24,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from shared.model_refs import missing_local_model
-from workers.device_setup import check_device
+from workers.device_setup import check_device, configure_cuda_attention
 from workers.padding import pad_rows
 
 #: Attribute names under which Hugging Face masked-LM classes keep a position-wise MLM head.
@@ -75,6 +75,7 @@ class MaskedLM:
             raise ModelLoadError(f"masked LM {source!r} needs a fast tokenizer with a mask token")
         self.source = source
         self.device = torch.device(resolve_device(device))
+        configure_cuda_attention(self.device)
         self.model: PreTrainedModel = model.to(self.device).eval()
         self.backend = self.tokenizer.backend_tokenizer
         self.backend.no_truncation()

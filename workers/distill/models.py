@@ -21,7 +21,7 @@ from transformers import (
 from shared.model_refs import missing_local_model
 from shared.settings import setting_field
 from shared.tasks import TaskPreset
-from workers.device_setup import DeviceUnavailable, check_device
+from workers.device_setup import DeviceUnavailable, check_device, configure_cuda_attention
 from workers.distill.checkpoint_adapt import keep_layers, match_vocabularies, transplant_word_embeddings
 from workers.distill.errors import DistillError
 from workers.distill.families import family_of
@@ -59,12 +59,14 @@ class StudentSpec:
 
 def resolve_device(name: str) -> torch.device:
     """'auto' = CUDA when present, else CPU; a device this machine lacks (cuda:3 on two GPUs) is refused."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(check_device(name))
+        device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else check_device(name)
+        )
     except DeviceUnavailable as exc:
         raise DistillError(str(exc)) from None
+    configure_cuda_attention(device)
+    return device
 
 
 def load_tokenizer(path: str):
