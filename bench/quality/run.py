@@ -173,6 +173,11 @@ def main() -> None:
         help="the student of the deployed-forms table (default: the profile's deploy_student)",
     )
     parser.add_argument(
+        "--no-deploy-forms",
+        action="store_true",
+        help="skip the deployed-forms table (an ablation that changes only how students train)",
+    )
+    parser.add_argument(
         "--verdicts-only",
         action="store_true",
         help="train nothing: recompute the verdicts from the results' students_<task>.json into targets.md",
@@ -200,7 +205,9 @@ def main() -> None:
         parts.append((Path(results_dir(args)) / f"teacher_{task}.md").read_text(encoding="utf-8"))
         done[task] = students.run(profile, task, mlm_model=args.mlm_model, students=chosen, **common)
         parts.append(done[task]["markdown"])
-        if task == "sst-2":  # the deployed forms (ONNX, int8, bf16) of the teacher and the profile's deploy_student
+        if (
+            task == "sst-2" and not args.no_deploy_forms
+        ):  # the deployed forms (ONNX, int8, bf16) of the teacher and the profile's deploy_student
             forms = deploy_forms.run(profile, task, glue=args.glue, cache=args.cache, results=results_dir(args))
             parts += [forms["markdown"]] if forms else []
         log(f"{task}: done after {time.time() - started:.0f} s")

@@ -183,9 +183,11 @@ def distilled(
     stage1: int,
     stage2: int,
 ) -> dict[str, Any]:
+    from workers.distill.losses import LossWeights
     from workers.distill.train import DistillConfig, distill
 
     config = DistillConfig.from_settings(
+        loss_weights=LossWeights(*profile.loss_weights),
         teacher=str(teacher),
         student=student_spec(profile, name),
         stage1_epochs=stage1,
