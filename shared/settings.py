@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         256, description="Largest GloVe score buffer of one batched neighbour pass, in MiB (bounds its memory)."
     )
     mlm_max_seq_len: int = Field(512, description="Longest MLM input in WordPieces (longer is cut).")
+    mlm_plain_bert: bool = Field(
+        True,
+        description="Run a local BERT masked LM with Distillery's own torch modules (same candidates, no "
+        "transformers import: seconds less start-up per augmentation process); off: transformers' classes.",
+    )
     shard_rows: int = Field(1000, description="Rows per augmentation shard in the service.")
     shard_retries: int = Field(3, description="Retries of a failed shard before the job fails.")
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import torch
 from tokenizers import Encoding
-from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
-from transformers.utils import logging as hf_logging
 
 from shared.model_refs import missing_local_model
+from shared.settings import get_settings
+from workers.augment.bert_mlm import TokenizerFacts, load_plain_bert
 from workers.device_setup import check_device, configure_cuda_attention
 from workers.padding import pad_rows
 
@@ -61,32 +61,20 @@ class MaskedLM:
         missing = missing_local_model(source)
         if missing:
             raise ModelLoadError(f"cannot load masked LM {source!r}: {missing}")
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # our own progress bar is the one the user should see
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source)
-            model = AutoModelForMaskedLM.from_pretrained(source)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelLoadError(f"cannot load masked LM {source!r}: {exc}") from None
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()
-        if not getattr(self.tokenizer, "is_fast", False) or self.tokenizer.mask_token_id is None:
-            raise ModelLoadError(f"masked LM {source!r} needs a fast tokenizer with a mask token")
+        plain = load_plain_bert(source) if get_settings().mlm_plain_bert else None
+        model, self.tokenizer = plain if plain is not None else _load_with_transformers(source)
+        #: "plain": bert_mlm.py's modules (a local BERT folder); "transformers": its AutoModelForMaskedLM.
+        self.loader = "plain" if plain is not None else "transformers"
         self.source = source
         self.device = torch.device(resolve_device(device))
         configure_cuda_attention(self.device)
-        self.model: PreTrainedModel = model.to(self.device).eval()
-        self.backend = self.tokenizer.backend_tokenizer
-        self.backend.no_truncation()
-        self.backend.no_padding()
-        self.mask_id = int(self.tokenizer.mask_token_id)
-        self.pad_id = int(self.tokenizer.pad_token_id or 0)
+        self.model: torch.nn.Module = model.to(self.device).eval()
+        self.backend = self.tokenizer.backend
+        self.mask_id = self.tokenizer.mask_id
+        self.pad_id = self.tokenizer.pad_id
         self.max_len = self._max_len(max_seq_len)
-        self.use_types = (
-            "token_type_ids" in self.tokenizer.model_input_names
-            and (getattr(model.config, "type_vocab_size", 0) or 0) >= 2
-        )
+        type_vocab = getattr(self.model.config, "type_vocab_size", 0) or 0
+        self.use_types = self.tokenizer.uses_token_types and type_vocab >= 2
         self.template = self._template()
         self.base, self.head = _split_head(self.model)
         self._base_bf16: torch.nn.Module | None = None  # see bf16_encoder()
@@ -95,7 +83,7 @@ class MaskedLM:
     # --- set-up --------------------------------------------------------------------------------------
     def _max_len(self, max_seq_len: int) -> int:
         limits = [max_seq_len]
-        model_max = getattr(self.tokenizer, "model_max_length", None)
+        model_max = self.tokenizer.model_max_length
         if isinstance(model_max, int) and model_max < 100_000:
             limits.append(model_max)
         return min(limits)
@@ -103,11 +91,11 @@ class MaskedLM:
     def _template(self) -> _Template:
         """Learn the special-token layout from the tokenizer itself, so any MLM family works."""
         mask = self.tokenizer.mask_token
-        pair = self.tokenizer(mask, mask)
-        single = self.tokenizer(mask)
-        ids, types = pair["input_ids"], pair.get("token_type_ids") or [0] * len(pair["input_ids"])
+        pair = self.backend.encode(mask, mask, add_special_tokens=True)
+        single = self.backend.encode(mask, add_special_tokens=True)
+        ids, types = pair.ids, pair.type_ids if self.use_types else [0] * len(pair.ids)
         first, second = [i for i, t in enumerate(ids) if t == self.mask_id][:2]
-        s_ids = single["input_ids"]
+        s_ids = single.ids
         s_mask = s_ids.index(self.mask_id)
         return _Template(
             prefix=ids[:first],
@@ -120,10 +108,9 @@ class MaskedLM:
 
     def _vocab_words(self) -> list[str | None]:
         """Candidate surface of every output id; None for continuation pieces, specials, non-letters."""
-        size = self.model.get_output_embeddings().weight.shape[0]
-        vocab = len(self.tokenizer)
-        tokens = self.tokenizer.convert_ids_to_tokens(list(range(min(size, vocab))))
-        special = set(self.tokenizer.all_special_ids)
+        size = self.model.get_output_embeddings().weight.shape[0]  # type: ignore[operator]
+        tokens = self.tokenizer.tokens(min(size, len(self.tokenizer)))
+        special = self.tokenizer.special_ids
         words: list[str | None] = []
         for i, tok in enumerate(tokens):
             word = None
@@ -248,9 +235,43 @@ def length_batches(
     return batches
 
 
-def _split_head(model: PreTrainedModel) -> tuple[torch.nn.Module | None, torch.nn.Module | None]:
+def _load_with_transformers(source: str) -> tuple[torch.nn.Module, TokenizerFacts]:
+    """Any Hugging Face masked LM with a fast tokenizer, through transformers' Auto classes (imported here
+    only: the plain BERT path never pays for them)."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # our own progress bar is the one the user should see
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForMaskedLM.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"cannot load masked LM {source!r}: {exc}") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    if not getattr(tokenizer, "is_fast", False) or tokenizer.mask_token_id is None:
+        raise ModelLoadError(f"masked LM {source!r} needs a fast tokenizer with a mask token")
+    backend = tokenizer.backend_tokenizer
+    backend.no_truncation()
+    backend.no_padding()
+    limit = getattr(tokenizer, "model_max_length", None)
+    facts = TokenizerFacts(
+        backend=backend,
+        mask_token=str(tokenizer.mask_token),
+        mask_id=int(tokenizer.mask_token_id),
+        pad_id=int(tokenizer.pad_token_id or 0),
+        model_max_length=limit if isinstance(limit, int) else None,
+        special_ids=frozenset(tokenizer.all_special_ids),
+        uses_token_types="token_type_ids" in tokenizer.model_input_names,
+    )
+    return model, facts
+
+
+def _split_head(model: torch.nn.Module) -> tuple[torch.nn.Module | None, torch.nn.Module | None]:
     """(encoder, position-wise MLM head) when the model has both as attributes, else (None, None)."""
-    base = getattr(model, model.base_model_prefix, None)
+    base = getattr(model, str(getattr(model, "base_model_prefix", "")), None)
     if not isinstance(base, torch.nn.Module) or base is model:
         return None, None
     for name in _HEAD_NAMES:
