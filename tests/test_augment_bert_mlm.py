@@ -57,10 +57,24 @@ def test_plain_bert_gives_transformers_answers_bit_for_bit(
         theirs = reference.base(input_ids=ids, attention_mask=attention, token_type_ids=types)[0]  # type: ignore[misc]
         assert torch.equal(ours, theirs)
         assert torch.equal(plain.head(ours[:, 3]), reference.head(theirs[:, 3]))  # type: ignore[misc]
-    for bf16 in (False, True):
-        assert plain.top_candidates(jobs, k=15, batch_size=32, bf16=bf16) == reference.top_candidates(
-            jobs, k=15, batch_size=32, bf16=bf16
-        )
+    assert plain.top_candidates(jobs, k=15, batch_size=32) == reference.top_candidates(jobs, k=15, batch_size=32)
+    # bf16 runs the last layer at the mask rows only (other shapes, other roundings): the same words, nearly always
+    ours_bf16, theirs_bf16 = (m.top_candidates(jobs, k=15, batch_size=32, bf16=True) for m in (plain, reference))
+    overlap = [len(set(a) & set(b)) / max(1, len(set(a) | set(b))) for a, b in zip(ours_bf16, theirs_bf16)]
+    assert sum(overlap) / len(overlap) >= 0.97
+
+
+def test_the_last_layer_at_the_mask_rows_equals_the_full_pass_there(minilm3_mlm_dir: Path) -> None:
+    plain = MaskedLM(str(minilm3_mlm_dir), device="cpu")
+    texts = [line.split("\t")[0] for line in SST2_DEV.read_text().splitlines()[1:9]]
+    batch = [plain.build_input(ids, pos, True) for ids, pos in _jobs(plain, texts)[:40]]
+    ids, types, attention = plain.pad_batch(batch)  # type: ignore[arg-type]
+    at = torch.tensor([pos for _, _, pos in batch])  # type: ignore[misc]
+    with torch.inference_mode():
+        full = plain.base(input_ids=ids, attention_mask=attention, token_type_ids=types)[0]  # type: ignore[misc]
+        rows = plain.base(input_ids=ids, attention_mask=attention, token_type_ids=types, at=at)[0]  # type: ignore[misc]
+    assert rows.shape == (len(batch), full.shape[-1])
+    torch.testing.assert_close(rows, full[torch.arange(len(batch)), at], rtol=1e-5, atol=1e-5)
 
 
 def test_folders_it_does_not_reproduce_go_to_transformers(tiny_mlm_dir: Path, tmp_path: Path) -> None:

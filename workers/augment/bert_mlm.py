@@ -4,8 +4,10 @@ Why: importing transformers' model and tokenizer classes costs every augmentatio
 (its fp8/deepgemm integrations pull in torch's compiler stack, its losses scipy), more than the MLM itself
 needs for a few hundred rows (docs/precision.md). A BERT folder (``model_type`` bert, ``tokenizer.json``,
 ``model.safetensors``) is therefore run by the modules below, which repeat transformers' BERT forward pass
-operation for operation (same layers, same attention call and mask), so the candidates are the same bit for
-bit (tests/test_augment_bert_mlm.py compares the two). Anything else returns None from ``load_plain_bert``
+operation for operation (same layers, same attention call and mask), so the states and candidates are the same
+bit for bit (tests/test_augment_bert_mlm.py compares the two). One addition, used by the bf16 path only (fp32
+output stays byte-identical): ``at`` runs the last layer at the mask rows alone, since the MLM reads no other
+row of it (1/layers of the work). Anything else returns None from ``load_plain_bert``
 and is loaded by transformers (``mlm.py``): other families, other activations or position embeddings, a
 checkpoint whose weights do not match this layout exactly.
 """
@@ -83,6 +85,7 @@ class BertEmbeddings(nn.Module):
 class BertSelfAttention(nn.Module):
     def __init__(self, s: BertShape) -> None:
         super().__init__()
+        self.num_heads = s.num_attention_heads
         self.head_size = s.hidden_size // s.num_attention_heads
         self.query = nn.Linear(s.hidden_size, s.hidden_size)
         self.key = nn.Linear(s.hidden_size, s.hidden_size)
@@ -133,6 +136,20 @@ class BertLayer(nn.Module):
         attended = self.attention.output(self.attention.self(hidden, mask), hidden)
         return self.output(F.gelu(self.intermediate.dense(attended)), attended)
 
+    def forward_at(self, hidden: torch.Tensor, mask: torch.Tensor | None, at: torch.Tensor) -> torch.Tensor:
+        """The layer's output at one position per input (``at[b]``), ``[B, 1, D]``: every key and value, but
+        the query, the attention output and the feed-forward of that row only."""
+        a = self.attention.self
+        rows = hidden[torch.arange(hidden.shape[0], device=hidden.device), at][:, None, :]
+        shape = (hidden.shape[0], -1, a.num_heads, a.head_size)
+        q = a.query(rows).view(shape).transpose(1, 2)
+        k = a.key(hidden).view(shape).transpose(1, 2)
+        v = a.value(hidden).view(shape).transpose(1, 2)
+        key_mask = None if mask is None else mask[:, :, :1, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=0.0, scale=a.head_size**-0.5)
+        attended = self.attention.output(out.transpose(1, 2).reshape(rows.shape), rows)
+        return self.output(F.gelu(self.intermediate.dense(attended)), attended)
+
 
 class BertEncoderLayers(nn.Module):
     def __init__(self, s: BertShape) -> None:
@@ -153,10 +170,17 @@ class BertEncoder(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        at: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor]:
+        """``at`` (one position per input): the last layer runs for that row only and the result is ``[B, D]``,
+        the states there (the MLM needs no other row of the last layer: about 1/layers of the work saved)."""
         hidden = self.embeddings(input_ids, token_type_ids)
-        for layer in self.encoder.layer:
-            hidden = layer(hidden, _key_mask(attention_mask, hidden.shape[1]))
+        mask = _key_mask(attention_mask, hidden.shape[1])
+        layers: list[BertLayer] = list(self.encoder.layer)  # type: ignore[arg-type]
+        for layer in layers if at is None else layers[:-1]:
+            hidden = layer(hidden, mask)
+        if at is not None:
+            return (layers[-1].forward_at(hidden, mask, at)[:, 0],)
         return (hidden,)
 
 

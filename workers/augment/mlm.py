@@ -9,7 +9,9 @@ With ``bf16`` the encoder runs with bf16 weights (a copy made on first use; meas
 autocast on an AMX CPU and 4-7% on an AVX512-BF16 one, bench/results/precision_bench/) and the MLM head in
 fp32 on the mask rows: the head is a few percent of the work, and fp32 vocabulary scores keep near-ties at the
 K-th place ordered as in fp32 (see docs/precision.md). A model whose head cannot be split off runs whole under
-bf16 autocast. Without ``bf16`` nothing differs from the fp32 path, so fp32 output stays byte-identical.
+bf16 autocast. A BERT folder runs on bert_mlm.py's plain modules (no transformers import), whose bf16 pass
+computes the last layer at the mask rows only. Without ``bf16`` nothing differs from the fp32 path, so fp32
+output stays byte-identical.
 """
 
 from __future__ import annotations
@@ -206,6 +208,8 @@ class MaskedLM:
         if base is None or head is None:  # no separable head: full logits, then pick the mask rows
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = self.model(**kwargs).logits[rows, positions]
+        elif bf16 and self.loader == "plain":  # bf16: the last layer at the mask rows only (bert_mlm.py)
+            logits = head(self.bf16_encoder()(**kwargs, at=positions)[0].float())
         else:
             encoder = self.bf16_encoder() if bf16 else base
             hidden = encoder(**kwargs)[0][rows, positions]
