@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from services.cli.params import add_precision_argument
 from shared.settings import Settings
@@ -68,12 +69,20 @@ def check_positive(**values: int | None) -> str | None:
     return None
 
 
-def run_checked(command: str, work: Callable[[], int], args: argparse.Namespace, writes: str | None = None) -> int:
-    """``work()`` once the runtime flags are at least 1; bad input (and, with ``writes``, a failed write of that
-    path) is exit status 2 with a one-line message."""
+def run_checked(
+    command: str,
+    work: Callable[[], int],
+    args: argparse.Namespace,
+    writes: str | None = None,
+    inputs: tuple[str | None, ...] = (),
+) -> int:
+    """``work()`` once the runtime flags are at least 1 and the ``inputs`` paths exist (checked before ``work``
+    imports torch and the model libraries: a typo is answered at once, not after seconds of imports); bad input
+    (and, with ``writes``, a failed write of that path) is exit status 2 with a one-line message."""
     bad = check_positive(batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
-    if bad:
-        return fail(command, bad)
+    missing = next((path for path in inputs if path and not Path(path).exists()), None)
+    if bad or missing:
+        return fail(command, bad or f"{missing}: no such file or folder")
     try:
         return work()
     except user_errors() as exc:

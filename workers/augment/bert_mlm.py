@@ -231,7 +231,13 @@ class PlainBertMLM(nn.Module):
         self.config = s  # the fields benches read (layers, hidden size, vocabulary), as on a transformers model
         self.bert = BertEncoder(s)
         self.cls = BertMLMHead(s)
-        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+        self.tie()
+
+    def tie(self) -> None:
+        """The decoder scores with the word embeddings and the head's bias (call again after loading weights)."""
+        predictions = self.cls.predictions
+        predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+        predictions.decoder.bias = predictions.bias
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.cls.predictions.decoder
