@@ -87,6 +87,12 @@ def test_folders_it_does_not_reproduce_go_to_transformers(tiny_mlm_dir: Path, tm
         config = json.loads((folder / "config.json").read_text())
         (folder / "config.json").write_text(json.dumps({**config, **change}))
         assert load_plain_bert(str(folder)) is None
+    (tmp_path / "cased").mkdir()  # casing in the config that contradicts tokenizer.json's normalizer
+    for f in tiny_mlm_dir.iterdir():
+        (tmp_path / "cased" / f.name).write_bytes(f.read_bytes())
+    cased = tmp_path / "cased" / "tokenizer_config.json"
+    cased.write_text(json.dumps({**json.loads(cased.read_text()), "do_lower_case": False}))
+    assert load_plain_bert(str(tmp_path / "cased")) is None
     (tmp_path / "relu" / "model.safetensors").unlink()
     assert load_plain_bert(str(tmp_path / "relu")) is None
 

@@ -278,6 +278,9 @@ def load_tokenizer_facts(folder: Path) -> TokenizerFacts | None:
     if mask is None or mask_id is None:
         return None
     spec = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    lowercase = (spec.get("normalizer") or {}).get("lowercase")
+    if "do_lower_case" in config and lowercase is not None and lowercase != config["do_lower_case"]:
+        return None  # the config and the file disagree on casing: let transformers decide, as it always has
     special = frozenset(t["id"] for t in spec.get("added_tokens", []) if t.get("special"))
     limit = config.get("model_max_length")
     backend.no_truncation()
