@@ -380,6 +380,7 @@ def render(data: dict[str, Any]) -> str:
         f"{scale['max_seq_len']}. Latency: fp32 CPU forward, length 64, {p['latency_threads']} torch thread(s), "
         f"median of {p['latency_repeats_b1']} (batch 1) / {p['latency_repeats_b32']} (batch 32) runs after "
         f"{p['latency_warmup']} warm-up; speed-up over the teacher in brackets."
+        + loss_weights_note(p.get("loss_weights"))
         + general_note(data.get("general") or {})
         + "\n\n"
     )
@@ -395,6 +396,14 @@ def render(data: dict[str, Any]) -> str:
         ],
         rows,
     )
+
+
+def loss_weights_note(weights: Any) -> str:
+    """Said when the distillation losses were not weighted 1 each (the paper's), e.g. an ablation."""
+    if not weights or list(weights) == [1.0, 1.0, 1.0, 1.0]:
+        return ""
+    named = ", ".join(f"{n} {w:g}" for n, w in zip(("embedding", "attention", "hidden", "prediction"), weights))
+    return f" Distillation loss weights: {named}."
 
 
 def general_note(runs: dict[str, Any]) -> str:
