@@ -228,6 +228,12 @@ CPU_BASE_4K_NOATT = replace(
 CPU_BASE_4K_PRED = replace(CPU_BASE_4K_NOATT, name="cpu-base-4k-pred", stage1_epochs=0, aug_stage1_epochs=0,
                            loss_weights=(1.0, 1.0, 1.0, 1.0))  # fmt: skip
 
+#: cpu-base-4k-pred with the paper's N=20 augmentation (about 80,000 rows for stage 2's 3 epochs): does more
+#: augmented data carry prediction-layer distillation further?
+CPU_BASE_4K_PRED_N20 = replace(
+    CPU_BASE_4K_PRED, name="cpu-base-4k-pred-n20", sst2=replace(CPU_BASE_4K_PRED.sst2, aug_n=20)
+)
+
 #: cpu-base's choices (one task, students from general distillation, its deploy student and speed target) at
 #: smoke scale: the tests run it on a tiny MPNet teacher given with --base-model.
 SMOKE_BASE = replace(
@@ -240,7 +246,18 @@ SMOKE_BASE = replace(
 )
 
 PROFILES: dict[str, Profile] = {
-    p.name: p for p in (CPU, CPU_BASE, CPU_BASE_4K, CPU_BASE_4K_NOATT, CPU_BASE_4K_PRED, GPU, SMOKE, SMOKE_BASE)
+    p.name: p
+    for p in (
+        CPU,
+        CPU_BASE,
+        CPU_BASE_4K,
+        CPU_BASE_4K_NOATT,
+        CPU_BASE_4K_PRED,
+        CPU_BASE_4K_PRED_N20,
+        GPU,
+        SMOKE,
+        SMOKE_BASE,
+    )
 }
 
 
@@ -256,6 +273,7 @@ __all__ = [
     "CPU_BASE_4K",
     "CPU_BASE_4K_NOATT",
     "CPU_BASE_4K_PRED",
+    "CPU_BASE_4K_PRED_N20",
     "GPU",
     "PROFILES",
     "SMOKE",
