@@ -152,8 +152,11 @@ def test_cancel_midway_skips_queued_shards(
         cancel_seq = next(e["seq"] for e in events if e["kind"] == "cancelled")
         started_after = [e for e in events if e["kind"] == "shard_started" and e["seq"] > cancel_seq]
         assert started_after == []  # queued shards never ran
-        assert sum(e["kind"] == "shard_skipped" for e in events) >= (0 if fair else 7)
-        assert sum(e["kind"] == "shard_started" for e in events) <= (3 if fair else 10)
+        started = sum(e["kind"] == "shard_started" for e in events)
+        if fair:
+            assert started <= 3  # the window queued before the cancel
+        else:  # how many started before the cancel landed depends on the shards' speed; none after it
+            assert started < 10 and sum(e["kind"] == "shard_skipped" for e in events) == 10 - started
         final = client.get(f"/v1/jobs/{job['id']}", headers=AUTH_A).json()
         assert final["status"] == "cancelled" and final["finished_at"] is not None
         assert final["progress"]["shards_done"] < 10
