@@ -4,6 +4,7 @@ it does not import transformers."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,16 +81,11 @@ def test_the_last_layer_at_the_mask_rows_equals_the_full_pass_there(minilm3_mlm_
 def test_folders_it_does_not_reproduce_go_to_transformers(tiny_mlm_dir: Path, tmp_path: Path) -> None:
     assert load_plain_bert(str(tiny_mlm_dir)) is not None
     for change in ({"hidden_act": "relu"}, {"position_embedding_type": "relative_key"}, {"model_type": "roberta"}):
-        folder = tmp_path / next(iter(change.values()))
-        folder.mkdir()
-        for f in tiny_mlm_dir.iterdir():
-            (folder / f.name).write_bytes(f.read_bytes())
+        folder = Path(shutil.copytree(tiny_mlm_dir, tmp_path / next(iter(change.values()))))
         config = json.loads((folder / "config.json").read_text())
         (folder / "config.json").write_text(json.dumps({**config, **change}))
         assert load_plain_bert(str(folder)) is None
-    (tmp_path / "cased").mkdir()  # casing in the config that contradicts tokenizer.json's normalizer
-    for f in tiny_mlm_dir.iterdir():
-        (tmp_path / "cased" / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(tiny_mlm_dir, tmp_path / "cased")  # config casing vs tokenizer.json's normalizer
     cased = tmp_path / "cased" / "tokenizer_config.json"
     cased.write_text(json.dumps({**json.loads(cased.read_text()), "do_lower_case": False}))
     assert load_plain_bert(str(tmp_path / "cased")) is None

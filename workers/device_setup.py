@@ -43,6 +43,16 @@ def check_device(name: str) -> str:
     return name
 
 
+def resolve_device(name: str) -> str:
+    """``name`` with 'auto' made concrete (CUDA when present, else the CPU); a device this machine lacks is a
+    ``DeviceUnavailable``. The one rule every engine (augmentation, training) resolves its device by."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return check_device(name)
+
+
 def thread_env(threads: int) -> dict[str, str]:
     """The environment that caps the native thread pools of a child process at ``threads``."""
     return {name: str(threads) for name in THREAD_ENV}

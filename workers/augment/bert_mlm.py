@@ -85,19 +85,18 @@ class BertEmbeddings(nn.Module):
 class BertSelfAttention(nn.Module):
     def __init__(self, s: BertShape) -> None:
         super().__init__()
-        self.num_heads = s.num_attention_heads
         self.head_size = s.hidden_size // s.num_attention_heads
         self.query = nn.Linear(s.hidden_size, s.hidden_size)
         self.key = nn.Linear(s.hidden_size, s.hidden_size)
         self.value = nn.Linear(s.hidden_size, s.hidden_size)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        shape = (*hidden.shape[:-1], -1, self.head_size)
-        q = self.query(hidden).view(shape).transpose(1, 2)
-        k = self.key(hidden).view(shape).transpose(1, 2)
-        v = self.value(hidden).view(shape).transpose(1, 2)
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, queries: torch.Tensor) -> torch.Tensor:
+        """Attention of ``queries`` (``hidden`` itself, or some of its rows) over every row of ``hidden``."""
+        q = self.query(queries).view(*queries.shape[:-1], -1, self.head_size).transpose(1, 2)
+        k = self.key(hidden).view(*hidden.shape[:-1], -1, self.head_size).transpose(1, 2)
+        v = self.value(hidden).view(*hidden.shape[:-1], -1, self.head_size).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, scale=self.head_size**-0.5)
-        return out.transpose(1, 2).contiguous().reshape(*hidden.shape[:-1], -1).contiguous()
+        return out.transpose(1, 2).contiguous().reshape(*queries.shape[:-1], -1).contiguous()
 
 
 class BertResidual(nn.Module):
@@ -132,22 +131,13 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(s)
         self.output = BertResidual(s.intermediate_size, s.hidden_size, s.layer_norm_eps)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        attended = self.attention.output(self.attention.self(hidden, mask), hidden)
-        return self.output(F.gelu(self.intermediate.dense(attended)), attended)
-
-    def forward_at(self, hidden: torch.Tensor, mask: torch.Tensor | None, at: torch.Tensor) -> torch.Tensor:
-        """The layer's output at one position per input (``at[b]``), ``[B, 1, D]``: every key and value, but
-        the query, the attention output and the feed-forward of that row only."""
-        a = self.attention.self
-        rows = hidden[torch.arange(hidden.shape[0], device=hidden.device), at][:, None, :]
-        shape = (hidden.shape[0], -1, a.num_heads, a.head_size)
-        q = a.query(rows).view(shape).transpose(1, 2)
-        k = a.key(hidden).view(shape).transpose(1, 2)
-        v = a.value(hidden).view(shape).transpose(1, 2)
-        key_mask = None if mask is None else mask[:, :, :1, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=0.0, scale=a.head_size**-0.5)
-        attended = self.attention.output(out.transpose(1, 2).reshape(rows.shape), rows)
+    def forward(
+        self, hidden: torch.Tensor, mask: torch.Tensor | None, queries: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The layer's output for every row, or with ``queries`` (rows of ``hidden``, ``[B, Q, D]``) for those
+        rows only: every key and value, but the query, attention output and feed-forward of those rows."""
+        queries = hidden if queries is None else queries
+        attended = self.attention.output(self.attention.self(hidden, mask, queries), queries)
         return self.output(F.gelu(self.intermediate.dense(attended)), attended)
 
 
@@ -180,7 +170,9 @@ class BertEncoder(nn.Module):
         for layer in layers if at is None else layers[:-1]:
             hidden = layer(hidden, mask)
         if at is not None:
-            return (layers[-1].forward_at(hidden, mask, at)[:, 0],)
+            rows = hidden[torch.arange(hidden.shape[0], device=hidden.device), at][:, None, :]
+            key_mask = None if mask is None else mask[:, :, :1, :]
+            return (layers[-1](hidden, key_mask, rows)[:, 0],)
         return (hidden,)
 
 
@@ -271,13 +263,14 @@ def load_tokenizer_facts(folder: Path) -> TokenizerFacts | None:
     config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
     if config.get("tokenizer_class") not in BERT_TOKENIZERS:
         return None
-    backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    text = (folder / "tokenizer.json").read_text(encoding="utf-8")  # read once: the tokenizer and its specials
+    backend = Tokenizer.from_str(text)
     mask, pad = _token(config.get("mask_token")), _token(config.get("pad_token"))
     mask_id = backend.token_to_id(mask) if mask else None
     pad_id = backend.token_to_id(pad) if pad else None
     if mask is None or mask_id is None:
         return None
-    spec = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    spec = json.loads(text)
     lowercase = (spec.get("normalizer") or {}).get("lowercase")
     if "do_lower_case" in config and lowercase is not None and lowercase != config["do_lower_case"]:
         return None  # the config and the file disagree on casing: let transformers decide, as it always has

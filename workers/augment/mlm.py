@@ -26,7 +26,7 @@ from tokenizers import Encoding
 from shared.model_refs import missing_local_model
 from shared.settings import get_settings
 from workers.augment.bert_mlm import TokenizerFacts, load_plain_bert
-from workers.device_setup import check_device, configure_cuda_attention
+from workers.device_setup import configure_cuda_attention, resolve_device
 from workers.padding import pad_rows
 
 #: Attribute names under which Hugging Face masked-LM classes keep a position-wise MLM head.
@@ -35,13 +35,6 @@ _HEAD_NAMES = ("cls", "lm_head", "predictions")
 
 class ModelLoadError(ValueError):
     """The masked LM (folder or hub id) could not be loaded; the message says which and why."""
-
-
-def resolve_device(device: str) -> str:
-    """'auto' means CUDA when present, else CPU."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return check_device(device)  # a DeviceUnavailable (ValueError) for a GPU this machine lacks
 
 
 @dataclass(frozen=True)

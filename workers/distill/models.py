@@ -21,7 +21,8 @@ from transformers import (
 from shared.model_refs import missing_local_model
 from shared.settings import setting_field
 from shared.tasks import TaskPreset
-from workers.device_setup import DeviceUnavailable, check_device, configure_cuda_attention
+from workers.device_setup import DeviceUnavailable, configure_cuda_attention
+from workers.device_setup import resolve_device as device_for
 from workers.distill.checkpoint_adapt import keep_layers, match_vocabularies, transplant_word_embeddings
 from workers.distill.errors import DistillError
 from workers.distill.families import family_of
@@ -60,9 +61,7 @@ class StudentSpec:
 def resolve_device(name: str) -> torch.device:
     """'auto' = CUDA when present, else CPU; a device this machine lacks (cuda:3 on two GPUs) is refused."""
     try:
-        device = torch.device(
-            ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else check_device(name)
-        )
+        device = torch.device(device_for(name))
     except DeviceUnavailable as exc:
         raise DistillError(str(exc)) from None
     configure_cuda_attention(device)
