@@ -149,7 +149,8 @@ def augment_step(args: argparse.Namespace, device: str, rows: int, data: dict[st
 
     threads = f", {torch.get_num_threads()} threads" if device == "cpu" else ""
     return row(
-        f"augment {rows} rows (rough MLM, N=4, batch {augmenter.params.batch_size}{threads})",
+        f"augment {rows} rows (rough MLM, {augmenter.mlm.loader} loader, N=4, batch {augmenter.params.batch_size}"
+        f"{threads})",
         device,
         augmenter.precision.bf16,
         rows_per_s=round(rows / seconds, 2),
