@@ -41,6 +41,27 @@ class _Tee:
         return False
 
 
+#: The flags that decide how fast the engines' bf16/int8 kernels can be; printed in every record's header.
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def cpu_line() -> str:
+    """The CPU's model name and which of SPEED_FLAGS it has (Linux /proc/cpuinfo; 'unknown' elsewhere)."""
+    name: str | None = None
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name is None:
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    present = [f for f in SPEED_FLAGS if f in flags]
+    return f"{name or platform.processor() or 'unknown'}; flags: {', '.join(present) or 'none of ' + ', '.join(SPEED_FLAGS)}"
+
+
 def header(argv: list[str]) -> str:
     """The lines that make a record reproducible: command, UTC time, commit, machine, load average."""
     commit = subprocess.run(
@@ -50,7 +71,7 @@ def header(argv: list[str]) -> str:
     return (
         f"# command: {shlex.join(argv)}\n# date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
         f"# commit: {commit or 'unknown'}\n# machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"load average {load} at start\n"
+        f"load average {load} at start\n# cpu: {cpu_line()}\n"
     )
 
 

@@ -11,6 +11,7 @@ record_output() {
     echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# commit: $(git describe --always --dirty 2>/dev/null || echo unknown)"
     echo "# machine: $(uname -m), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+    echo "# cpu: $(python3 -c 'import sys; sys.path.insert(0, "bench"); import record; print(record.cpu_line())')"
   } >"$RECORD"
   exec > >(tee -a "$RECORD") 2>&1
 }
