@@ -88,8 +88,8 @@ def masked_copy_work(mlm: Path, sentences: Sequence[str]) -> tuple[int, int, flo
 
 
 def last_layer_at_mask_rows(augmenter: Any) -> bool:
-    """Whether the engine's MLM runs its last layer at the mask rows only (the plain BERT path in bf16)."""
-    return augmenter.mlm.loader == "plain" and augmenter.precision.bf16
+    """Whether the engine's MLM runs its last layer at the mask rows only, by the engine's own rule."""
+    return bool(augmenter.mlm.last_layer_at_mask_rows(augmenter.precision.bf16))
 
 
 def best_linear_gflops(hidden: int, ffn: int, bf16: bool, repeats: int = 20) -> float:

@@ -25,7 +25,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import socket
 import statistics
 import sys
@@ -40,22 +39,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
-
 
 def cpu_facts() -> dict[str, Any]:
     """The CPU's model name and which of the flags that decide bf16/int8 speed it has (Linux /proc/cpuinfo)."""
-    name, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    return {"model": name, "flags": {f: f in flags for f in FLAGS}, "cores": os.cpu_count()}
+    from bench.record import SPEED_FLAGS, cpu_model_and_flags
+
+    name, flags = cpu_model_and_flags()
+    return {"model": name, "flags": {f: f in flags for f in SPEED_FLAGS}, "cores": os.cpu_count()}
 
 
 def has_bf16(cpu: dict[str, Any]) -> bool:

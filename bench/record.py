@@ -42,24 +42,31 @@ class _Tee:
 
 
 #: The flags that decide how fast the engines' bf16/int8 kernels can be; printed in every record's header.
-SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
+SPEED_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
 
 
-def cpu_line() -> str:
-    """The CPU's model name and which of SPEED_FLAGS it has (Linux /proc/cpuinfo; 'unknown' elsewhere)."""
+def cpu_model_and_flags() -> tuple[str, frozenset[str]]:
+    """The CPU's model name and all its flags (the first of each in Linux /proc/cpuinfo; 'unknown' and none
+    elsewhere). Standard library only: bench/record.sh calls this module from the system python."""
     name: str | None = None
-    flags: set[str] = set()
+    flags: frozenset[str] = frozenset()
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "model name" and name is None:
                 name = value.strip()
             elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
+                flags = frozenset(value.split())
     except OSError:
         pass
-    present = [f for f in SPEED_FLAGS if f in flags]
-    return f"{name or platform.processor() or 'unknown'}; flags: {', '.join(present) or 'none of ' + ', '.join(SPEED_FLAGS)}"
+    return name or platform.processor() or "unknown", flags
+
+
+def cpu_line() -> str:
+    """The CPU's model name and which of SPEED_FLAGS it has."""
+    name, flags = cpu_model_and_flags()
+    present = ", ".join(f for f in SPEED_FLAGS if f in flags)
+    return f"{name}; flags: {present or 'none of ' + ', '.join(SPEED_FLAGS)}"
 
 
 def header(argv: list[str]) -> str:

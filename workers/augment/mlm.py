@@ -201,13 +201,18 @@ class MaskedLM:
         if base is None or head is None:  # no separable head: full logits, then pick the mask rows
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = self.model(**kwargs).logits[rows, positions]
-        elif bf16 and self.loader == "plain":  # bf16: the last layer at the mask rows only (bert_mlm.py)
+        elif self.last_layer_at_mask_rows(bf16):
             logits = head(self.bf16_encoder()(**kwargs, at=positions)[0].float())
         else:
             encoder = self.bf16_encoder() if bf16 else base
             hidden = encoder(**kwargs)[0][rows, positions]
             logits = head(hidden.float())  # fp32 vocabulary scores (a no-op cast in fp32)
         return logits.float().topk(k, dim=-1).indices.cpu().tolist()
+
+    def last_layer_at_mask_rows(self, bf16: bool) -> bool:
+        """Whether a pass runs its last layer at the mask rows only (bert_mlm.py): the plain BERT in bf16; fp32
+        keeps the full pass, bit-exact with transformers. The one rule the engine and the benches go by."""
+        return bf16 and self.loader == "plain" and self.base is not None and self.head is not None
 
     def bf16_encoder(self) -> torch.nn.Module:
         """The encoder with bf16 weights, copied once on first use: the fp32 model stays for fp32 jobs of the
