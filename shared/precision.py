@@ -31,6 +31,10 @@ class Precision(StrEnum):
     BF16 = "bf16"
 
 
+class PrecisionError(ValueError):
+    """bf16 asked for on a device that has no bf16 support; the message names the device and why."""
+
+
 class PrecisionChoice(BaseModel):
     """What a run used and why: CLI summaries, job results and report.json carry ``model_dump()``."""
 
@@ -66,6 +70,21 @@ def cpu_bf16_support(detect: Detect = "auto") -> tuple[bool, str]:
     if found:
         return True, f"CPU flags {', '.join(found)}"
     return False, f"CPU has none of the flags {', '.join(BF16_CPU_FLAGS)}"
+
+
+def choose_precision(requested: str, device: str, supported: bool, why: str) -> PrecisionChoice:
+    """The precision a run on ``device`` uses given its bf16 support (``supported``, ``why``): torch-free, so the
+    CLI can refuse an explicit bf16 before it imports torch; ``workers.precision`` detects CUDA's support."""
+    asked = Precision(requested)
+    if asked == Precision.FP32:
+        return PrecisionChoice(precision="fp32", reason="fp32 asked for")
+    if asked == Precision.BF16:
+        if not supported:
+            raise PrecisionError(f"bf16 asked for, but device {device} has no bf16 support ({why}); use auto or fp32")
+        return PrecisionChoice(precision="bf16", reason=f"bf16 asked for; {device}: {why}")
+    if supported:
+        return PrecisionChoice(precision="bf16", reason=f"auto: {device} supports bf16 ({why})")
+    return PrecisionChoice(precision="fp32", reason=f"auto: {device} has no bf16 support ({why})")
 
 
 def submission_problem(precision: str, settings: Settings) -> str | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from shared.dataset_io import read_table
-from tests.conftest import run_cli
+from tests.conftest import REPO_ROOT, run_cli
 from tests.distill_helpers import teacher_and_sst2
 
 
@@ -130,3 +132,25 @@ def test_precision_bf16_casts_a_pytorch_folder_and_is_refused_for_onnx_or_withou
     assert refused.returncode == 2 and "no bf16 support" in refused.stderr
     onnx = run_cli(*args, "--model", exported / "model-int8.onnx", DISTILLERY_BF16_DETECT="on")
     assert onnx.returncode == 2 and "runs at the precision it was exported with" in onnx.stderr
+
+
+def test_refusals_decided_by_the_files_import_neither_torch_nor_transformers(data: dict[str, Path]) -> None:
+    """A typo'd folder, an impossible bf16 or a --max-seq-len past the position table is answered before the
+    seconds of torch and transformers imports (run_checked's and export's preflight)."""
+    script = (
+        "import sys; from services.cli.main import main; "
+        "codes = [main(a) for a in ({!r}, {!r}, {!r})]; "
+        "print(codes, [m for m in ('torch', 'transformers') if m in sys.modules])"
+    )
+    runs = (
+        ["export", "--model", str(data["root"]), "--output", str(data["root"] / "o")],
+        ["evaluate", "--model", str(data["model"]), "--data", str(data["dev"]), "--task", "sst-2", "--precision", "bf16"],
+        ["predict", "--model", str(data["model"]), "--input", str(data["dev"]), "--output", str(data["root"] / "p.tsv"),
+         "--max-seq-len", "4096"],
+    )  # fmt: skip
+    env = {"PATH": "/usr/bin:/bin", "DISTILLERY_BF16_DETECT": "off", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script.format(*runs)], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "[2, 2, 2] []", done.stdout + done.stderr
+    assert done.stderr.count("error:") == 3 and "no bf16 support" in done.stderr and "exceeds" in done.stderr

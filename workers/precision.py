@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import torch
 
-from shared.precision import Detect, Precision, PrecisionChoice, cpu_bf16_support
+from shared.precision import Detect, Precision, PrecisionChoice, PrecisionError, choose_precision, cpu_bf16_support
 from shared.settings import get_settings
 
-
-class PrecisionError(ValueError):
-    """bf16 asked for on a device that has no bf16 support; the message names the device and why."""
+__all__ = ["PrecisionError", "device_bf16_support", "resolve_precision"]
 
 
 def device_bf16_support(device: torch.device, detect: Detect = "auto") -> tuple[bool, str]:
@@ -31,14 +29,7 @@ def device_bf16_support(device: torch.device, detect: Detect = "auto") -> tuple[
 def resolve_precision(requested: str, device: torch.device | str, detect: Detect | None = None) -> PrecisionChoice:
     """The precision a run on ``device`` uses, and why; ``detect`` defaults to DISTILLERY_BF16_DETECT."""
     device = torch.device(device)
-    asked = Precision(requested)
-    if asked == Precision.FP32:
-        return PrecisionChoice(precision="fp32", reason="fp32 asked for")
+    if Precision(requested) == Precision.FP32:
+        return choose_precision(requested, str(device), False, "")
     supported, why = device_bf16_support(device, detect or get_settings().bf16_detect)
-    if asked == Precision.BF16:
-        if not supported:
-            raise PrecisionError(f"bf16 asked for, but device {device} has no bf16 support ({why}); use auto or fp32")
-        return PrecisionChoice(precision="bf16", reason=f"bf16 asked for; {device}: {why}")
-    if supported:
-        return PrecisionChoice(precision="bf16", reason=f"auto: {device} supports bf16 ({why})")
-    return PrecisionChoice(precision="fp32", reason=f"auto: {device} has no bf16 support ({why})")
+    return choose_precision(requested, str(device), supported, why)

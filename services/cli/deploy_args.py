@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.cli.params import add_precision_argument
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 
 
 def add_column_arguments(parser: argparse.ArgumentParser, label_help: str, with_format: bool = False) -> None:
@@ -48,10 +48,10 @@ def threads_of(args: argparse.Namespace, s: Settings) -> int:
 def user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean bad input (exit 2 with their message), imported only when a command runs."""
     from shared.dataset_io import DatasetError
+    from shared.precision import PrecisionError
     from shared.tasks import UnknownTaskError
     from workers.deploy.errors import DeployError
     from workers.distill.errors import DistillError
-    from workers.precision import PrecisionError
 
     return (DeployError, DatasetError, UnknownTaskError, DistillError, PrecisionError)
 
@@ -75,15 +75,21 @@ def run_checked(
     args: argparse.Namespace,
     writes: str | None = None,
     inputs: tuple[str | None, ...] = (),
+    model: str | None = None,
 ) -> int:
-    """``work()`` once the runtime flags are at least 1 and the ``inputs`` paths exist (checked before ``work``
-    imports torch and the model libraries: a typo is answered at once, not after seconds of imports); bad input
-    (and, with ``writes``, a failed write of that path) is exit status 2 with a one-line message."""
+    """``work()`` once the runtime flags are at least 1, the ``inputs`` paths exist and the ``model`` passes the
+    checks its files alone decide (all before ``work`` imports torch and the model libraries: a typo, a missing
+    config.json or an impossible bf16 is answered at once, not after seconds of imports); bad input (and, with
+    ``writes``, a failed write of that path) is exit status 2 with a one-line message."""
     bad = check_positive(batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
     missing = next((path for path in inputs if path and not Path(path).exists()), None)
     if bad or missing:
         return fail(command, bad or f"{missing}: no such file or folder")
     try:
+        if model is not None:
+            from workers.deploy.loading import check_model
+
+            check_model(model, precision_of(args, get_settings()), args.max_seq_len)
         return work()
     except user_errors() as exc:
         return fail(command, str(exc))

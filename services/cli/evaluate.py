@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     s = get_settings()
     if not args.task:
         return fail("evaluate", "--task is required (it names the metrics and the label set)")
-    return run_checked("evaluate", lambda: _evaluate(args, s), args, inputs=(args.model, args.data))
+    return run_checked("evaluate", lambda: _evaluate(args, s), args, inputs=(args.model, args.data), model=args.model)
 
 
 def _evaluate(args: argparse.Namespace, s) -> int:

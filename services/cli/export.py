@@ -30,14 +30,20 @@ def run(args: argparse.Namespace) -> int:
     axes) and quantize it to dynamic int8; the output folder holds model.onnx, model-int8.onnx, the tokenizer,
     config.json and export.json (sizes, largest logit difference from PyTorch, and with --check the task's
     metrics of every file)."""
-    from services.cli.progress_bar import quiet_transformers
-    from workers.deploy.export_run import ExportOptions, export_model
+    from workers.deploy.loading import check_torch_folder
 
     bad = check_positive(check_rows=args.check_rows, threads=args.threads, opset=args.opset)
     if bad:
         return fail("export", bad)
     if args.check and not args.task:
         return fail("export", "--check needs --task (which metrics to compute and how to read the labels)")
+    try:
+        check_torch_folder(Path(args.model))  # a wrong folder is refused before the seconds of imports below
+    except user_errors() as exc:
+        return fail("export", str(exc))
+    from services.cli.progress_bar import quiet_transformers
+    from workers.deploy.export_run import ExportOptions, export_model
+
     quiet_transformers()
     opts = ExportOptions(
         quantize=args.quantize,

@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict every row of a dataset file; the output has the input's columns plus `prediction` and one
     `prob_<class>` column per class (regression: `prediction` is the score)."""
-    return run_checked("predict", lambda: _predict(args), args, writes=args.output, inputs=(args.model, args.input))
+    return run_checked(
+        "predict", lambda: _predict(args), args, writes=args.output, inputs=(args.model, args.input), model=args.model
+    )
 
 
 def _predict(args: argparse.Namespace) -> int:

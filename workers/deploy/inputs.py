@@ -17,7 +17,7 @@ import torch
 from shared.dataset_io import DatasetSpec, Table
 from shared.settings import get_settings
 from shared.tasks import TaskPreset
-from workers.deploy.errors import DeployError
+from workers.deploy.loading import check_seq_len
 from workers.distill.data import Example, ExampleEncoder, collate, default_max_seq_len, sorted_batches
 
 
@@ -26,9 +26,7 @@ def max_seq_len_for(
 ) -> int:
     """The token budget: the flag, else the task's (single sentences short, pairs longer); a flag beyond the
     model's position table (config.json's max_position_embeddings) is refused rather than crashing the model."""
-    limit = (config or {}).get("max_position_embeddings")
-    if given and limit and given > int(limit):
-        raise DeployError(f"--max-seq-len {given} exceeds the model's {limit} positions (max_position_embeddings)")
+    check_seq_len(given, config or {})
     if given:
         return given
     if preset is not None:

@@ -93,13 +93,19 @@ def load_tokenizer(folder: Path) -> Any:
         raise DeployError(f"{folder}: cannot load its tokenizer ({exc})") from None
 
 
-def load_torch_classifier(folder: Path) -> Any:
-    """The PyTorch sequence classifier of a save_pretrained folder (CPU, fp32, eval mode)."""
-    from transformers import AutoModelForSequenceClassification
-
-    read_config(folder, required=True)
+def check_torch_folder(folder: Path) -> dict[str, Any]:
+    """config.json of a save_pretrained classifier folder that also holds weights (checked without torch)."""
+    config = read_config(folder, required=True)
     if not has_weights(folder):
         raise DeployError(f"{folder}: no model weights (looked for {', '.join(WEIGHT_FILES)})")
+    return config
+
+
+def load_torch_classifier(folder: Path) -> Any:
+    """The PyTorch sequence classifier of a save_pretrained folder (CPU, fp32, eval mode)."""
+    check_torch_folder(folder)
+    from transformers import AutoModelForSequenceClassification
+
     try:
         return AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
     except (OSError, ValueError, RuntimeError) as exc:
@@ -131,36 +137,69 @@ def run_precision(onnx_file: Path | None, requested: str) -> tuple[str, str]:
                 f"{onnx_file}: an ONNX file runs at the precision it was exported with; bf16 applies to PyTorch model folders"
             )
         return "as stored", f"{onnx_file.name} runs at the precision it was exported with"
-    from workers.precision import resolve_precision
+    from shared.precision import choose_precision, cpu_bf16_support
+    from shared.settings import get_settings
 
-    choice = resolve_precision(requested, "cpu")
+    supported, why = cpu_bf16_support(get_settings().bf16_detect) if requested != "fp32" else (False, "")
+    choice = choose_precision(requested, "cpu", supported, why)
     return choice.precision, choice.reason
+
+
+def check_seq_len(given: int | None, config: dict[str, Any]) -> None:
+    """Refuse a --max-seq-len beyond the model's position table (config.json's max_position_embeddings)."""
+    limit = config.get("max_position_embeddings")
+    if given and limit and given > int(limit):
+        raise DeployError(f"--max-seq-len {given} exceeds the model's {limit} positions (max_position_embeddings)")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """What a --model argument is, read from its files alone: the folder, the ONNX file (None: PyTorch),
+    the precision it will run in and why, and its config.json (empty for a bare .onnx file)."""
+
+    folder: Path
+    onnx_file: Path | None
+    precision: str
+    precision_reason: str
+    config: dict[str, Any]
+
+
+def check_model(path: str | Path, precision: str = "fp32", max_seq_len: int | None = None) -> ModelFiles:
+    """Every refusal that the files and flags alone decide, without importing torch or transformers (seconds
+    on a small CPU): a typo, a folder without config.json or weights, bf16 where it cannot run, a --max-seq-len
+    past the position table. ``load_model`` runs it first; the CLI runs it before its imports."""
+    folder, onnx_file = resolve_model_path(path)
+    resolved, reason = run_precision(onnx_file, precision)
+    config = read_config(folder, required=onnx_file is None)
+    check_seq_len(max_seq_len, config)
+    return ModelFiles(folder, onnx_file, resolved, reason, config)
 
 
 def load_model(path: str | Path, threads: int = 0, precision: str = "fp32") -> LoadedModel:
     """Load a model folder or .onnx file with its tokenizer; DeployError names what is missing or broken.
 
     ``precision`` (auto, fp32 or bf16) applies to PyTorch folders: bf16 casts the weights, as deployments do."""
+    files = check_model(path, precision)
+    folder, onnx_file, config = files.folder, files.onnx_file, files.config
     import transformers
 
     transformers.logging.set_verbosity_error()
-    folder, onnx_file = resolve_model_path(path)
-    resolved, reason = run_precision(onnx_file, precision)
     if onnx_file is None:
-        config = read_config(folder, required=True)
         tokenizer = load_tokenizer(folder)
         model = load_torch_classifier(folder)
-        if resolved == "bf16":
+        if files.precision == "bf16":
             import torch
 
             model = model.to(torch.bfloat16)
         predictor: Predictor = TorchPredictor(model, threads)
     else:
-        config = read_config(folder, required=False)
         tokenizer = load_tokenizer(folder)
         predictor = OnnxPredictor(onnx_file, threads)
         if not config:  # a bare .onnx file: class indices as names, one output = regression
             width = predictor.output_width
             labels = None if width == 1 else tuple(str(i) for i in range(width or 2))
-            return LoadedModel(predictor, tokenizer, labels, Path(path), config, resolved, reason)
-    return LoadedModel(predictor, tokenizer, label_names(config), Path(path), config, resolved, reason)
+            return LoadedModel(
+                predictor, tokenizer, labels, Path(path), config, files.precision, files.precision_reason
+            )
+    labels = label_names(config)
+    return LoadedModel(predictor, tokenizer, labels, Path(path), config, files.precision, files.precision_reason)
