@@ -60,7 +60,9 @@ def test_plain_bert_gives_transformers_answers_bit_for_bit(
         assert torch.equal(plain.head(ours[:, 3]), reference.head(theirs[:, 3]))  # type: ignore[misc]
     assert plain.top_candidates(jobs, k=15, batch_size=32) == reference.top_candidates(jobs, k=15, batch_size=32)
     # bf16 runs the last layer at the mask rows only (other shapes, other roundings): the same words, nearly always
-    ours_bf16, theirs_bf16 = (m.top_candidates(jobs, k=15, batch_size=32, bf16=True) for m in (plain, reference))
+    # (on a third of the jobs: a CPU without native bf16 emulates it at several times fp32's cost)
+    some = jobs[::3]
+    ours_bf16, theirs_bf16 = (m.top_candidates(some, k=15, batch_size=32, bf16=True) for m in (plain, reference))
     overlap = [len(set(a) & set(b)) / max(1, len(set(a) | set(b))) for a, b in zip(ours_bf16, theirs_bf16)]
     assert sum(overlap) / len(overlap) >= 0.97
 
