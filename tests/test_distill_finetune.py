@@ -17,7 +17,7 @@ from workers.distill.train import DistillConfig
 
 @pytest.mark.slow
 def test_minilm_on_a_few_hundred_sst2_rows_is_well_above_chance(tmp_path: Path, glue_dir: Path) -> None:
-    train = glue_sample(glue_dir, "SST-2", "train", 400, tmp_path / "train.tsv", offset=1000)
+    train = glue_sample(glue_dir, "SST-2", "train", 256, tmp_path / "train.tsv", offset=1000)
     dev = glue_sample(glue_dir, "SST-2", "dev", 200, tmp_path / "dev.tsv")
     events: list[ProgressEvent] = []
     config = FinetuneConfig(
@@ -27,14 +27,15 @@ def test_minilm_on_a_few_hundred_sst2_rows_is_well_above_chance(tmp_path: Path, 
         task="sst-2",
         output_dir=tmp_path / "teacher",
         epochs=2,
-        lr=1e-4,
+        lr=2e-4,  # 32 steps at 2e-4 reach 0.735 here; 50 at 1e-4 reached 0.725 in a third more time
         batch_size=16,
-        max_seq_len=64,
+        max_seq_len=48,
         device="cpu",
+        precision="fp32",  # the same arithmetic on every CPU (bf16 has its own test below)
     )
     report = finetune(config, progress=events.append)
     assert report["dev"]["accuracy"] > 0.7, report["dev"]
-    assert report["steps"] == 50 and report["loss_history"][-1]["loss"] < report["loss_history"][0]["loss"]
+    assert report["steps"] == 32 and report["loss_history"][-1]["loss"] < report["loss_history"][0]["loss"]
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "teacher")
     assert model.config.id2label == {0: "0", 1: "1"}
     assert json.loads((tmp_path / "teacher" / "report.json").read_text())["dev"] == report["dev"]
