@@ -67,7 +67,11 @@ class ApiServer:
             self.proc = None
 
 
-def chromium_driver(window: tuple[int, int] = (1360, 1000)) -> Any:
+#: The window a driver opens with (a laptop screen).
+DEFAULT_WINDOW = (1360, 1000)
+
+
+def chromium_driver(window: tuple[int, int] = DEFAULT_WINDOW) -> Any:
     """Headless Chromium that can reach 127.0.0.1 only; its performance log records every request."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("Debian's chromium and chromium-driver are absent (make setup installs them)")

@@ -197,8 +197,10 @@ def run_cli(*args: str | Path, **extra_env: str) -> subprocess.CompletedProcess:
 
 
 def kill_process_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    """SIGTERM the process group, give it ``grace`` seconds, then SIGKILL whatever is left in it."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+    """SIGTERM the process group, give it ``grace`` seconds, then SIGKILL whatever is left in it (at once when
+    ``grace`` is 0)."""
+    steps = ((signal.SIGTERM, grace),) if grace > 0 else ()
+    for sig, wait in (*steps, (signal.SIGKILL, None)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -231,8 +233,8 @@ def start_workers(tmp_path: Path) -> Iterator[Callable[..., list[subprocess.Pope
         return started
 
     yield start
-    for proc in procs:
-        kill_process_group(proc)
+    for proc in procs:  # at once: a warm shutdown waits for the job under way, and the test is over
+        kill_process_group(proc, grace=0)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.1) -> object:

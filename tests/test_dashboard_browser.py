@@ -15,7 +15,7 @@ import pytest
 
 from shared.job_store import JobStore
 from shared.redis_conn import connect
-from tests.browser_helpers import ApiServer, chromium_driver, requested_urls, sign_in, wait_for
+from tests.browser_helpers import DEFAULT_WINDOW, ApiServer, chromium_driver, requested_urls, sign_in, wait_for
 from tests.conftest import REPO_ROOT
 from tests.distill_helpers import glue_sample
 from tests.distill_job_helpers import TINY_STUDENT, rte_teacher, worker_env
@@ -44,11 +44,25 @@ def server(env: dict[str, str], tmp_path: Path):
     api.stop()
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="module")
+def chromium():
+    """One Chromium for the module (starting and quitting one costs seconds of CPU per test)."""
     driver = chromium_driver()
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The module's Chromium as a fresh one would be: every test's API runs on a new port, so pages and their
+    storage never carry over; cookies (per host, not port), the window size and the logs are reset here."""
+    chromium.get("about:blank")
+    chromium.delete_all_cookies()
+    chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    chromium.set_window_size(*DEFAULT_WINDOW)
+    for log in ("performance", "browser"):
+        chromium.get_log(log)
+    return chromium
 
 
 @pytest.fixture
