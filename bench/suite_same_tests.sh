@@ -10,17 +10,18 @@ OLD=${1:-6f9497c}
 source bench/record.sh
 record_output suite_same_tests "$@"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-git clone -q . "$work/old" && git -C "$work/old" checkout -q "$OLD" && ln -s "$PWD/.venv" "$work/old/.venv"
+old=$(mktemp -d -p "$(dirname "$PWD")" .suite-old.XXXX)  # beside this checkout: the tests read ../shared
+trap 'rm -rf "$work" "$old"' EXIT
+git clone -q . "$old" && git -C "$old" checkout -q "$OLD" && ln -s "$PWD/.venv" "$old/.venv"
 collect() { (cd "$1" && HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q --collect-only -p no:cacheprovider | grep '::' | sort); }
-collect "$work/old" >"$work/old_ids.txt"
+collect "$old" >"$work/old_ids.txt"
 collect . >"$work/new_ids.txt"
 comm -12 "$work/old_ids.txt" "$work/new_ids.txt" >"$work/same_ids.txt"
 echo "tests: $OLD has $(wc -l <"$work/old_ids.txt"), HEAD $(wc -l <"$work/new_ids.txt"), both $(wc -l <"$work/same_ids.txt")"
 echo "in $OLD only: $(comm -23 "$work/old_ids.txt" "$work/new_ids.txt" | tr '\n' ' ')"
 seconds() { grep -Eo 'in [0-9.]+s' "$1" | tail -1 | grep -Eo '[0-9.]+'; }
 echo "== 1. $OLD's whole suite (one process) =="
-(cd "$work/old" && HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -p no:cacheprovider) >"$work/old.log" 2>&1 || true
+(cd "$old" && HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -p no:cacheprovider) >"$work/old.log" 2>&1 || true
 tail -1 "$work/old.log"
 echo "== 2. HEAD on the tests both have (one process) =="
 KEEP_IDS="$work/same_ids.txt" PYTHONPATH="$PWD/bench/suite" HF_HUB_OFFLINE=1 \

@@ -58,6 +58,13 @@ STUDENTS = {
         "layers": 4,
         "init": "pretrained",
     },
+    # The same with all 6 layers: more capacity for the MPNet teacher's students, which stopped at about 86 with
+    # 4 layers (results/cpu-base-16k-pred-e4); its speed-up over the teacher is measured by shape_latency.py.
+    "minilm6-pre": {
+        "label": "the pre-trained MiniLM-L6's 6 layers (384H), its embeddings re-indexed to the teacher's tokens",
+        "layers": 6,
+        "init": "pretrained",
+    },
 }
 VARIANTS = ("labels", "distill", "distill+aug")
 #: Students that start from a general distillation (bench/quality/general.py): their shape there.
