@@ -20,8 +20,11 @@ from bench.record import recorded
 
 def classifiers(teacher: Path, layers: list[int]) -> dict[str, Any]:
     """The teacher and one MiniLM classifier per depth (random heads: only their speed is measured)."""
+    import transformers
     from transformers import AutoModelForSequenceClassification
 
+    transformers.logging.set_verbosity_error()  # each random head's "newly initialized" report: expected here
+    transformers.utils.logging.disable_progress_bar()
     models = {"teacher": AutoModelForSequenceClassification.from_pretrained(str(teacher), num_labels=2)}
     for n in layers:
         models[f"minilm{n}"] = AutoModelForSequenceClassification.from_pretrained(
