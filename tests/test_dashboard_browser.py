@@ -55,9 +55,9 @@ def chromium():
 @pytest.fixture
 def browser(chromium):
     """The module's Chromium as a fresh one would be: every test's API runs on a new port, so pages and their
-    storage never carry over; cookies (per host, not port), the window size and the logs are reset here."""
+    storage never carry over; cookies (per host, not port, so all of them), the window size and the logs are
+    reset here."""
     chromium.get("about:blank")
-    chromium.delete_all_cookies()
     chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
     chromium.set_window_size(*DEFAULT_WINDOW)
     for log in ("performance", "browser"):

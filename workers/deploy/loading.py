@@ -140,8 +140,7 @@ def run_precision(onnx_file: Path | None, requested: str) -> tuple[str, str]:
     from shared.precision import choose_precision, cpu_bf16_support
     from shared.settings import get_settings
 
-    supported, why = cpu_bf16_support(get_settings().bf16_detect) if requested != "fp32" else (False, "")
-    choice = choose_precision(requested, "cpu", supported, why)
+    choice = choose_precision(requested, "cpu", *cpu_bf16_support(get_settings().bf16_detect))
     return choice.precision, choice.reason
 
 
@@ -180,26 +179,21 @@ def load_model(path: str | Path, threads: int = 0, precision: str = "fp32") -> L
 
     ``precision`` (auto, fp32 or bf16) applies to PyTorch folders: bf16 casts the weights, as deployments do."""
     files = check_model(path, precision)
-    folder, onnx_file, config = files.folder, files.onnx_file, files.config
     import transformers
 
     transformers.logging.set_verbosity_error()
-    if onnx_file is None:
-        tokenizer = load_tokenizer(folder)
-        model = load_torch_classifier(folder)
+    tokenizer = load_tokenizer(files.folder)
+    labels = label_names(files.config)
+    if files.onnx_file is None:
+        model = load_torch_classifier(files.folder)
         if files.precision == "bf16":
             import torch
 
             model = model.to(torch.bfloat16)
         predictor: Predictor = TorchPredictor(model, threads)
     else:
-        tokenizer = load_tokenizer(folder)
-        predictor = OnnxPredictor(onnx_file, threads)
-        if not config:  # a bare .onnx file: class indices as names, one output = regression
+        predictor = OnnxPredictor(files.onnx_file, threads)
+        if not files.config:  # a bare .onnx file: class indices as names, one output = regression
             width = predictor.output_width
             labels = None if width == 1 else tuple(str(i) for i in range(width or 2))
-            return LoadedModel(
-                predictor, tokenizer, labels, Path(path), config, files.precision, files.precision_reason
-            )
-    labels = label_names(config)
-    return LoadedModel(predictor, tokenizer, labels, Path(path), config, files.precision, files.precision_reason)
+    return LoadedModel(predictor, tokenizer, labels, Path(path), files.config, files.precision, files.precision_reason)
