@@ -28,16 +28,8 @@ GLOVE_WORDS = 20_000
 
 
 def pack(out: Path) -> None:
-    from importlib.metadata import version
-
     out.mkdir(parents=True, exist_ok=True)
-    pins = [f"{name}=={version(name)}" for name in WHEELS]
-    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version",
-         "3.12", "--implementation", "cp", *platforms, "-d", str(out / "whl"), *pins],
-        check=True,
-    )  # fmt: skip
+    download_wheels(out / "whl")
     (out / SST2).mkdir(parents=True, exist_ok=True)
     for name in ("train.tsv", "dev.tsv"):
         shutil.copy(SHARED / SST2 / name, out / SST2 / name)
@@ -45,6 +37,19 @@ def pack(out: Path) -> None:
     _pack_glove(out / "glove.npz")
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"{out}: {size / 2**20:.1f} MiB")
+
+
+def download_wheels(target: Path) -> None:
+    """WHEELS at the versions installed here, for the GPU image's Python 3.12."""
+    from importlib.metadata import version
+
+    pins = [f"{name}=={version(name)}" for name in WHEELS]
+    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version",
+         "3.12", "--implementation", "cp", *platforms, "-d", str(target), *pins],
+        check=True,
+    )  # fmt: skip
 
 
 def _pack_mlm(source: Path, target: Path) -> None:

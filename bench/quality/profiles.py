@@ -52,6 +52,9 @@ class Profile:
     latency_repeats_b32: int = 15
     latency_warmup: int = 3
     device: str = "cpu"
+    # The augmentation's precision (auto / fp32 / bf16); None: the precision setting. A GPU run whose augmented
+    # rows were made beforehand on a CPU names that CPU run's precision here, so it finds them in its cache.
+    augment_precision: str | None = None
     # General distillation (bench/quality/general.py): corpus lines (None: all 91,161), epochs, max length.
     general_corpus_rows: int | None = 20000
     general_epochs: int = 1
@@ -253,6 +256,21 @@ CPU_BASE_16K_PRED_E4_MINILM6 = replace(
     CPU_BASE_16K_PRED_E4, name="cpu-base-16k-pred-e4-minilm6", students=("minilm6-pre",), deploy_student="minilm6-pre"
 )
 
+#: cpu-base-16k-pred-e4-minilm6's recipe with its training on a GPU (an H200 lent for 15 minutes): same
+#: teacher recipe, rows, epochs, batch and seed; bf16 autocast on CUDA. The augmented rows are made beforehand on
+#: a CPU in fp32 with the full GloVe (bench/gpu_quality_carry.py: a GPU machine reaches no index and takes 64 MiB a
+#: call) and found in the cache. Latency still runs on that machine's CPU, 1 thread, with fewer repeats; the
+#: speed-up that counts is shape_latency.py's on our CPU machines.
+GPU_BASE_16K_PRED_E4_MINILM6 = replace(
+    CPU_BASE_16K_PRED_E4_MINILM6,
+    name="gpu-base-16k-pred-e4-minilm6",
+    device="cuda",
+    threads=8,
+    augment_precision="fp32",
+    latency_repeats_b1=10,
+    latency_repeats_b32=5,
+)
+
 #: cpu-base's choices (one task, students from general distillation, its deploy student and speed target) at
 #: smoke scale: the tests run it on a tiny MPNet teacher given with --base-model.
 SMOKE_BASE = replace(
@@ -276,6 +294,7 @@ PROFILES: dict[str, Profile] = {
         CPU_BASE_4K_PRED_N20_E4,
         CPU_BASE_16K_PRED_E4,
         CPU_BASE_16K_PRED_E4_MINILM6,
+        GPU_BASE_16K_PRED_E4_MINILM6,
         GPU,
         SMOKE,
         SMOKE_BASE,

