@@ -83,3 +83,21 @@ def test_the_pretrained_minilm_student_keeps_four_of_its_layers() -> None:
     spec = student_spec(CPU_BASE, "minilm4-pre")
     assert (spec.checkpoint, spec.checkpoint_layers, spec.layers) == (minilm_path(), 4, 4)
     assert student_label(CPU_BASE, "minilm4-pre").startswith("4 of the pre-trained MiniLM-L6's layers")
+
+
+def test_the_gpu_profile_keeps_the_cpu_recipe_and_finds_rows_made_on_a_cpu(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """gpu-base-16k-pred-e4-minilm6 changes where it trains, not what: its augmented rows are made beforehand on a
+    CPU in fp32, and a GPU machine without the MiniLM package names the carried folder in $QUALITY_MINILM_DIR."""
+    from dataclasses import asdict
+
+    from bench.quality.common import minilm_path
+    from bench.quality.profiles import CPU_BASE_16K_PRED_E4_MINILM6, GPU_BASE_16K_PRED_E4_MINILM6
+
+    gpu, cpu = asdict(GPU_BASE_16K_PRED_E4_MINILM6), asdict(CPU_BASE_16K_PRED_E4_MINILM6)
+    changed = {key for key in cpu if gpu[key] != cpu[key]}
+    assert changed == {"name", "device", "threads", "augment_precision", "latency_repeats_b1", "latency_repeats_b32"}
+    assert gpu["augment_precision"] == "fp32" and gpu["device"] == "cuda"
+    monkeypatch.setenv("QUALITY_MINILM_DIR", str(tmp_path))
+    assert minilm_path() == str(tmp_path)

@@ -95,6 +95,21 @@ def test_a_rerun_reuses_the_cache(smoke_run: Path, tmp_path: Path, tiny_encoder_
     assert second.stdout.count("reusing") == 2 + 1 + cells + len(set(starts)) + len(starts)
 
 
+def test_a_moved_cache_still_finds_its_augmented_rows(smoke_run: Path, tmp_path: Path, tiny_mlm_dir: Path) -> None:
+    """A cache carried elsewhere (to a GPU machine, bench/gpu_quality.sh) is reused where it now lies, not at the
+    path its JSON recorded when the rows were made."""
+    import shutil
+
+    from bench.quality.students import ensure_augmented
+
+    moved = tmp_path / "moved"
+    shutil.copytree(smoke_run / "cache" / SMOKE.name, moved / SMOKE.name)
+    source = next((moved / SMOKE.name / "sst-2").glob("student_train_*.tsv"))
+    meta = ensure_augmented(SMOKE, "sst-2", source, cache=str(moved), mlm_model=str(tiny_mlm_dir))
+    assert Path(meta["path"]).parent == moved / SMOKE.name / "sst-2"
+    assert Path(meta["path"]).is_file() and meta["stats"]["rows_out"] > meta["stats"]["rows_in"]
+
+
 # --- the verdicts (unit tests, on an earlier CPU run's results: no ../shared needed) -------------------------
 from bench.quality.common import down2  # noqa: E402
 from bench.quality.run import MET, MISSED, NOISE, noise_margin, targets, verdict  # noqa: E402
