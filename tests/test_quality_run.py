@@ -54,6 +54,7 @@ def test_driver_runs_every_experiment_and_writes_tables(
         assert set(data["cells"]) == {f"{s}/{v}" for s in SMOKE_STUDENTS for v in VARIANTS}
         for cell in data["cells"].values():
             assert 0.0 <= cell["dev"][metric] <= 1.0
+            assert cell["precision"] in ("fp32", "bf16")  # what the training ran in, as the engine chose
         # Augmentation really added rows (N >= 1 with real GloVe and a masked LM).
         stats = data["augmentation"]["stats"]
         assert stats["rows_out"] > stats["rows_in"]
@@ -74,6 +75,8 @@ def test_driver_runs_every_experiment_and_writes_tables(
         assert "MiniLM-L6" not in md and "top-5" not in md
         teacher_md = (results / f"teacher_{task}.md").read_text()
         assert f"### Teacher: {tiny_encoder_dir.name} (6 layers, hidden 48) fine-tuned" in teacher_md
+        assert f"| {teacher['precision']} | " in teacher_md and teacher["precision"] in ("fp32", "bf16")
+        assert "Students trained in " in md
     summary = (results / "summary.md").read_text()
     assert "### Targets" in summary and "teacher vs students" in summary
     # The deployed forms of the SST-2 teacher and 3-layer student, each with its dev accuracy and latency.

@@ -177,6 +177,7 @@ def labels_baseline(
         "seconds": report["seconds"],
         "epochs": epochs,
         "train_rows": report["train_rows"],
+        "precision": report["precision"]["precision"],
     }
 
 
@@ -215,6 +216,7 @@ def distilled(
         "seconds": report["seconds"],
         "epochs": [stage1, stage2],
         "train_rows": report["train_rows"],
+        "precision": report["precision"]["precision"],
         "final_losses": {s["name"]: (s["loss_history"][-1] if s["loss_history"] else None) for s in report["stages"]},
     }
 
@@ -276,6 +278,12 @@ def latencies(profile: Profile, paths: dict[str, Path]) -> dict[str, dict[str, A
         log(f"latency {key}: b1 {entry['latency_b1_ms']:.1f} ms, b32 {entry['latency_b32_ms']:.1f} ms")
     set_threads(profile.threads)
     return out
+
+
+def training_precision_note(cells: Any) -> str:
+    """What the students trained in, from their cells (cells cached before the field was recorded say nothing)."""
+    seen = sorted({cell["precision"] for cell in cells if cell.get("precision")})
+    return f" Students trained in {' and '.join(seen)}." if seen else ""
 
 
 def main_metric(task: str) -> str:
@@ -389,6 +397,7 @@ def render(data: dict[str, Any]) -> str:
         f"{scale['max_seq_len']}. Latency: fp32 CPU forward, length 64, {p['latency_threads']} torch thread(s), "
         f"median of {p['latency_repeats_b1']} (batch 1) / {p['latency_repeats_b32']} (batch 32) runs after "
         f"{p['latency_warmup']} warm-up; speed-up over the teacher in brackets."
+        + training_precision_note(data["cells"].values())
         + loss_weights_note(p.get("loss_weights"))
         + general_note(data.get("general") or {})
         + "\n\n"

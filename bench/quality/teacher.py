@@ -110,14 +110,25 @@ def run(
         "dev": dev_metrics,
         "params": report.get("params"),
         "seconds": report.get("bench_seconds", report.get("seconds")),
+        "precision": (report.get("precision") or {}).get("precision"),  # what the fine-tune ran in
         "machine": machine(),
     }
     metric_cells = ", ".join(f"{k} {100 * v:.1f}" for k, v in dev_metrics.items())
     md = (
         f"### Teacher: {data['base_model']} fine-tuned on {task.upper()} (profile {profile.name})\n\n"
         + markdown_table(
-            ["task", "train rows", "epochs", "max len", "dev", "fine-tune s"],
-            [[task, data["train_rows"], data["epochs"], data["max_seq_len"], metric_cells, fmt(data["seconds"], 0)]],
+            ["task", "train rows", "epochs", "max len", "precision", "dev", "fine-tune s"],
+            [
+                [
+                    task,
+                    data["train_rows"],
+                    data["epochs"],
+                    data["max_seq_len"],
+                    data["precision"] or "-",
+                    metric_cells,
+                    fmt(data["seconds"], 0),
+                ]
+            ],
         )
     )
     write_result(results, f"teacher_{task}", data, md)
