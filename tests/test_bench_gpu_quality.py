@@ -1,5 +1,6 @@
-"""bench/gpu_quality.sh: the device side of a quality run on a lent GPU machine (bench/gpu_quality_carry.py packs
-the parts). What runs without a GPU is tested here: parts received one call at a time, and a usage error."""
+"""bench/gpu_quality_carry.py and bench/gpu_quality.sh: a quality run on a lent GPU machine. What runs without
+a GPU is tested here: the augmented rows made on the CPU are the ones the GPU run looks for, parts received one
+call at a time join into the original bytes, and a usage error."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import GLUE_DIR, REPO_ROOT, skip_without
 
 
 def run_script(*args: str, gq: Path) -> subprocess.CompletedProcess[str]:
@@ -34,3 +35,24 @@ def test_an_unknown_command_prints_the_usage_and_exits_2(tmp_path: Path) -> None
     done = run_script("unpack", gq=tmp_path / "gq")
     assert done.returncode == 2
     assert "receive DIR" in done.stdout and "run OUT [PROFILE]" in done.stdout
+
+
+def test_rows_prepared_on_the_cpu_are_the_ones_a_gpu_profile_reuses(tmp_path: Path, tiny_mlm_dir: Path) -> None:
+    """prepare_cache augments with device cpu under the GPU profile's own name and precision, so the run on the GPU
+    (here: the same profile, device left as it is) finds the rows instead of making new ones."""
+    from dataclasses import replace
+
+    from bench.gpu_quality_carry import prepare_cache
+    from bench.quality.profiles import SMOKE
+    from bench.quality.students import ensure_augmented
+
+    skip_without(GLUE_DIR, "../shared/data/glue")
+    profile = replace(SMOKE, name="smoke-gpu-route", augment_precision="fp32")
+    made = prepare_cache(profile, cache=tmp_path, glue=GLUE_DIR, mlm_model=tiny_mlm_dir)
+    assert made["precision"]["precision"] == "fp32" and made["stats"]["rows_out"] > made["stats"]["rows_in"]
+    rows = Path(made["path"])
+    assert rows.parent == tmp_path / profile.name / "sst-2"
+    written = rows.stat().st_mtime_ns
+    source = tmp_path / profile.name / "sst-2" / f"student_train_{profile.sst2.student_rows}.tsv"
+    again = ensure_augmented(profile, "sst-2", source, cache=str(tmp_path), mlm_model=str(tiny_mlm_dir))
+    assert again == made and rows.stat().st_mtime_ns == written
