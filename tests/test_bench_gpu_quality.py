@@ -34,7 +34,30 @@ def test_parts_received_in_separate_calls_join_into_the_original_bytes(tmp_path:
 def test_an_unknown_command_prints_the_usage_and_exits_2(tmp_path: Path) -> None:
     done = run_script("unpack", gq=tmp_path / "gq")
     assert done.returncode == 2
-    assert "receive DIR" in done.stdout and "run OUT [PROFILE]" in done.stdout
+    assert "receive DIR" in done.stdout and "run OUT [PROFILE]" in done.stdout and "rows FROM PROFILE" in done.stdout
+
+
+def test_a_seed_variant_gets_the_carried_rows_once(tmp_path: Path) -> None:
+    """`rows FROM PROFILE` (what GQ_ROWS_FROM does before a run) copies the student and augmented rows, not the
+    teacher or students trained for FROM, and never overwrites a cache the variant already has."""
+    source = tmp_path / "gq" / "x" / "cache" / "base" / "sst-2"
+    (source / "teacher").mkdir(parents=True)
+    for name in ("student_train_16.tsv", "aug_n2_student_train_16.tsv", "aug_n2_student_train_16.json"):
+        (source / name).write_text(name)
+    done = run_script("rows", "base", "base-s44", gq=tmp_path / "gq")
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "gq" / "x" / "cache" / "base-s44" / "sst-2"
+    assert sorted(p.name for p in target.iterdir()) == [
+        "aug_n2_student_train_16.json",
+        "aug_n2_student_train_16.tsv",
+        "student_train_16.tsv",
+    ]
+    (source / "student_train_16.tsv").write_text("changed")
+    again = run_script("rows", "base", "base-s44", gq=tmp_path / "gq")
+    assert again.returncode == 0 and "rows kept" in again.stdout
+    assert (target / "student_train_16.tsv").read_text() == "student_train_16.tsv"
+    missing = run_script("rows", "nothing", "base-s45", gq=tmp_path / "gq")
+    assert missing.returncode == 2 and "no cache for nothing" in missing.stderr
 
 
 def test_rows_prepared_on_the_cpu_are_the_ones_a_gpu_profile_reuses(tmp_path: Path, tiny_mlm_dir: Path) -> None:

@@ -271,10 +271,12 @@ GPU_BASE_16K_PRED_E4_MINILM6 = replace(
     latency_repeats_b32=5,
 )
 
-#: The same with seed 43 for the teacher's rows and every training run (the student rows and augmented rows are
-#: seed 42's, copied into its cache on the GPU machine): how far does one seed's figure move?
-GPU_BASE_16K_PRED_E4_MINILM6_S43 = replace(
-    GPU_BASE_16K_PRED_E4_MINILM6, name="gpu-base-16k-pred-e4-minilm6-s43", seed=43
+#: The same with seeds 43, 44, 45 for the teacher's rows and every training run (the student rows and augmented
+#: rows are seed 42's, copied into its cache on the GPU machine: GQ_ROWS_FROM in bench/gpu_quality.sh): how far
+#: does one seed's figure move? (43 ran on 2026-12-01; 44 and 45 are ready for the next lent GPU.)
+GPU_BASE_16K_PRED_E4_MINILM6_SEEDS = tuple(
+    replace(GPU_BASE_16K_PRED_E4_MINILM6, name=f"gpu-base-16k-pred-e4-minilm6-s{seed}", seed=seed)
+    for seed in (43, 44, 45)
 )
 
 #: cpu-base's choices (one task, students from general distillation, its deploy student and speed target) at
@@ -301,7 +303,7 @@ PROFILES: dict[str, Profile] = {
         CPU_BASE_16K_PRED_E4,
         CPU_BASE_16K_PRED_E4_MINILM6,
         GPU_BASE_16K_PRED_E4_MINILM6,
-        GPU_BASE_16K_PRED_E4_MINILM6_S43,
+        *GPU_BASE_16K_PRED_E4_MINILM6_SEEDS,
         GPU,
         SMOKE,
         SMOKE_BASE,
