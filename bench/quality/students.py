@@ -97,6 +97,13 @@ def student_label(profile: Profile, name: str) -> str:
     return s["label"] + (profile.shape_note() if s["init"] in ("random", "general") else "")
 
 
+def student_train_file(profile: Profile, task: str, *, glue: str | Path, cache: str | Path) -> Path:
+    """The students' seeded subset of the task's training rows (cached; a GPU run finds the one made here)."""
+    rows = profile.scale(task).student_rows
+    path = Path(cache) / profile.name / task / f"student_train_{rows}.tsv"
+    return subset_file(task_file(glue, task, "train"), rows, profile.seed + 1, path)
+
+
 def ensure_augmented(profile: Profile, task: str, source: Path, *, cache: str, mlm_model: str) -> dict[str, Any]:
     """Augment the student subset once (N = profile.aug_n, real GloVe + the masked LM); cached with its stats."""
     from shared.dataset_io import read_table, resolve_spec, write_table
@@ -304,13 +311,7 @@ def run(
     set_threads(profile.threads)
     teacher_report = ensure_teacher(profile, task, glue=glue, cache=cache, base_model=base_model)
     teacher = teacher_dir(cache, profile, task)
-    scale = profile.scale(task)
-    train = subset_file(
-        task_file(glue, task, "train"),
-        scale.student_rows,
-        profile.seed + 1,
-        Path(cache) / profile.name / task / f"student_train_{scale.student_rows}.tsv",
-    )
+    train = student_train_file(profile, task, glue=glue, cache=cache)
     dev = dev_file(cache, glue, profile, task)
     aug_meta = ensure_augmented(profile, task, train, cache=cache, mlm_model=mlm_model)
     aug = Path(aug_meta["path"])
