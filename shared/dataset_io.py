@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,9 @@ _SUFFIXES: dict[str, Format] = {
 #: The one column of a plain-text file (a corpus for general distillation: unlabelled passages).
 TEXT_COLUMN = "text"
 _BOM = "\ufeff"
+# csv refuses cells over 128 KiB by default; TSV and JSONL have no such limit, so CSV must not either (the
+# upload size limit bounds a cell). A C long: 2**31 - 1 where long is 32-bit.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 class DatasetError(ValueError):
@@ -167,6 +172,8 @@ def _parse_tsv(text: str, name: str, headerless: Sequence[str] | None) -> tuple[
     rows: list[list[Any]] = []
     line_numbers: list[int] = []
     for i in range(first, len(lines)):
+        if not lines[i]:  # a blank line (trailing newlines, separators) is no row; a tab makes empty fields
+            continue
         fields = lines[i].split("\t")
         if len(fields) != len(columns):
             raise DatasetError(
@@ -191,8 +198,8 @@ def _parse_csv(text: str, name: str, headerless: Sequence[str] | None) -> tuple[
                 columns = fields
                 _check_header(columns, name)
                 continue
-            if not fields:  # csv yields [] for a blank line
-                fields = [""]
+            if not fields:  # csv yields [] for a blank line: no row (a deliberately empty cell is written "")
+                continue
             if len(fields) != len(columns):
                 raise DatasetError(
                     f"expected {len(columns)} comma-separated fields, found {len(fields)}",
@@ -216,12 +223,11 @@ def _parse_jsonl(text: str, name: str) -> tuple[list[str], list[list[Any]], list
     for i, line in enumerate(_split_lines(text), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"invalid JSON: {exc.msg}", path=name, line=i, row=len(rows) + 1) from None
+        obj = _load_json_line(line, name, i, len(rows) + 1)
         if not isinstance(obj, dict):
             raise DatasetError("each line must be a JSON object", path=name, line=i, row=len(rows) + 1)
+        if "\\u" in line:  # only a \u escape can make a lone surrogate: the decoded text is valid UTF-8
+            _check_encodable(obj, name, i, len(rows) + 1)
         if columns is None:
             columns = list(obj)
             _check_header(columns, name)
@@ -238,6 +244,48 @@ def _parse_jsonl(text: str, name: str) -> tuple[list[str], list[list[Any]], list
     if columns is None:
         raise DatasetError("the file is empty", path=name)
     return columns, rows, line_numbers
+
+
+def _load_json_line(line: str, name: str, line_no: int, row: int) -> Any:
+    """json.loads, with every way it can fail (not only JSONDecodeError) turned into a DatasetError."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        message = f"invalid JSON: {exc.msg} (character {exc.colno})"
+    except ValueError as exc:  # an integer longer than Python's digit limit (4300); drop its advice to call sys
+        message = f"invalid JSON: {str(exc).split(';')[0]}"
+    except RecursionError:
+        message = "invalid JSON: nested too deeply"
+    raise DatasetError(message, path=name, line=line_no, row=row)
+
+
+def _check_encodable(obj: dict[str, Any], name: str, line: int, row: int) -> None:
+    """Refuse lone surrogate escapes (``"\\ud800"``): valid JSON, but tokenizers and UTF-8 writes fail on them."""
+    for key, value in obj.items():
+        stack: list[Any] = [key, value]  # iterative: the value may be nested hundreds of levels deep
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item)
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, str) and not _is_utf8(item):
+                raise DatasetError(
+                    "a string holds a lone surrogate escape (\\ud800-\\udfff) that is not valid UTF-8",
+                    path=name,
+                    line=line,
+                    row=row,
+                    column=key.encode("utf-8", "backslashreplace").decode("utf-8"),  # printable, itself UTF-8
+                )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parse_text(text: str) -> tuple[list[str], list[list[Any]], list[int]]:
@@ -295,14 +343,28 @@ def read_table(
     headerless = None
     if task is not None:
         preset = get_task(task)
-        if preset.headerless_columns and not _has_header_for(data, preset):
+        if preset.headerless_columns and not _has_header_for(data, resolved, preset):
             headerless = preset.headerless_columns
     return parse_table(data, resolved, name=name, headerless_columns=headerless)
 
 
-def _has_header_for(data: bytes, preset: TaskPreset) -> bool:
-    first = data.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip(_BOM)
-    return any(col in first.split("\t") for col in preset.text_columns)
+def _has_header_for(data: bytes, fmt: Format, preset: TaskPreset) -> bool:
+    """Whether a file of a headerless task (CoLA) has a header anyway: its first record names a text column."""
+    if fmt not in ("tsv", "csv"):
+        return True  # JSONL names its fields; a text file never has a header
+    return any(col in _first_record(data, fmt) for col in preset.text_columns)
+
+
+def _first_record(data: bytes, fmt: Format) -> list[str]:
+    """The first record as the format's parser reads it (CSV quoting, CRLF), decoding only what it needs."""
+    if fmt == "csv":
+        stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", errors="replace", newline="")
+        try:
+            return next(csv.reader(stream), [])
+        except csv.Error:
+            return []  # not a header; parsing proper names the problem
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", errors="replace", newline="\n")
+    return stream.readline().removesuffix("\n").removesuffix("\r").split("\t")
 
 
 def resolve_spec(
@@ -346,12 +408,7 @@ def _validate_rows(
             continue
         value = row[label_idx]
         if preset.is_regression:
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                raise DatasetError(
-                    f"label {value!r} is not a number", path=name, line=line, row=r + 1, column=label
-                ) from None
+            _check_score(value, name, line, r + 1, label)
         elif str(value) not in preset.labels:  # type: ignore[operator]
             raise DatasetError(
                 f"label {value!r} is not one of {list(preset.labels or ())}",
@@ -360,6 +417,19 @@ def _validate_rows(
                 row=r + 1,
                 column=label,
             )
+
+
+def _check_score(value: Any, name: str | None, line: int | None, row: int, column: str | None) -> None:
+    """A regression label must be a finite number: nan/inf would poison the loss and every metric."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer too large for a float
+        number = None
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    if number is None:
+        raise DatasetError(f"label {shown} is not a number", path=name, line=line, row=row, column=column)
+    if not math.isfinite(number):
+        raise DatasetError(f"label {shown} is not a finite number", path=name, line=line, row=row, column=column)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -387,10 +457,25 @@ def format_rows(table: Table, rows: Iterable[Sequence[Any]]) -> str:
             out.append("\t".join(str(c) for c in row) + "\n")
         return "".join(out)
     if table.format == "csv":
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(rows)
-        return buf.getvalue()
+        return _format_csv_rows(rows)
     return "".join(json.dumps(dict(zip(table.columns, row)), ensure_ascii=False) + "\n" for row in rows)
+
+
+def _format_csv_rows(rows: Iterable[Sequence[Any]]) -> str:
+    """CSV rows ending in "\\n" in which a cell holding "\\r" is quoted too (else it re-reads as two rows).
+
+    csv quotes the characters of its line terminator, so rows are written with "\\r\\n" and end in "\\n":
+    rows without a "\\r" keep exactly the bytes a "\\n" writer gave them.
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    out = []
+    for row in rows:
+        writer.writerow(row)
+        out.append(buf.getvalue()[:-2] + "\n")
+        buf.seek(0)
+        buf.truncate()
+    return "".join(out)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text_parts: Iterable[str]) -> None:

@@ -62,6 +62,22 @@ def test_upload_with_explicit_columns_csv_and_jsonl(client) -> None:
         ("x.tsv", b"sentence\tlabel\nok\t1\n", {}, 422, ["text column"]),
         ("x.parquet", b"sentence\tlabel\nok\t1\n", {"task": "sst-2"}, 422, ["suffix", ".parquet"]),
         ("big.tsv", b"sentence\tlabel\n" + b"word " * 300_000 + b"\t1\n", {"task": "sst-2"}, 413, ["file", "1 MiB"]),
+        (
+            "s.jsonl",
+            b'{"sentence": "good \\ud800 movie", "label": "1"}\n',
+            {"task": "sst-2"},
+            422,
+            ["line 1", "row 1", "'sentence'", "surrogate"],
+        ),
+        ("k.jsonl", b'{"sen\\udc00": "a", "label": "1"}\n', {"text_columns": "x"}, 422, ["surrogate", "sen\\\\udc00"]),
+        ("deep.jsonl", b"[" * 200_000 + b"\n", {"task": "sst-2"}, 422, ["line 1", "nested too deeply"]),
+        (
+            "nan.tsv",
+            b"sentence1\tsentence2\tscore\na\tb\tnan\n",
+            {"task": "sts-b"},
+            422,
+            ["line 2", "'score'", "finite"],
+        ),
     ],
 )
 def test_bad_uploads_answer_4xx_with_a_message(client, filename, data, fields, status, needles) -> None:
@@ -127,3 +143,45 @@ def test_list_pages_and_delete(client) -> None:
     assert client.delete(f"/v1/datasets/{ids[0]}", headers=AUTH_A).status_code == 204
     assert client.get(f"/v1/datasets/{ids[0]}", headers=AUTH_A).status_code == 404
     assert not client.app.state.storage.dataset_dir(ids[0]).exists()
+
+
+def test_unknown_form_field_is_refused_naming_it(client) -> None:
+    data = b"sentence\tlabel\nok\t1\n"
+    r = upload(client, "s.tsv", data, task="sst-2", lable_column="label", nmae="x")
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert [d["loc"] for d in detail] == [["body", "lable_column"], ["body", "nmae"]]
+    assert "unknown form field" in detail[0]["msg"] and "label_column" in detail[0]["msg"]
+    assert client.get("/v1/datasets", headers=AUTH_A).json()["total"] == 0
+    storage = client.app.state.storage
+    assert not any(storage.uploads_dir().iterdir())  # the uploaded temp file was discarded
+    datasets = storage.root / "datasets"
+    assert not datasets.exists() or not any(datasets.iterdir())  # nothing stored
+    r = upload(client, "s.tsv", data, task="sst-2", label_column="label", name="n", format="tsv", text_columns="")
+    assert r.status_code == 201, r.text  # every documented field is still accepted
+
+
+def test_preview_of_a_dataset_deleted_meanwhile_is_404(client) -> None:
+    ds = upload(client, "sst2.tsv", SST2_SAMPLE.encode(), task="sst-2").json()
+    client.app.state.storage.delete_dataset(ds["id"])  # a DELETE removing the files after GET found the record
+    r = client.get(f"/v1/datasets/{ds['id']}?preview=2", headers=AUTH_A)
+    assert r.status_code == 404 and ds["id"] in r.json()["detail"] and "not found" in r.json()["detail"]
+
+
+def test_preview_of_a_stored_file_that_no_longer_parses_is_409(client, tmp_path: Path) -> None:
+    ds = upload(client, "sst2.tsv", SST2_SAMPLE.encode(), task="sst-2").json()
+    client.app.state.storage.dataset_file(ds["id"], "tsv").write_bytes(b"sentence\tlabel\n")
+    r = client.get(f"/v1/datasets/{ds['id']}?preview=2", headers=AUTH_A)
+    detail = r.json()["detail"]
+    assert r.status_code == 409 and "sst2.tsv: the file has a header but no data rows" in detail
+    assert str(tmp_path) not in detail  # the server's paths stay private
+
+
+def test_openapi_declares_what_the_changed_routes_answer(client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"404", "409"} <= set(paths["/v1/datasets/{dataset_id}"]["get"]["responses"])
+    post = paths["/v1/datasets"]["post"]
+    assert "422" in post["responses"]
+    form = post["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["additionalProperties"] is False
+    assert set(form["properties"]) == {"file", "task", "text_columns", "label_column", "name", "format"}

@@ -10,7 +10,7 @@ import redis
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from services.api.contract import AUTHENTICATED, WRITES, error, errors, unprocessable
+from services.api.contract import AUTHENTICATED, WRITES, error, errors, unprocessable, validation_item
 from services.api.deps import DatasetStoreDep, JobStoreDep, PageDep, SettingsDep, StorageDep, TeamDep
 from services.api.uploads import ReceivedUpload, UploadError, receive_upload
 from shared.dataset_io import DatasetError, detect_format, read_table, resolve_spec
@@ -30,6 +30,7 @@ _UPLOAD_FORM = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    "additionalProperties": False,
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": ".tsv, .csv or .jsonl"},
                         "task": {"type": "string", "description": "GLUE preset (sst-2, mrpc, rte, sts-b...)"},
@@ -43,6 +44,19 @@ _UPLOAD_FORM = {
         },
     }
 }
+
+
+#: The form fields an upload may have besides ``file``; any other (a misspelt ``lable_column``) is refused.
+_FORM_FIELDS = ("task", "text_columns", "label_column", "name", "format")
+
+
+def _check_fields(fields: dict[str, str]) -> None:
+    """422 naming each unknown form field: silently ignoring a misspelt option would store the wrong spec."""
+    unknown = sorted(set(fields) - set(_FORM_FIELDS))
+    if unknown:
+        accepted = ", ".join(("file", *_FORM_FIELDS))
+        msg = "field '{}': unknown form field; the accepted fields are " + accepted
+        raise HTTPException(422, [validation_item(["body", f], msg.format(f), "extra_forbidden") for f in unknown])
 
 
 def _dataset_error(exc: DatasetError, filename: str) -> HTTPException:
@@ -127,6 +141,7 @@ async def upload_dataset(
         raise HTTPException(exc.status, exc.message) from None
     dataset_id = datasets.new_id()
     try:
+        _check_fields(upload.fields)  # inside the try: its finally discards the uploaded temp file
         doc = await run_in_threadpool(_validate, upload, upload.fields, storage, dataset_id)
         storage.dataset_meta(dataset_id).write_text(json.dumps(doc, indent=2))
     except DatasetError as exc:
@@ -172,7 +187,24 @@ def _owned(datasets: DatasetStoreDep, dataset_id: str, team: str) -> dict[str, A
     return doc
 
 
-@router.get("/{dataset_id}", response_model=DatasetPreview, responses=errors(404))
+def _preview(storage: Storage, dataset_id: str, doc: dict[str, Any], rows: int) -> list[dict[str, Any]]:
+    """The first ``rows`` rows; a file deleted meanwhile (a racing DELETE) is a 404, not a 500."""
+    path = storage.dataset_file(dataset_id, doc["format"])
+    try:
+        table = read_table(path, doc["format"], task=doc["task"])
+    except DatasetError as exc:
+        if not path.is_file():
+            raise HTTPException(404, f"dataset {dataset_id!r} not found (deleted while it was read)") from None
+        exc.path = doc.get("filename")  # the user's file name, not the server's path
+        raise HTTPException(409, f"dataset {dataset_id!r} can no longer be read: {exc}") from None
+    return [dict(zip(table.columns, row)) for row in table.rows[:rows]]
+
+
+@router.get(
+    "/{dataset_id}",
+    response_model=DatasetPreview,
+    responses={**errors(404), **error(409, "preview only: the stored file no longer parses (a stricter reader)")},
+)
 def get_dataset(
     dataset_id: str,
     team: TeamDep,
@@ -182,8 +214,7 @@ def get_dataset(
 ) -> dict[str, Any]:
     doc = _owned(datasets, dataset_id, team)
     if preview:
-        table = read_table(storage.dataset_file(dataset_id, doc["format"]), doc["format"], task=doc["task"])
-        doc["preview"] = [dict(zip(table.columns, row)) for row in table.rows[:preview]]
+        doc["preview"] = _preview(storage, dataset_id, doc, preview)
     return doc
 
 
