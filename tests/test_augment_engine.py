@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +14,15 @@ from hypothesis import strategies as st
 
 from shared.dataset_io import DatasetSpec, Table, read_table, resolve_spec
 from shared.settings import Settings
-from workers.augment.engine import AugmentCancelled, Augmenter, AugmentParams, WordSlot, get_augmenter
+from workers.augment.engine import (
+    AugmentCancelled,
+    Augmenter,
+    AugmentParams,
+    WordSlot,
+    _mlms,
+    get_augmenter,
+    get_mlm,
+)
 
 POOL = [
     "the",
@@ -214,3 +224,16 @@ def test_get_augmenter_reuses_the_loaded_models(augmenter: Augmenter) -> None:
     other = get_augmenter(replace(augmenter.params, n=2, seed=9))
     assert other.mlm is augmenter.mlm and other.glove is augmenter.glove
     assert other is not augmenter and other.stats["rows_in"] == 0
+
+
+def test_get_mlm_loads_a_folder_replaced_in_place_again_and_keeps_few(tiny_mlm_dir: Path, tmp_path: Path) -> None:
+    folder = Path(shutil.copytree(tiny_mlm_dir, tmp_path / "mlm"))
+    first = get_mlm(str(folder), "cpu")
+    assert get_mlm(str(folder), "cpu") is first
+    weights = folder / "model.safetensors"
+    later = weights.stat().st_mtime_ns + 10**9
+    os.utime(weights, ns=(later, later))  # a new model saved over the old one
+    assert get_mlm(str(folder), "cpu") is not first
+    for length in (64, 96, 128):
+        get_mlm(str(folder), "cpu", length)
+    assert len(_mlms) == 2

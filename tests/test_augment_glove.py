@@ -230,3 +230,16 @@ def test_bad_sources_get_clear_errors(tmp_path: Path) -> None:
     notkv.write_bytes(b"\x00\x01 definitely not a pickle")
     with pytest.raises(ValueError, match="junk.kv"):
         build_glove(str(notkv), tmp_path)
+
+
+def test_load_glove_loads_a_file_replaced_at_the_same_path_again(tmp_path: Path, sample) -> None:
+    words, vectors = sample
+    source = tmp_path / "glove.replaced.50d.txt"
+    write_glove_txt(source, words, vectors)
+    first = load_glove(str(source))
+    assert load_glove(str(source)) is first and len(first) == 300
+    write_glove_txt(source, words[:200], vectors[:200])
+    later = Path(f"{source}{CACHE_SUFFIX}").stat().st_mtime_ns + 10**9  # newer than the first conversion
+    os.utime(source, ns=(later, later))
+    again = load_glove(str(source))
+    assert again is not first and len(again) == 200

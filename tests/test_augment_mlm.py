@@ -131,3 +131,45 @@ def test_bad_model_sources_are_clear_errors(tmp_path: Path) -> None:
 def test_auto_device_is_cpu_without_cuda() -> None:
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("cpu") == "cpu"
+
+
+@pytest.fixture(scope="module")
+def short_mlm_dir(tmp_path_factory, tiny_mlm_dir: Path) -> Path:
+    """A tiny BERT MLM with 32 positions whose tokenizer files name no model_max_length."""
+    import json
+
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    from tests.distill_helpers import tiny_bert_config
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_mlm_dir)
+    torch.manual_seed(7)
+    folder = tmp_path_factory.mktemp("short-mlm")
+    BertForMaskedLM(tiny_bert_config(64, 2, 2, vocab_size=len(tokenizer), max_positions=32)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.pop("model_max_length", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["plain-bert", "transformers"])
+def test_inputs_never_outgrow_the_models_positions(
+    short_mlm_dir: Path, plain: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("DISTILLERY_MLM_PLAIN_BERT", "true" if plain else "false")
+    get_settings.cache_clear()
+    try:
+        mlm = MaskedLM(str(short_mlm_dir), device="cpu", max_seq_len=512)
+    finally:
+        monkeypatch.delenv("DISTILLERY_MLM_PLAIN_BERT")
+        get_settings.cache_clear()
+    assert mlm.loader == ("plain" if plain else "transformers") and mlm.max_len == 32
+    long = " ".join(SENTENCES * 3)
+    jobs = [(enc.ids, i) for enc in mlm.encode([long]) for i in range(len(enc.ids))]
+    assert len(jobs) > 32
+    for pair in (True, False):
+        answers = mlm.top_candidates(jobs, k=5, batch_size=8, pair_input=pair)
+        assert any(answers[:20]) and not any(answers[32:])  # masks past the positions cannot be asked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,13 @@ def test_stop_words_from_a_file_or_none(tmp_path: Path) -> None:
     assert load_stop_words(None) is DEFAULT_STOP_WORDS
     with pytest.raises(FileNotFoundError, match="stop-word file not found"):
         load_stop_words(str(tmp_path / "missing.txt"))
+
+
+def test_a_stop_word_file_replaced_at_the_same_path_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "stop.txt"
+    path.write_text("movie\n", encoding="utf-8")
+    assert load_stop_words(str(path)) == frozenset({"movie"})
+    stamp = path.stat().st_mtime_ns
+    path.write_text("film\n", encoding="utf-8")
+    os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
+    assert load_stop_words(str(path)) == frozenset({"film"})

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, run_in_repo, service_env
-from tests.distill_helpers import glue_sample, make_tiny_teacher
+from tests.distill_helpers import glue_sample, make_tiny_teacher, tiny_encoder
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +79,18 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     # and the curves really move: the last stage-1 loss is below the first
     first, last = one["stages"][0]["loss_history"][0], one["stages"][0]["loss_history"][-1]
     assert last["total"] < first["total"]
+
+
+def test_general_distillation_trains_under_two_gloo_processes(tmp_path) -> None:
+    """The general student's pooler feeds no loss; DDP must still see it in the graph (it failed on step 2)."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a gorgeous , witty film\nthe plot is thin\nit never drags\nwhat a mess\n" * 4)
+    out = tmp_path / "general"
+    shape = ["--student-layers", "1", "--student-hidden", "32", "--student-heads", "4", "--student-intermediate", "64"]
+    args = ["--teacher", str(tiny_encoder(tmp_path / "encoder")), "--corpus", str(corpus), "--output", str(out)]
+    args += ["--epochs", "1", "--batch-size", "4", "--device", "cpu", "--student-init", "random", *shape]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    env = service_env("redis://unused", tmp_path)
+    run_in_repo([*launcher, "-m", "services.cli.main", "distill-general", *args], env, 300, stderr=subprocess.PIPE)
+    report = json.loads((out / "report.json").read_text())
+    assert report["processes"] == 2 and report["stages"][0]["steps"] == 4

@@ -100,3 +100,12 @@ def test_projections_saved_beside_a_student_start_a_later_run_only_when_they_fit
     )
     assert Projections(8, 24, 2).load_beside(tmp_path, [2, 4]).startswith("random (")
     assert Projections(8, 16, 2).load_beside(None, [2, 4]) == "random"
+
+
+@pytest.mark.parametrize("saved_shared", [False, True], ids=["per-layer-file", "shared-file"])
+def test_projections_of_the_other_sharing_start_random_instead_of_failing(tmp_path, saved_shared: bool) -> None:
+    Projections(8, 16, 2, shared=saved_shared).save_beside(tmp_path, [2, 4])
+    other = Projections(8, 16, 2, shared=not saved_shared)
+    assert other.load_beside(tmp_path, [2, 4]).startswith("random (")
+    same = Projections(8, 16, 2, shared=saved_shared)
+    assert same.load_beside(tmp_path, [2, 4]) == "distill_projections.pt of the student checkpoint"

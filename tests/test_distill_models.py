@@ -149,3 +149,55 @@ def test_a_bf16_saved_teacher_gives_an_fp32_teacher_and_student(tmp_path: Path) 
     bf16_student.save_pretrained(tmp_path / "bf16-student")
     spec = StudentSpec(checkpoint=str(tmp_path / "bf16-student"))
     assert build_student(spec, teacher, tokenizer, [2])[0].dtype == torch.float32
+
+
+def _relabelled_copy(source: Path, folder: Path, names: list[str], rows: list[int]) -> Path:
+    """``source``'s teacher saved with classifier output i = its output ``rows[i]``, named ``names[i]``."""
+    model = BertForSequenceClassification.from_pretrained(source)
+    with torch.no_grad():
+        model.classifier.weight.copy_(model.classifier.weight[rows])
+        model.classifier.bias.copy_(model.classifier.bias[rows])
+    model.config.id2label = dict(enumerate(names))
+    model.config.label2id = {name: i for i, name in enumerate(names)}
+    model.save_pretrained(folder)
+    load_tokenizer(str(source)).save_pretrained(folder)
+    return folder
+
+
+def _as_saved(folder: Path) -> torch.nn.Module:
+    """The teacher as its files have it, without load_teacher's reordering."""
+    return BertForSequenceClassification.from_pretrained(folder).eval()
+
+
+def _logits(model: torch.nn.Module) -> torch.Tensor:
+    ids = torch.tensor([[101, 2023, 3185, 2001, 2307, 102, 1037, 2204, 2143, 102]])
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+@pytest.fixture(scope="module")
+def mnli_teacher(tmp_path_factory) -> Path:
+    return make_tiny_teacher(tmp_path_factory.mktemp("mnli"), task="mnli", seed=4)
+
+
+def test_a_teacher_with_the_task_labels_in_another_order_is_reordered(mnli_teacher: Path, tmp_path: Path) -> None:
+    mnli = get_task("mnli")  # contradiction, entailment, neutral
+    hub = _relabelled_copy(mnli_teacher, tmp_path / "hub", ["ENTAILMENT", "Neutral", "contradiction"], [1, 2, 0])
+    assert not torch.allclose(_logits(load_teacher(str(mnli_teacher), mnli, CPU)), _logits(_as_saved(hub)))
+    teacher = load_teacher(str(hub), mnli, CPU)
+    assert torch.allclose(_logits(teacher), _logits(load_teacher(str(mnli_teacher), mnli, CPU)), atol=1e-6)
+    assert teacher.config.id2label == {0: "contradiction", 1: "entailment", 2: "neutral"}
+    assert teacher.config.label2id == {"contradiction": 0, "entailment": 1, "neutral": 2}
+
+
+def test_generic_label_names_are_taken_in_the_teachers_order(mnli_teacher: Path, tmp_path: Path) -> None:
+    for names in (["LABEL_0", "LABEL_1", "LABEL_2"], ["0", "1", "2"]):
+        folder = _relabelled_copy(mnli_teacher, tmp_path / names[0], names, [1, 2, 0])
+        teacher = load_teacher(str(folder), get_task("mnli"), CPU)
+        assert torch.equal(_logits(teacher), _logits(_as_saved(folder)))
+
+
+def test_label_words_that_are_not_the_tasks_are_refused_naming_both(mnli_teacher: Path, tmp_path: Path) -> None:
+    folder = _relabelled_copy(mnli_teacher, tmp_path / "other", ["yes", "maybe", "no"], [0, 1, 2])
+    with pytest.raises(DistillError, match=r"labels \['yes', 'maybe', 'no'\] but task mnli has \['contradiction'"):
+        load_teacher(str(folder), get_task("mnli"), CPU)

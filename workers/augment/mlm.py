@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tokenizers import Encoding
@@ -28,6 +29,9 @@ from shared.settings import get_settings
 from workers.augment.bert_mlm import TokenizerFacts, load_plain_bert
 from workers.device_setup import configure_cuda_attention, resolve_device
 from workers.padding import pad_rows
+
+#: Model types whose position ids start after the padding id (so ``pad_token_id + 1`` positions are never used).
+OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "mpnet"})
 
 #: Attribute names under which Hugging Face masked-LM classes keep a position-wise MLM head.
 _HEAD_NAMES = ("cls", "lm_head", "predictions")
@@ -77,10 +81,15 @@ class MaskedLM:
 
     # --- set-up --------------------------------------------------------------------------------------
     def _max_len(self, max_seq_len: int) -> int:
+        """The setting, the tokenizer's limit and the model's position count, whichever is least: a tokenizer
+        saved without model_max_length must not let a long sentence index past the position table."""
         limits = [max_seq_len]
         model_max = self.tokenizer.model_max_length
         if isinstance(model_max, int) and model_max < 100_000:
             limits.append(model_max)
+        positions = position_limit(self.model.config)
+        if positions is not None:
+            limits.append(positions)
         return min(limits)
 
     def _template(self) -> _Template:
@@ -235,6 +244,17 @@ def length_batches(
             batches.append([])
         batches[-1].append(item)
     return batches
+
+
+def position_limit(config: Any) -> int | None:
+    """The longest input the model's position embeddings take (RoBERTa-style models count positions from
+    the padding id + 1); None when the config does not say."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    if getattr(config, "model_type", None) in OFFSET_POSITIONS:
+        positions -= int(getattr(config, "pad_token_id", None) or 0) + 1
+    return positions
 
 
 def _load_with_transformers(source: str) -> tuple[torch.nn.Module, TokenizerFacts]:

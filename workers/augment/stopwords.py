@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from workers.augment.file_cache import Stamp, file_stamp
+
 DEFAULT_STOP_WORDS: frozenset[str] = frozenset(
     [
         "i",
@@ -204,12 +206,17 @@ DEFAULT_STOP_WORDS: frozenset[str] = frozenset(
 )
 
 
-@lru_cache(maxsize=16)
 def load_stop_words(source: str | None) -> frozenset[str]:
     """None: the built-in list; '': no stop words; otherwise a UTF-8 file with one word per line.
 
-    Blank lines and lines starting with '#' are ignored; words are compared in lower case.
+    Blank lines and lines starting with '#' are ignored; words are compared in lower case. Cached per process
+    by path and the file's stamp, so a list replaced in place is read anew.
     """
+    return _read_stop_words(source, file_stamp(source) if source else ())
+
+
+@lru_cache(maxsize=16)
+def _read_stop_words(source: str | None, stamp: Stamp) -> frozenset[str]:
     if source is None:
         return DEFAULT_STOP_WORDS
     if source == "":

@@ -29,6 +29,9 @@ class TrainState:
     teacher_dev: dict[str, float] = field(default_factory=dict)
     student_dev: dict[str, float] = field(default_factory=dict)  # after the latest stage-2 epoch
     stages: list[dict[str, Any]] = field(default_factory=list)  # report.json's entries of the finished stages
+    # the train files the epoch in progress read: a resumed epoch reads these, not the shards that landed since,
+    # so ``batch`` indexes the same batches
+    epoch_files: list[str] = field(default_factory=list)
 
     def next_stage(self, finished: dict[str, Any]) -> None:
         """Record the stage just finished and stand at the start of the next one."""
@@ -37,6 +40,7 @@ class TrainState:
         self.epoch = self.batch = self.step = self.total_steps = 0
         self.seconds = 0.0
         self.log = LossLog()
+        self.epoch_files = []
 
     def to_checkpoint(
         self,
@@ -62,6 +66,7 @@ class TrainState:
         if "log" not in checkpoint:  # written before TrainState existed: the same content under flat names
             log = {"history": checkpoint["history"], "window": checkpoint["window"]}
             checkpoint = {**checkpoint, "log": log, "seconds": checkpoint["stage_seconds"]}
+        checkpoint = {"epoch_files": [], **checkpoint}  # written before the epoch's files were kept
         values = {f.name: checkpoint[f.name] for f in fields(cls)}
         values["log"] = LossLog(**values["log"])
         return cls(**values)

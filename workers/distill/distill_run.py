@@ -33,7 +33,7 @@ from workers.distill.models import build_student, load_teacher, load_tokenizer, 
 from workers.distill.optim import seed_everything
 from workers.distill.progress import STAGE_INTERMEDIATE, STAGE_PREDICTION, ProgressCallback, ShouldStop
 from workers.distill.run_base import DistillRunBase
-from workers.distill.stages import Batch, Stage, TeacherLogits, intermediate_loss, prediction_loss, set_attention
+from workers.distill.stages import Batch, Stage, TeacherLogits, prediction_loss, set_attention
 
 if TYPE_CHECKING:
     from workers.distill.train import DistillConfig
@@ -124,15 +124,7 @@ class DistillRun(DistillRunBase):
         """Stage 1 trains student and projections on the intermediate losses; stage 2 the student on logits."""
         c = self.config
         if index == 0:
-            loss = partial(
-                intermediate_loss,
-                self.teacher,
-                self.train_student,
-                self.projections,
-                self.layer_map,
-                c.loss_weights,
-                self.dist.enabled,
-            )
+            loss = self.intermediate_loss()
             trained = [self.student, self.projections]
             return Stage(0, STAGE_INTERMEDIATE, c.stage1_epochs, c.lr1, trained, [self.projections], loss)
         loss = partial(
@@ -149,18 +141,24 @@ class DistillRun(DistillRunBase):
         """The training rows now (a live source may have more than at the last call)."""
         return _read_train(self.encoder, self.config.train)
 
-    def epoch_batches(self, stage: Stage, epoch: int) -> tuple[list[Example], list[list[int]]]:
-        """The epoch's rows and its batches of row indices (a pure function of seed, stage and epoch)."""
+    def epoch_batches(
+        self, stage: Stage, epoch: int, files: list[str] | None = None
+    ) -> tuple[list[Example], list[list[int]], list[str]]:
+        """The epoch's rows, its batches of row indices (a pure function of seed, stage, epoch and rows) and the
+        files the rows came from: the source's files now, or ``files`` (a resumed epoch's own)."""
         prepare_epoch = getattr(self.config.train, "prepare_epoch", None)
         if prepare_epoch is not None:  # a live source (the worker's shard feed) may wait for more files
             prepare_epoch(stage.name, epoch, stage.epochs)
-        examples = self.train_examples()  # re-read: shards that landed since the last epoch join now
+        # asked even on a resume (the shard feed writes the copies it reads); shards that landed since join now
+        present = [str(f) for f in resolve_train_files(self.config.train)]
+        files = files or present
+        examples = _read_train(self.encoder, files)
         c = self.config
         lengths = [len(e) for e in examples]
         batches = length_bucketed_batches(
             lengths, c.batch_size, c.seed, epoch, bucket=c.speed.bucket_by_length, tag=stage.index
         )
-        return examples, batches
+        return examples, batches, files
 
     def collate(self, rows: list[Example]) -> Batch:
         pad_to = self.encoder.max_seq_len if self.config.speed.pad_to_max_length else None

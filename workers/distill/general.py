@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ from workers.distill.optim import seed_everything
 from workers.distill.progress import ProgressCallback, ProgressEvent, ShouldStop, emit
 from workers.distill.run_base import DistillRunBase, checkpoint_file
 from workers.distill.run_config import DistillingConfig, LoopConfig
-from workers.distill.stages import Batch, Stage, intermediate_loss
+from workers.distill.stages import Batch, Stage
 from workers.distill.train import train_stage
 from workers.distill.width_prune import INITS, resolve_init, start_pruned
 
@@ -167,14 +166,15 @@ class GeneralRun(DistillRunBase):
     def stage(self, index: int) -> Stage:
         """The one stage: student and projections on the embedding + attention + hidden losses."""
         c = self.config
-        loss = partial(
-            intermediate_loss, self.teacher, self.train_student, self.projections, self.layer_map, c.loss_weights, False
-        )
+        loss = self.intermediate_loss()
         return Stage(0, STAGE_GENERAL, c.epochs, c.lr, [self.student, self.projections], [self.projections], loss)
 
-    def epoch_batches(self, stage: Stage, epoch: int) -> tuple[list[Example], list[list[int]]]:
+    def epoch_batches(
+        self, stage: Stage, epoch: int, files: list[str] | None = None
+    ) -> tuple[list[Example], list[list[int]], list[str]]:
+        """The corpus (read once at the start: no files to keep for a resumed epoch) and the epoch's batches."""
         lengths = [len(e) for e in self.examples]
-        return self.examples, length_bucketed_batches(lengths, self.config.batch_size, self.config.seed, epoch)
+        return self.examples, length_bucketed_batches(lengths, self.config.batch_size, self.config.seed, epoch), []
 
     def collate(self, rows: list[Example]) -> Batch:
         return collate(rows, self.pad_id, self.device)

@@ -91,12 +91,14 @@ class Projections(nn.Module):
         if path is None or not path.is_file():
             return "random"
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        own = self.state_dict()
-        fits = saved.get("layer_map") == layer_map and all(
-            k in saved["state"] and saved["state"][k].shape == v.shape for k, v in own.items()
+        own, theirs = self.state_dict(), saved.get("state") or {}
+        fits = (
+            saved.get("layer_map") == layer_map
+            and theirs.keys() == own.keys()  # a shared map does not fit per-layer maps, nor they it
+            and all(theirs[k].shape == v.shape for k, v in own.items())
         )
         if not fits:
-            return f"random ({PROJECTIONS_FILE} in the student checkpoint is for another layer map or size)"
+            return f"random ({PROJECTIONS_FILE} in the student checkpoint is for another layer map, size or sharing)"
         self.load_state_dict(saved["state"])
         return f"{PROJECTIONS_FILE} of the student checkpoint"
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from torch import nn
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -32,6 +35,11 @@ from workers.distill.layer_map import build_layer_map
 #: fp16-saved teacher must not give a student trained without fp32 master weights. The precision setting
 #: decides autocast, not the storage dtype.
 FP32: dict[str, Any] = {"dtype": torch.float32}
+
+log = logging.getLogger(__name__)
+
+#: Names that say nothing about a class ("LABEL_0", "0"): the teacher's order is taken as the task's.
+GENERIC_LABEL = re.compile(r"(label_?)?-?\d+", re.IGNORECASE)
 
 #: Files whose presence means a folder carries its own tokenizer.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "vocab.json", "spiece.model")
@@ -119,10 +127,70 @@ def load_teacher(path: str, preset: TaskPreset, device: torch.device) -> PreTrai
             f"teacher {path!r} predicts {model.config.num_labels} label(s) but task {preset.name} has "
             f"{preset.num_labels}"
         )
+    align_label_order(model, preset, path)
     model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     return model
+
+
+def _label_key(name: Any) -> str:
+    """A label name compared case- and punctuation-blind ("NOT_ENTAILMENT" = "not-entailment")."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def align_label_order(model: PreTrainedModel, preset: TaskPreset, path: str) -> None:
+    """Make the teacher's logits follow the task's label order: a hub MNLI teacher names the same three classes
+    as the task in another order, and its logits would be scored against the wrong labels. Generic or numeric
+    names (and a task whose own labels are numbers) are taken in the teacher's order; label words that are not
+    the task's are refused."""
+    if preset.labels is None:
+        return
+    config: Any = model.config
+    names = [str(config.id2label.get(i, i)) for i in range(preset.num_labels)]
+    theirs, ours = [_label_key(n) for n in names], [_label_key(n) for n in preset.labels]
+    if theirs == ours or _generic(names) or _generic(preset.labels):
+        return  # generic names, or a task whose labels are numbers: nothing to match words against
+    if sorted(theirs) != sorted(ours) or len(set(ours)) != len(ours):
+        raise DistillError(
+            f"teacher {path!r} predicts labels {names} but task {preset.name} has {list(preset.labels)}; "
+            "give a teacher fine-tuned on this task's labels"
+        )
+    order = [theirs.index(key) for key in ours]  # task label i is the teacher's output order[i]
+    _permute_outputs(_label_layer(model, preset.num_labels, path), order)
+    config.id2label = dict(enumerate(preset.labels))
+    config.label2id = {label: i for i, label in enumerate(preset.labels)}
+    log.warning(
+        "teacher %r lists its labels as %s; its outputs were reordered to task %s's order %s",
+        path, names, preset.name, list(preset.labels),
+    )  # fmt: skip
+
+
+def _generic(names: Sequence[str]) -> bool:
+    return all(GENERIC_LABEL.fullmatch(n.strip()) for n in names)
+
+
+def _label_layer(model: nn.Module, num_labels: int, path: str) -> nn.Linear:
+    """The classification head's output layer: the one nn.Linear giving ``num_labels`` outputs (the one in the
+    head, when the encoder has another of that width)."""
+    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features == num_labels]
+    if len(found) > 1:
+        found = [(n, m) for n, m in found if re.search(r"classifier|score", n)]
+    if len(found) != 1:
+        raise DistillError(
+            f"teacher {path!r}: cannot tell which layer gives its {num_labels} label outputs "
+            f"({[n for n, _ in found] or 'none found'}), so its labels cannot be put in the task's order"
+        )
+    return found[0][1]
+
+
+@torch.no_grad()
+def _permute_outputs(layer: nn.Linear, order: list[int]) -> None:
+    """Output i of ``layer`` becomes its former output ``order[i]``."""
+    index = torch.tensor(order, device=layer.weight.device)
+    layer.weight.copy_(layer.weight.index_select(0, index))
+    if layer.bias is not None:
+        layer.bias.copy_(layer.bias.index_select(0, index))
 
 
 def student_layer_count(spec: StudentSpec) -> int:

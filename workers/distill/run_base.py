@@ -4,7 +4,8 @@ cancellation, saving and restoring a checkpoint (what ``train.train_stage`` asks
 
 from __future__ import annotations
 
-from functools import cached_property
+from collections.abc import Callable
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from workers.distill.checkpoint import (
 )
 from workers.distill.distributed import Dist
 from workers.distill.errors import DistillError
+from workers.distill.losses import Projections
 from workers.distill.progress import ShouldStop
+from workers.distill.stages import intermediate_loss
 
 
 def checkpoint_file(config: Any) -> Path:
@@ -35,10 +38,12 @@ class DistillRunBase:
     config: Any
     dist: Dist
     student: Any
-    projections: torch.nn.Module
+    projections: Projections
     stop: ShouldStop | None
     precision: PrecisionChoice
     tokenizer: Any
+    teacher: Any
+    layer_map: Any
 
     @property
     def bf16(self) -> bool:
@@ -58,6 +63,19 @@ class DistillRunBase:
         """The student as the stages call it: DDP under torchrun. Wrapped on first use, so after a
         checkpoint's weights are in (DDP broadcasts rank 0's weights when it wraps)."""
         return self.dist.wrap(self.student)
+
+    def intermediate_loss(self) -> Callable[..., Any]:
+        """Embedding + attention + hidden losses against the teacher: task stage 1 and general distillation."""
+        c = self.config
+        return partial(
+            intermediate_loss,
+            self.teacher,
+            self.train_student,
+            self.projections,
+            self.layer_map,
+            c.loss_weights,
+            self.dist.enabled,
+        )
 
     def should_stop(self) -> bool:
         return self.stop is not None and self.stop()

@@ -69,8 +69,11 @@ def intermediate_loss(
         + weights.attention * parts["attention"]
         + weights.hidden * parts["hidden"]
     )
-    if ddp:  # DDP needs every output's parameters in the graph (the classifier's: zero)
-        loss = loss + 0.0 * s_out.logits.float().sum()
+    if ddp:  # DDP needs every output's parameters in the graph: the classifier's (task) or pooler's (general)
+        unused = getattr(s_out, "logits", None)
+        unused = s_out.pooler_output if unused is None else unused
+        if unused is not None:
+            loss = loss + 0.0 * unused.float().sum()
     return loss, parts
 
 

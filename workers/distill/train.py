@@ -133,7 +133,10 @@ def _train_stage(run: DistillRun, state: TrainState, saved_optimizer: dict[str, 
     sums, first_step = LossSums(), state.step + 1  # losses stay on the device between reads
     run.student.train()
     for epoch in range(state.epoch, stage.epochs):
-        examples, batches = run.epoch_batches(stage, epoch)
+        # a resumed epoch in progress reads the files it started on: its saved batch position indexes their rows
+        examples, batches, state.epoch_files = run.epoch_batches(
+            stage, epoch, state.epoch_files if state.batch else None
+        )
         if state.batch == 0:  # a new epoch re-estimates the total (it grows while shards land)
             state.total_steps = state.step + (stage.epochs - epoch) * len(batches)
         if stage.name == STAGE_PREDICTION:
