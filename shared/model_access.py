@@ -110,10 +110,17 @@ class ModelAccess:
             raise ReferenceRefused(f"field '{field}': {ref!r} is not allowed (a folder under the model roots)")
         given = Path(ref)
         joined = [given] if given.is_absolute() else [root / given for root in self.roots]
-        inside = [path for path in (p.resolve() for p in joined) if self._inside_root(path)]
-        for path in inside:
-            if path.exists():
-                return path
+        try:
+            inside = [path for path in (p.resolve() for p in joined) if self._inside_root(path)]
+            found = next((path for path in inside if path.exists()), None)
+        except (OSError, RuntimeError) as exc:  # a name too long for the file system, a symlink loop: never a 500
+            why = getattr(exc, "strerror", None) or "symlink loop"
+            raise ReferenceRefused(
+                f"field '{field}': {ref!r} is not a usable path ({why}); "
+                "use a folder under the model roots (GET /v1/models lists them) or a job id"
+            ) from None
+        if found is not None:
+            return found
         if not must_exist and not given.is_absolute() and not any(os.path.lexists(p) for p in joined):
             return None  # a hub-shaped name that no root holds
         roots = ", ".join(str(r) for r in self.roots)

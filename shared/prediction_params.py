@@ -15,7 +15,8 @@ ModelForm = Literal["pytorch", "onnx", "onnx-int8"]
 class PredictionRequest(BaseModel):
     """Run a finished fine-tune's teacher or distillation's (pipeline's) student over a dataset of the team."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict like every request (shared.schemas): ``"batch_size": true`` is a 422, not a batch of 1
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dataset_id: str = Field(min_length=1, description="A dataset of this team (no label column needed).")
     form: ModelForm = Field("pytorch", description="pytorch, onnx or onnx-int8 (a distillation's exports).")

@@ -6,7 +6,8 @@ and are strict: ``"seed": false`` or ``"n": "3"`` is a 422 too, as the OpenAPI d
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+import itertools
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,6 +18,47 @@ PRECISION_HELP = (
     "auto (bf16 where the worker's device runs it natively, else fp32), fp32 or bf16; default: the server's "
     "DISTILLERY_PRECISION. The job's result says what ran and why."
 )
+
+#: The largest seed: the workers seed numpy, which takes 0..2**32-1 (a seed out of range failed the job late).
+MAX_SEED = 2**32 - 1
+#: A request's ``seed``: in the schema, so -1 or 2**32 is a 422 naming it, not a job that fails on the worker.
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+#: A layer map's names (``workers.distill.layer_map.STRATEGIES``; not imported: shared/ stays torch-free).
+LAYER_MAP_STRATEGIES = ("uniform", "top", "bottom")
+_ANY_CASE = "|".join("".join(f"[{c.upper()}{c}]" for c in name) for name in LAYER_MAP_STRATEGIES)
+_LAYER = "[1-9][0-9]{0,5}"  # bounded: int() refuses strings of over 4300 digits
+#: A layer map as text: a strategy's name (any case) or teacher layers 1.. separated by commas ('2, 4, 6').
+#: In the schema, so a malformed map ("sideways") is refused at submission, not on the worker after training.
+LAYER_MAP_PATTERN = rf"^ *(?:{_ANY_CASE}|{_LAYER}(?: *, *{_LAYER})*) *$"
+LAYER_MAP_HELP = (
+    "uniform, top, bottom, or the teacher layer (1..) each student layer learns from, strictly increasing, one "
+    "per student layer: '2,4,6' or [2, 4, 6]"
+)
+#: The ``layer_map`` field: its syntax here; its order and length (against the student) at submission.
+LayerMap = (
+    Annotated[str, Field(pattern=LAYER_MAP_PATTERN)]
+    | Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=48)]
+)
+
+
+def layer_map_problem(spec: str | list[int], student_layers: int | None) -> str | None:
+    """Why ``spec`` cannot work for a student of ``student_layers`` layers (None: unknown here), else None.
+
+    What ``workers.distill.layer_map.build_layer_map`` would refuse without knowing the teacher, checked at
+    submission so a pipeline does not fail after its whole fine-tune. Expects a ``LayerMap``-valid ``spec``."""
+    if isinstance(spec, str):
+        if spec.strip().lower() in LAYER_MAP_STRATEGIES:
+            return None  # whether the teacher has enough layers is only known on the worker
+        layers = [int(part) for part in spec.replace(" ", "").split(",") if part]
+    else:
+        layers = list(spec)
+    if any(b <= a for a, b in itertools.pairwise(layers)):
+        return f"layer map {layers} must be strictly increasing (teacher layers, one per student layer)"
+    if student_layers is not None and len(layers) != student_layers:
+        return f"layer map {layers} has {len(layers)} entries but the student has {student_layers} layers"
+    return None
+
 
 #: ``expired``: a finished job whose artifacts the retention TTL removed (docs/service.md, "Retention").
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
@@ -109,7 +151,7 @@ class AugmentationRequest(BaseModel):
     n: int | None = Field(None, ge=0, le=1000, description="Augmented samples per input row (N).")
     k: int | None = Field(None, ge=1, le=1000, description="Candidates per word (K).")
     p: float | None = Field(None, ge=0.0, le=1.0, description="Replacement probability per word.")
-    seed: int | None = Field(None, description="Seed; each row's draws come from (seed, row index).")
+    seed: Seed | None = Field(None, description="Seed; each row's draws come from (seed, row index).")
     mlm_model: str | None = Field(None, min_length=1, description="Masked LM: local folder or hub id.")
     glove: str | None = Field(None, min_length=1, description="GloVe source.")
     shard_rows: int | None = Field(None, ge=1, description="Input rows per shard.")
@@ -197,7 +239,7 @@ class FinetuneOptions(_Strict):
     lr: float | None = Field(None, gt=0, le=1)
     batch_size: int | None = Field(None, ge=1, le=4096)
     max_seq_len: int | None = Field(None, ge=8, le=512)
-    seed: int | None = None
+    seed: Seed | None = None
     precision: Precision | None = Field(None, strict=False, description=PRECISION_HELP)  # JSON strings
 
 
@@ -220,9 +262,9 @@ class DistillOptions(_Strict):
     lr2: float | None = Field(None, gt=0, le=1)
     batch_size: int | None = Field(None, ge=1, le=4096)
     max_seq_len: int | None = Field(None, ge=8, le=512)
-    layer_map: str | list[int] | None = Field(None, description="uniform, top, bottom or explicit teacher layers.")
+    layer_map: LayerMap | None = Field(None, description=LAYER_MAP_HELP)
     temperature: float | None = Field(None, gt=0)
-    seed: int | None = None
+    seed: Seed | None = None
     checkpoint_every: int | None = Field(None, ge=1, description="Training steps between checkpoints.")
     export: bool | None = Field(
         None, description="Also hand back ONNX fp32 and int8 exports with their dev metrics (default: true)."
@@ -283,8 +325,8 @@ class GeneralDistillationRequest(_Strict):
     lr: float | None = Field(None, gt=0, le=1)
     batch_size: int | None = Field(None, ge=1, le=4096)
     max_seq_len: int | None = Field(None, ge=8, le=512)
-    layer_map: str | list[int] | None = Field(None, description="uniform, top, bottom or explicit teacher layers.")
-    seed: int | None = None
+    layer_map: LayerMap | None = Field(None, description=LAYER_MAP_HELP)
+    seed: Seed | None = None
     checkpoint_every: int | None = Field(None, ge=1, description="Training steps between checkpoints.")
     precision: Precision | None = Field(None, strict=False, description=PRECISION_HELP)  # JSON strings
 

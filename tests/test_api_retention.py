@@ -3,6 +3,7 @@ team) and the TTL sweep that marks finished jobs ``expired`` and gives their byt
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import time
@@ -89,3 +90,58 @@ def test_the_api_runs_the_sweep(redis_url: str, tmp_path: Path, tiny_mlm_dir: Pa
         while client.get(f"/v1/jobs/{job_id}", headers=AUTH_A).json()["status"] != "expired":
             assert time.monotonic() < deadline, "the API's sweeper did not expire the job"
             time.sleep(0.2)
+
+
+def test_an_expired_job_cannot_be_referenced(client) -> None:
+    """Its shards (a model) are removed: refused at submission naming the field, not failed on the worker."""
+    aug_id = _finished_augmentation(client)
+    jobs, storage = client.app.state.job_store, client.app.state.storage
+    assert sweep_expired(jobs, storage, ttl_s=3600, now=time.time() + 7200) == [aug_id]
+    r = client.post(
+        "/v1/distillations", headers=AUTH_A, json={"teacher": "tiny-mlm", "train": {"augmentation_job_id": aug_id}}
+    )
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"][0]
+    assert detail["loc"] == ["body", "train", "augmentation_job_id"] and "shards" in detail["msg"]
+    # a fine-tune used as teacher: the same, its model folder is gone
+    ds = client.get(f"/v1/jobs/{aug_id}", headers=AUTH_A).json()["params"]["dataset_id"]
+    ft_id = client.post("/v1/finetunes", headers=AUTH_A, json={"dataset_id": ds, "model": "tiny-mlm"}).json()["id"]
+    jobs.mark_running(ft_id)
+    jobs.succeed(ft_id, {"bytes": 0})
+    assert sweep_expired(jobs, storage, ttl_s=3600, now=time.time() + 7200) == [ft_id]
+    body = {"teacher": {"job_id": ft_id}, "train": {"dataset_id": ds}}
+    r = client.post("/v1/distillations", headers=AUTH_A, json=body)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "teacher", "job_id"], r.text
+    assert "expired" in r.json()["detail"][0]["msg"] and "removed" in r.json()["detail"][0]["msg"]
+
+
+def test_a_result_is_sent_whole_without_ranges(client) -> None:
+    """Range is not served (the OpenAPI document lists no 206 or 416): the whole file, 200."""
+    job_id = _finished_augmentation(client, size=100)
+    r = client.get(f"/v1/jobs/{job_id}/result", headers={**AUTH_A, "Range": "bytes=10-19"})
+    assert r.status_code == 200 and r.content == b"x" * 100 and "accept-ranges" not in r.headers
+    assert r.headers["content-length"] == "100" and f"{job_id}-result.tsv" in r.headers["content-disposition"]
+    r = client.get(f"/v1/jobs/{job_id}/result", headers={**AUTH_A, "Range": "bytes=500-"})
+    assert r.status_code == 200
+
+
+def test_a_result_removed_while_it_is_sent_is_not_a_500(client) -> None:
+    """DELETE or the sweeper racing a download: the file is opened by the handler, so one removed after that
+    is still sent whole; one removed before answers as the job now reads (404 deleted, 409 expired, 410)."""
+    from services.api.routes.jobs import get_result
+
+    job_id = _finished_augmentation(client, size=200_000)
+    jobs, storage = client.app.state.job_store, client.app.state.storage
+    response = get_result(job_id, "team-a", jobs, storage)  # the handler has run: the answer is not sent yet
+    shutil.rmtree(storage.job_dir(job_id))
+
+    async def body() -> bytes:
+        return b"".join([bytes(chunk) async for chunk in response.body_iterator])
+
+    assert asyncio.run(body()) == b"x" * 200_000
+    r = client.get(f"/v1/jobs/{job_id}/result", headers=AUTH_A)
+    assert r.status_code == 410 and "gone from storage" in r.json()["detail"]
+    assert sweep_expired(jobs, storage, ttl_s=3600, now=time.time() + 7200) == [job_id]
+    assert client.get(f"/v1/jobs/{job_id}/result", headers=AUTH_A).status_code == 409
+    assert client.delete(f"/v1/jobs/{job_id}", headers=AUTH_A).status_code == 204
+    assert client.get(f"/v1/jobs/{job_id}/result", headers=AUTH_A).status_code == 404

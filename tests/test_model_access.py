@@ -94,3 +94,12 @@ def test_catalog_lists_models_and_vectors(access: ModelAccess, tmp_path: Path) -
     assert refs == {str(root / "team" / "mlm"): True, str(root / "student"): False}
     assert [g["ref"] for g in catalog["glove"]] == [BUILTIN_GLOVE, str(root / "vectors.txt")]
     assert catalog["hub"] == {"allowed": False}
+
+
+@pytest.mark.parametrize("ref", ["x" * 300, "/".join(["abcdefgh"] * 600), "team/" + "y" * 300])
+def test_a_path_too_long_for_the_file_system_is_refused_not_raised(access: ModelAccess, ref: str) -> None:
+    """Path.exists() raises ENAMETOOLONG on such a name: a refusal naming the field (a 422), never a 500."""
+    with pytest.raises(ReferenceRefused, match="field 'teacher'.*not a usable path"):
+        access.model(ref, "teacher")
+    with pytest.raises(ReferenceRefused, match="field 'glove'"):
+        access.glove(ref)

@@ -89,18 +89,16 @@ def loc_from_message(message: str, where: str = "body") -> list[str | int]:
 
 
 def _path_methods(app: FastAPI) -> list[tuple[re.Pattern[str], frozenset[str]]]:
-    """(path regex, methods) of every documented path (HEAD served with GET), built once per app.
+    """(path regex, methods) of every documented path, built once per app.
 
     Read from the OpenAPI document rather than the router: FastAPI nests included routers, and the document
-    is what Allow must agree with."""
+    is what Allow must agree with. No HEAD: the routes do not serve it (a HEAD answers 405)."""
     cached: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(app.state, "path_methods", None)
     if cached is None:
         cached = []
         for path, operations in app.openapi()["paths"].items():
-            methods = {m.upper() for m in operations}
-            if "GET" in methods:
-                methods.add("HEAD")
-            cached.append((compile_path(path)[0], frozenset(methods)))
+            methods = frozenset(m.upper() for m in operations)
+            cached.append((compile_path(path)[0], methods))
         app.state.path_methods = cached
     return cached
 

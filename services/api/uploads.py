@@ -168,8 +168,8 @@ async def _receive(
     out = os.fdopen(fd, "wb")
     upload.path = Path(tmp)
     sink = _PartSink(upload, out, file_field=file_field, max_bytes=max_bytes)
-    parser = MultipartParser(boundary, sink.callbacks())  # type: ignore[arg-type]  # a dict of the TypedDict's keys
-    try:
+    try:  # the parser refuses some boundaries (over 256 bytes): a 400 like any malformed body, temp file removed
+        parser = MultipartParser(boundary, sink.callbacks())  # type: ignore[arg-type]  # a dict of the TypedDict's keys
         async for chunk in stream:
             parser.write(chunk)
         parser.finalize()

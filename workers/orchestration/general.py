@@ -6,7 +6,7 @@ from shared.general_params import GeneralDistillJobParams, GeneralStudentParams
 from shared.job_types import JobType
 from shared.schemas import GeneralDistillationRequest
 from workers.orchestration.errors import InvalidRequest
-from workers.orchestration.references import find_dataset, resolve_teacher
+from workers.orchestration.references import check_layer_map, find_dataset, resolve_teacher
 from workers.orchestration.submit import Submission, access, checked_precision, create_training_job, queue_training
 
 
@@ -17,6 +17,7 @@ def submit_general_distillation(sub: Submission, body: GeneralDistillationReques
         for i, dataset_id in enumerate(body.corpus_dataset_ids)
     ]
     teacher = resolve_teacher(body.teacher, sub.team, sub.jobs, access=access(sub))  # confined to the model roots
+    check_layer_map(sub.jobs, sub.team, sub.settings.student_layers, body.layer_map, body.student, "layer_map")
     student = GeneralStudentParams.resolve(sub.settings, **body.student.model_dump())
     if student.hidden % student.heads:
         raise InvalidRequest(f"field 'student.hidden': {student.hidden} is not a multiple of heads={student.heads}")

@@ -11,9 +11,25 @@ from shared.dataset_store import DatasetStore
 from shared.job_store import JobStore
 from shared.job_types import JobType
 from shared.model_access import ModelAccess, ReferenceRefused
-from shared.schemas import JobRef
+from shared.schemas import (
+    JobRef,
+    LayerMap,
+    StudentCheckpoint,
+    StudentFromJob,
+    StudentFromTeacher,
+    StudentShape,
+    layer_map_problem,
+)
 from shared.tasks import UnknownTaskError, get_task
 from workers.orchestration.errors import InvalidRequest, NotFound
+
+#: What an ``expired`` job's refusal adds: the retention TTL removed its folder (docs/service.md, "Retention").
+_REMOVED = " (retention removed its artifacts)"
+
+
+def _removed(job: dict[str, Any]) -> str:
+    """Why an expired job is of no use, so the message does not suggest waiting for it."""
+    return _REMOVED if job["status"] == "expired" else ""
 
 
 def find_dataset(datasets: DatasetStore, team: str, dataset_id: str, field: str) -> dict[str, Any]:
@@ -77,7 +93,8 @@ def resolve_teacher(
         raise InvalidRequest(f"field '{field}.job_id': job {teacher.job_id!r} is a {job['type']} job, not a finetune")
     if job["status"] != "succeeded":
         raise InvalidRequest(
-            f"field '{field}.job_id': fine-tune {teacher.job_id!r} is {job['status']}; it must have succeeded"
+            f"field '{field}.job_id': fine-tune {teacher.job_id!r} is {job['status']}{_removed(job)}; "
+            "it must have succeeded"
         )
     return JobRef(job_id=teacher.job_id)
 
@@ -89,7 +106,8 @@ def find_general_distillation(jobs: JobStore, team: str, job_id: str, field: str
         raise NotFound(f"field '{field}': general distillation job {job_id!r} not found")
     if job["status"] != "succeeded":
         raise InvalidRequest(
-            f"field '{field}': general distillation {job_id!r} is {job['status']}; it must have succeeded"
+            f"field '{field}': general distillation {job_id!r} is {job['status']}{_removed(job)}; "
+            "it must have succeeded"
         )
     return job
 
@@ -99,6 +117,43 @@ def find_augmentation(jobs: JobStore, team: str, job_id: str, field: str) -> dic
     aug = jobs.get(job_id, team)
     if aug is None or aug["type"] != JobType.AUGMENTATION:
         raise NotFound(f"field '{field}': augmentation job {job_id!r} not found")
+    if aug["status"] == "expired":
+        raise InvalidRequest(f"field '{field}': job {aug['id']} is expired: retention removed its shards")
     if aug["status"] in ("failed", "cancelled"):
         raise InvalidRequest(f"field '{field}': job {aug['id']} is {aug['status']}")
     return aug
+
+
+def student_layer_count(
+    jobs: JobStore,
+    team: str,
+    student: StudentShape | StudentCheckpoint | StudentFromTeacher | StudentFromJob,
+    default: int,
+) -> int | None:
+    """How many layers the requested student gets, where the request tells (``default``: the server's
+    ``student_layers``); None when only the worker knows (a checkpoint's own layers, a missing job)."""
+    if isinstance(student, StudentFromJob):
+        job = jobs.get(student.job_id, team)
+        layers = (((job or {}).get("params") or {}).get("student") or {}).get("layers")
+        return layers if isinstance(layers, int) else None
+    if isinstance(student, StudentCheckpoint):
+        return student.layers
+    return student.layers or default
+
+
+def check_layer_map(
+    jobs: JobStore,
+    team: str,
+    default_layers: int,
+    spec: LayerMap | None,
+    student: StudentShape | StudentCheckpoint | StudentFromTeacher | StudentFromJob,
+    field: str,
+) -> None:
+    """InvalidRequest (422) for a layer map that cannot fit the student: not increasing, or one entry per
+    student layer missing. The worker would only find out after loading the teacher (a pipeline: after its
+    fine-tune). Not a schema rule: a schema-valid map is refused only against the request's other fields."""
+    if spec is None:
+        return
+    problem = layer_map_problem(spec, student_layer_count(jobs, team, student, default_layers))
+    if problem:
+        raise InvalidRequest(f"field '{field}': {problem}")

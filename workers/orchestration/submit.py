@@ -43,6 +43,7 @@ from workers.orchestration.quotas import check_rows_out, check_stored, create_co
 from workers.orchestration.references import (
     allowed_glove,
     allowed_model,
+    check_layer_map,
     find_augmentation,
     find_dataset,
     find_general_distillation,
@@ -190,6 +191,7 @@ def distill_params(sub: Submission, opts: DistillOptions, prefix: str = "", **fi
     """Distillation params from the request's options and the fields the caller fixes (teacher, data...)."""
     if isinstance(opts.student, StudentFromJob):
         find_general_distillation(sub.jobs, sub.team, opts.student.job_id, "student.job_id")
+    check_layer_map(sub.jobs, sub.team, sub.settings.student_layers, opts.layer_map, opts.student, f"{prefix}layer_map")
     try:
         student = resolve_student(opts.student, sub.settings)
     except ParamsError as exc:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import mimetypes
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api.contract import AUTHENTICATED, WRITES, error, errors
@@ -101,25 +104,56 @@ def get_metrics(
 
 @router.get(
     "/{job_id}/result",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={
-        200: {"description": "the result file, streamed"},
+        200: {"description": "the result file, streamed (whole: Range is not served)"},
         **_404,
         **error(409, "the job has not succeeded (yet): no result"),
         **error(410, "the result file is gone from storage"),
     },
 )
-def get_result(job_id: str, team: TeamDep, jobs: JobStoreDep, storage: StorageDep) -> FileResponse:
-    job = _owned(jobs, job_id, team)
+def get_result(job_id: str, team: TeamDep, jobs: JobStoreDep, storage: StorageDep) -> StreamingResponse:
+    """The file is opened here, not when the answer is sent: one that DELETE or the retention sweep removes
+    meanwhile is still read whole from the open handle, and one already gone answers like the job now reads
+    (404 once deleted, 409 once expired, 410 otherwise), never a 500."""
+    job = _succeeded(_owned(jobs, job_id, team))
+    relative = (job["result"] or {}).get("file")
+    path = (storage.root / relative) if relative else None
+    handle = _open_result(path) if path is not None else None
+    if path is None or handle is None:
+        _succeeded(_owned(jobs, job_id, team))  # removed since it was read: what DELETE or expiry left
+        raise HTTPException(410, f"the result file of job {job_id!r} is gone from storage")
+    media = _MEDIA_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = {
+        "content-length": str(os.fstat(handle.fileno()).st_size),
+        "content-disposition": f'attachment; filename="{job_id}-result{"".join(path.suffixes)}"',
+    }
+    return StreamingResponse(_chunks(handle), media_type=media, headers=headers)
+
+
+def _succeeded(job: dict[str, Any]) -> dict[str, Any]:
+    """``job`` when it has succeeded; else 409 saying what it is (an expired job's artifacts are removed)."""
     if job["status"] != "succeeded":
-        reason = f"job {job_id!r} is {job['status']}"
+        reason = f"job {job['id']!r} is {job['status']}"
         if job["error"]:
             reason += f": {job['error']['message']}"
         raise HTTPException(409, reason + "; a result exists only once it has succeeded")
-    relative = (job["result"] or {}).get("file")
-    path = (storage.root / relative) if relative else None
-    if path is None or not path.is_file():
-        raise HTTPException(410, f"the result file of job {job_id!r} is gone from storage")
-    suffix = Path(path).suffix
-    media = _MEDIA_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media, filename=f"{job_id}-result{''.join(Path(path).suffixes)}")
+    return job
+
+
+def _open_result(path: Path) -> BinaryIO | None:
+    """The result file open for reading, or None when it is not (or no longer) a regular file."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115  # closed by _chunks once sent
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        return None
+    return handle
+
+
+def _chunks(handle: BinaryIO, size: int = 64 * 1024) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(size):
+            yield chunk

@@ -7,19 +7,19 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from services.api.contract import AUTHENTICATED
 from services.api.deps import JobStoreDep, SettingsDep, TeamDep
 from shared.job_types import JobType
 from shared.model_access import ModelAccess
-from shared.schemas import ErrorBody
 from shared.service_schemas import ModelCatalog
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=AUTHENTICATED)  # 401, and 503: Redis
 
 #: Most succeeded fine-tunes listed (newest first).
 _JOBS_LISTED = 200
 
 
-@router.get("", response_model=ModelCatalog, responses={401: {"model": ErrorBody, "description": "no or bad key"}})
+@router.get("", response_model=ModelCatalog)
 def list_models(team: TeamDep, settings: SettingsDep, jobs: JobStoreDep) -> dict[str, Any]:
     """Model folders and vector files under DISTILLERY_MODEL_ROOTS (a bounded scan), and this team's
     succeeded fine-tunes, usable as ``{"job_id": ...}`` where a teacher is asked for."""

@@ -8,19 +8,20 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response
 
+from services.api.contract import AUTHENTICATED, WRITES, error
 from services.api.deps import JobStoreDep, StorageDep, TeamDep
 from shared.job_store import JobStore
 from shared.retention import active_readers, remove_job
-from shared.schemas import ACTIVE_STATUSES, ErrorBody
+from shared.schemas import ACTIVE_STATUSES
 from workers.orchestration.children import children_of
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+#: 401 and 503 (Redis) like every authenticated route; 507: Redis refuses the record's removal on a full disk.
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses={**AUTHENTICATED, **WRITES})
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     204: {"description": "the job's artifacts and record are removed"},
-    401: {"model": ErrorBody, "description": "no or unknown API key"},
-    404: {"model": ErrorBody, "description": "no such job for this team"},
-    409: {"model": ErrorBody, "description": "the job (or a child) is queued or running, or an active job reads it"},
+    **error(404, "no such job for this team"),
+    **error(409, "the job (or a child) is queued or running, or an active job reads it"),
 }
 
 

@@ -7,15 +7,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from services.api.contract import AUTHENTICATED
 from services.api.deps import DatasetStoreDep, JobStoreDep, SettingsDep, TeamDep
 from shared.quotas import team_limits
-from shared.schemas import ErrorBody
 from shared.service_schemas import Usage
 
-router = APIRouter(prefix="/v1/usage", tags=["usage"])
+router = APIRouter(prefix="/v1/usage", tags=["usage"], responses=AUTHENTICATED)  # 401, and 503: Redis
 
 
-@router.get("", response_model=Usage, responses={401: {"model": ErrorBody, "description": "no or unknown API key"}})
+@router.get("", response_model=Usage)
 def get_usage(team: TeamDep, settings: SettingsDep, jobs: JobStoreDep, datasets: DatasetStoreDep) -> dict[str, Any]:
     """The team's figures beside its limits (a pipeline's children are listed among its jobs but only the
     pipeline counts as an active job)."""
