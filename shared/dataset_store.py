@@ -15,6 +15,7 @@ import redis
 from shared import redis_keys as keys
 from shared.job_store import iso, new_id
 from shared.redis_conn import as_text
+from shared.schemas import ACTIVE_STATUSES
 
 # Register a dataset if the team's stored bytes stay within its limit. KEYS[1] dataset hash, KEYS[2] team
 # datasets zset, KEYS[3] team usage hash; ARGV team, doc JSON, created_at, id, size, limit (-1: none).
@@ -29,13 +30,33 @@ redis.call('HINCRBY', KEYS[3], 'stored_bytes', size)
 return -1
 """
 
-# Remove a dataset and give its bytes back, once. KEYS as for _ADD; ARGV[1] the dataset id.
+# Remove a dataset and give its bytes back, once, unless a queued or running job reads it: the readers are
+# checked in the same script, so a job registered as a reader (JobStore.create) either stops the delete or,
+# registered after it, finds the dataset gone. KEYS as for _ADD, then KEYS[4] the dataset's jobs set; ARGV[1]
+# the dataset id, ARGV[2] the job key prefix, ARGV[3...] the active statuses. Returns the active readers' ids
+# (nothing deleted), or an empty list once deleted.
 _DELETE = """
+local active = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local status = redis.call('HGET', ARGV[2] .. id, 'status')
+  for i = 3, #ARGV do
+    if status == ARGV[i] then table.insert(active, id) end
+  end
+end
+if #active > 0 then return active end
 local size = tonumber(redis.call('HGET', KEYS[1], 'size') or '0')
 if redis.call('DEL', KEYS[1]) == 1 and size ~= 0 then redis.call('HINCRBY', KEYS[3], 'stored_bytes', -size) end
 redis.call('ZREM', KEYS[2], ARGV[1])
-return size
+return {}
 """
+
+
+class DatasetInUse(Exception):
+    """Queued or running jobs read the dataset, so it was not deleted."""
+
+    def __init__(self, dataset_id: str, job_ids: list[str]) -> None:
+        super().__init__(f"dataset {dataset_id!r} is used by active jobs {sorted(job_ids)}; cancel them first")
+        self.job_ids = sorted(job_ids)
 
 
 class StorageLimitReached(Exception):
@@ -92,7 +113,16 @@ class DatasetStore:
         return int(self.r.zcard(keys.team_datasets(team)))
 
     def delete(self, dataset_id: str, team: str) -> None:
-        """Unregister the dataset; its bytes stop counting for the team (once, however often it is called)."""
-        self._delete(
-            keys=[keys.dataset(dataset_id), keys.team_datasets(team), keys.team_usage(team)], args=[dataset_id]
+        """Unregister the dataset; its bytes stop counting for the team (once, however often it is called).
+        DatasetInUse, and nothing deleted, while a queued or running job reads it."""
+        active = self._delete(
+            keys=[
+                keys.dataset(dataset_id),
+                keys.team_datasets(team),
+                keys.team_usage(team),
+                keys.dataset_jobs(dataset_id),
+            ],
+            args=[dataset_id, keys.job(""), *sorted(ACTIVE_STATUSES)],
         )
+        if active:
+            raise DatasetInUse(dataset_id, [as_text(i) for i in active])

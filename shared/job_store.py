@@ -107,6 +107,14 @@ return b
 """
 
 
+class DatasetGone(Exception):
+    """A dataset the new job reads was deleted while the job was being created; the job was failed."""
+
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(f"dataset {dataset_id!r} was deleted while the job was submitted")
+        self.dataset_id = dataset_id
+
+
 class ActiveLimitReached(Exception):
     """A team already has ``active`` queued or running jobs, its limit; the job was not created."""
 
@@ -187,7 +195,18 @@ class JobStore:
                 pipe.sadd(keys.dataset_jobs(ds), job_id)
             pipe.execute()
         self.add_event(job_id, "created", f"{job_type} job created")
+        self._check_datasets_remain(job_id, dataset_ids)
         return job_id
+
+    def _check_datasets_remain(self, job_id: str, dataset_ids: Iterable[str]) -> None:
+        """DatasetGone when a dataset was deleted between the submission's lookup and the job's registration
+        as its reader. The delete (``DatasetStore.delete``) checks the readers and deletes in one script, so
+        a delete that ran after the registration refused, and one that ran before is seen here."""
+        for ds in dataset_ids:
+            if not self.r.exists(keys.dataset(ds)):
+                exc = DatasetGone(ds)
+                self.fail(job_id, "dataset_deleted", str(exc))
+                raise exc
 
     def raw(self, job_id: str) -> dict[str, Any] | None:
         """The stored record with JSON fields decoded and numbers parsed; None when absent."""
@@ -442,13 +461,6 @@ class JobStore:
         start = max(0, after - json.loads(first)["seq"] + 1)
         docs = self.r.lrange(keys.job_events(job_id), start, start + limit - 1)
         return [json.loads(d) for d in docs]
-
-    # --- datasets in use --------------------------------------------------------------------------------
-
-    def active_jobs_using(self, dataset_id: str) -> builtins.list[str]:
-        """Ids of queued/running jobs that read ``dataset_id`` (a dataset cannot be deleted under them)."""
-        ids = [as_text(i) for i in self.r.smembers(keys.dataset_jobs(dataset_id))]
-        return [i for i in ids if self.status(i) in ACTIVE_STATUSES]
 
     # --- quotas: active jobs and stored bytes per team -------------------------------------------------
 

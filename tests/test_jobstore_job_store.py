@@ -5,10 +5,12 @@ from __future__ import annotations
 import multiprocessing
 import time
 
+import pytest
 import redis
 
 from shared import redis_keys as keys
-from shared.job_store import JobStore
+from shared.dataset_store import DatasetInUse, DatasetStore
+from shared.job_store import DatasetGone, JobStore
 
 
 def _store(url: str, events_max: int = 10_000) -> JobStore:
@@ -175,15 +177,34 @@ def test_list_filters_and_pages(redis_url: str) -> None:
     assert total == 5 and [j["id"] for j in page] == [ids[3], ids[2]]
 
 
-def test_active_jobs_using_a_dataset(redis_url: str) -> None:
-    store = _store(redis_url)
+def _dataset(url: str, dataset_id: str) -> DatasetStore:
+    datasets = DatasetStore(redis.Redis.from_url(url))
+    datasets.add("a", {"id": dataset_id, "size_bytes": 10})
+    return datasets
+
+
+def test_a_dataset_read_by_an_active_job_is_not_deleted(redis_url: str) -> None:
+    store, datasets = _store(redis_url), _dataset(redis_url, "ds_1")
     running = store.create(job_type="augmentation", team="a", params={}, dataset_ids=["ds_1"])
     done = store.create(job_type="augmentation", team="a", params={}, dataset_ids=["ds_1"])
     store.succeed(done)
-    assert store.active_jobs_using("ds_1") == [running]
+    with pytest.raises(DatasetInUse) as refused:
+        datasets.delete("ds_1", "a")
+    assert refused.value.job_ids == [running] and datasets.get("ds_1") is not None
     store.cancel(running)
-    assert store.active_jobs_using("ds_1") == []
-    assert store.r.exists(keys.dataset_jobs("ds_1"))
+    datasets.delete("ds_1", "a")
+    assert datasets.get("ds_1") is None and store.r.hget(keys.team_usage("a"), "stored_bytes") == b"0"
+
+
+def test_a_job_registered_after_its_dataset_was_deleted_fails_and_says_so(redis_url: str) -> None:
+    """The race of a submission (lookup, then create) with a DELETE between the two: the job is not left
+    queued on a dataset that is gone."""
+    store, datasets = _store(redis_url), _dataset(redis_url, "ds_1")
+    datasets.delete("ds_1", "a")  # after the submission found it, before the job registers as its reader
+    with pytest.raises(DatasetGone, match="ds_1"):
+        store.create(job_type="finetune", team="a", params={}, dataset_ids=["ds_1"])
+    (job,), _ = store.list("a")
+    assert job["status"] == "failed" and job["error"]["code"] == "dataset_deleted"
 
 
 def test_progress_extra_merges(redis_url: str) -> None:

@@ -91,7 +91,11 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
         raise
     d_params = d_params.model_copy(update={"train": TrainFromAugmentation(augmentation_job_id=aug_id)})
     distill_child = d_params.model_copy(update={"pipeline_id": pipeline_id})
-    distill_id = create_training_job(sub, JobType.DISTILLATION, distill_child, ds_ids, counted=False)
+    try:
+        distill_id = create_training_job(sub, JobType.DISTILLATION, distill_child, ds_ids, counted=False)
+    except OrchestrationError:  # the dataset was deleted meanwhile (NotFound): stop what was created
+        fail_children(sub.jobs, [i for i in (ft_id, aug_id) if i], "the pipeline was refused: its dataset is gone")
+        raise
     children = PipelineChildren(finetune=ft_id, augmentation=aug_id, distillation=distill_id)
     params = PipelineJobParams(
         dataset_id=dataset["id"],

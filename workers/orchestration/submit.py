@@ -20,7 +20,7 @@ from shared.job_params import (
     StudentCheckpointParams,
     resolve_student,
 )
-from shared.job_store import JobStore
+from shared.job_store import DatasetGone, JobStore
 from shared.job_types import JobType
 from shared.model_access import ModelAccess
 from shared.precision import submission_problem
@@ -38,7 +38,7 @@ from shared.schemas import (
 from shared.settings import Settings
 from workers.augment.jobs import enqueue_augmentation, plan_shards
 from workers.distill.jobs import enqueue
-from workers.orchestration.errors import InvalidRequest, QueueUnavailable
+from workers.orchestration.errors import InvalidRequest, NotFound, QueueUnavailable
 from workers.orchestration.quotas import check_rows_out, check_stored, create_counted, limits_of
 from workers.orchestration.references import (
     allowed_glove,
@@ -175,9 +175,16 @@ def create_job(sub: Submission, job_type: JobType, params: BaseModel, *, counted
     pipeline's children, which the pipeline counts for."""
 
     def create(active_limit: int | None) -> str:
-        return sub.jobs.create(
-            job_type=job_type, team=sub.team, params=params.model_dump(mode="json"), active_limit=active_limit, **fields
-        )
+        try:
+            return sub.jobs.create(
+                job_type=job_type,
+                team=sub.team,
+                params=params.model_dump(mode="json"),
+                active_limit=active_limit,
+                **fields,
+            )
+        except DatasetGone as exc:  # a DELETE won the race since the lookup: the dataset is gone now
+            raise NotFound(str(exc)) from None
 
     return create_counted(sub.settings, sub.team, create) if counted else create(None)
 

@@ -11,10 +11,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from services.api.contract import AUTHENTICATED, WRITES, error, errors, unprocessable, validation_item
-from services.api.deps import DatasetStoreDep, JobStoreDep, PageDep, SettingsDep, StorageDep, TeamDep
+from services.api.deps import DatasetStoreDep, PageDep, SettingsDep, StorageDep, TeamDep
 from services.api.uploads import ReceivedUpload, UploadError, receive_upload
 from shared.dataset_io import DatasetError, detect_format, read_table, resolve_spec
-from shared.dataset_store import StorageLimitReached
+from shared.dataset_store import DatasetInUse, StorageLimitReached
 from shared.quotas import team_limits
 from shared.schemas import Dataset, DatasetPreview, Page
 from shared.storage import DISK_FULL, Storage, is_disk_full
@@ -223,13 +223,11 @@ def get_dataset(
     status_code=204,
     responses={**errors(404), **error(409, "a queued or running job reads it"), **WRITES},
 )
-def delete_dataset(
-    dataset_id: str, team: TeamDep, datasets: DatasetStoreDep, jobs: JobStoreDep, storage: StorageDep
-) -> Response:
+def delete_dataset(dataset_id: str, team: TeamDep, datasets: DatasetStoreDep, storage: StorageDep) -> Response:
     _owned(datasets, dataset_id, team)
-    active = jobs.active_jobs_using(dataset_id)
-    if active:
-        raise HTTPException(409, f"dataset {dataset_id!r} is used by active jobs {sorted(active)}; cancel them first")
-    datasets.delete(dataset_id, team)
+    try:
+        datasets.delete(dataset_id, team)  # refused, in the same Lua script, while an active job reads it
+    except DatasetInUse as exc:
+        raise HTTPException(409, str(exc)) from None
     storage.delete_dataset(dataset_id)
     return Response(status_code=204)
