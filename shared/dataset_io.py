@@ -422,7 +422,7 @@ def _validate_rows(
 def _check_score(value: Any, name: str | None, line: int | None, row: int, column: str | None) -> None:
     """A regression label must be a finite number: nan/inf would poison the loss and every metric."""
     try:
-        number = float(value)
+        number = None if isinstance(value, bool) else float(value)  # JSON true is no score of 1.0
     except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer too large for a float
         number = None
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."

@@ -18,6 +18,7 @@ the reference, never what a file contains.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,11 @@ VECTOR_SUFFIXES = (".kv", ".bin", ".txt", ".vec")
 NAMED_GLOVE = (BUILTIN_GLOVE,)
 #: How deep GET /v1/models looks under a root, and how many entries it lists at most.
 _SCAN_DEPTH, _SCAN_MAX = 3, 500
+
+
+#: What the Hugging Face hub accepts as a repository id: a name, or an owner and a name (each part at most 96).
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+HUB_PART_MAX = 96
 
 
 class ReferenceRefused(ValueError):
@@ -136,6 +142,11 @@ class ModelAccess:
         return any(path == root or path.is_relative_to(root) for root in self.roots)
 
     def _hub(self, ref: str, field: str) -> None:
+        if not HUB_ID.fullmatch(ref) or any(len(part) > HUB_PART_MAX for part in ref.split("/")) or ".." in ref:
+            raise ReferenceRefused(
+                f"field '{field}': {ref[:100]!r} is neither a folder under the model roots nor a hub id "
+                f"('name' or 'owner/name', letters, digits, '-', '_', '.', at most {HUB_PART_MAX} characters each)"
+            )
         if not self.allow_hub:
             raise ReferenceRefused(
                 f"field '{field}': {ref!r} is a hub id and the hub is unreachable from this server "

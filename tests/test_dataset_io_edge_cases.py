@@ -151,3 +151,9 @@ def test_csv_accepts_cells_as_large_as_tsv_does() -> None:
     big = "word " * 60_000  # 300,000 characters: over csv's default 131,072 field limit
     for data, fmt in ((f"text,label\n{big},1\n", "csv"), (f"text\tlabel\n{big}\t1\n", "tsv")):
         assert parse_table(data.encode(), fmt).rows == [[big, "1"]]  # type: ignore[arg-type]
+
+
+def test_a_json_boolean_is_no_regression_label() -> None:
+    table = parse_table(b'{"sentence1": "a", "sentence2": "b", "score": true}\n', "jsonl")
+    with pytest.raises(DatasetError, match="label True is not a number"):
+        resolve_spec(table, task="sts-b")

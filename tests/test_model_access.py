@@ -103,3 +103,15 @@ def test_a_path_too_long_for_the_file_system_is_refused_not_raised(access: Model
         access.model(ref, "teacher")
     with pytest.raises(ReferenceRefused, match="field 'glove'"):
         access.glove(ref)
+
+
+@pytest.mark.parametrize("ref", ["o" * 97 + "/name", "-dash/name", "owner/na..me", "name with space"])
+def test_a_name_no_root_holds_must_look_like_a_hub_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ref: str
+) -> None:
+    """With the hub allowed, a name that is no hub id was accepted and failed on the worker: now a refusal."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    access = ModelAccess.from_settings(Settings(allow_hub=True, data_dir=tmp_path))
+    with pytest.raises(ReferenceRefused, match="field 'teacher'.*neither a folder under the model roots nor a hub id"):
+        access.model(ref, "teacher")
+    assert access.model("o" * 96 + "/bert-base_v2.1", "teacher") == "o" * 96 + "/bert-base_v2.1"
