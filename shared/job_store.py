@@ -27,6 +27,12 @@ from shared.schemas import ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_STATUSES
 _JSON_FIELDS = ("params", "result", "error")
 #: Prefix of the job-hash fields that hold one type-specific progress field each (JSON), see set_progress_extra.
 _EXTRA = "extra:"
+#: Fields without which a job hash is no record (a partial hash left by a late writer reads as absent).
+_REQUIRED = ("id", "type", "team", "status")
+#: How long a deleted job's stop flag outlives it. Its queued shards may sit on a busy queue for a while and must
+#: still see "stop" (a missing record also reads as stopped; the flag says why). A module constant: JobStore is
+#: made in many places without a settings object, and the value only has to exceed any plausible queue wait.
+DELETED_STOP_FLAG_S = 7 * 86_400
 
 # Set status (and extra fields) only if the current status is one of the allowed ones.
 # KEYS[1] job hash; ARGV[1] new status; ARGV[2] number of allowed statuses; then the allowed statuses;
@@ -45,32 +51,69 @@ end
 return cur
 """
 
+# Every write a worker makes starts with this: a deleted job's record is never recreated by a late writer (a
+# partial hash without ``team`` would turn the API's 404 into a 500). KEYS[1] is always the job hash.
+_UNLESS_GONE = "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+
 # KEYS[1] job hash, KEYS[2] shard progress hash; ARGV[1] shard, ARGV[2] rows just done.
-_ADD_PROGRESS = """
+_ADD_PROGRESS = (
+    _UNLESS_GONE
+    + """
 redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2])
 return redis.call('HINCRBY', KEYS[1], 'done', ARGV[2])
 """
+)
 
 # A shard (re)starting forgets what an earlier attempt counted. KEYS as above; ARGV[1] shard.
-_RESET_SHARD = """
+_RESET_SHARD = (
+    _UNLESS_GONE
+    + """
 local prev = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 redis.call('HSET', KEYS[2], ARGV[1], 0)
 if prev ~= 0 then redis.call('HINCRBY', KEYS[1], 'done', -prev) end
 return prev
 """
+)
 
-# KEYS[1] events list, KEYS[2] sequence counter; ARGV[1] event JSON without seq (ends in '}'), ARGV[2] max kept.
-_APPEND_EVENT = """
-local seq = redis.call('INCR', KEYS[2])
+# KEYS[1] job hash, KEYS[2] events list, KEYS[3] sequence counter; ARGV[1] event JSON without seq (ends in '}'),
+# ARGV[2] max kept.
+_APPEND_EVENT_BODY = """
+local seq = redis.call('INCR', KEYS[3])
 local doc = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
-redis.call('RPUSH', KEYS[1], doc)
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+redis.call('RPUSH', KEYS[2], doc)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 return seq
 """
+_APPEND_EVENT = _UNLESS_GONE + _APPEND_EVENT_BODY
 
-# The same, unless the job's stop flag (KEYS[3]) is raised: returns false then. A worker starting a shard
-# logs "started" through this, so a cancel can never fall between its check and its event.
-_APPEND_EVENT_UNLESS_STOPPED = "if redis.call('EXISTS', KEYS[3]) == 1 then return false end\n" + _APPEND_EVENT
+# The same, unless the job's stop flag (KEYS[4]) is raised or its record is gone: returns false then. A worker
+# starting a shard logs "started" through this, so a cancel can never fall between its check and its event.
+_APPEND_EVENT_UNLESS_STOPPED = (
+    _UNLESS_GONE + "if redis.call('EXISTS', KEYS[4]) == 1 then return false end\n" + _APPEND_EVENT_BODY
+)
+
+# HSET field/value pairs (ARGV) into KEYS[2] (the job hash itself, or one of its side hashes).
+_HSET = _UNLESS_GONE + "return redis.call('HSET', KEYS[2], unpack(ARGV))\n"
+
+# Mark shard ARGV[1] finished in KEYS[2] (a set); returns how many are.
+_SHARD_DONE = (
+    _UNLESS_GONE
+    + """
+redis.call('SADD', KEYS[2], ARGV[1])
+return redis.call('SCARD', KEYS[2])
+"""
+)
+
+# Append ARGV[1] to the metrics list of each job: KEYS are (job hash, metrics list) pairs, ARGV[2] max kept.
+# One script, so every live series gets the point or none does; a deleted job's series is not recreated.
+_APPEND_METRIC = """
+for i = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('RPUSH', KEYS[i + 1], ARGV[1])
+    redis.call('LTRIM', KEYS[i + 1], -tonumber(ARGV[2]), -1)
+  end
+end
+"""
 
 
 # Drop from a team's active set (KEYS[1]) every job no longer queued or running; ARGV[1] = job hash key prefix.
@@ -146,6 +189,9 @@ class JobStore:
         self._reset_shard = connection.register_script(_RESET_SHARD)
         self._append_event = connection.register_script(_APPEND_EVENT)
         self._append_event_unless_stopped = connection.register_script(_APPEND_EVENT_UNLESS_STOPPED)
+        self._hset = connection.register_script(_HSET)
+        self._shard_done = connection.register_script(_SHARD_DONE)
+        self._append_metric = connection.register_script(_APPEND_METRIC)
         self._admit = connection.register_script(_ADMIT)
         self._count_active = connection.register_script(_COUNT_ACTIVE)
         self._release_bytes = connection.register_script(_RELEASE_BYTES)
@@ -219,7 +265,8 @@ class JobStore:
     @staticmethod
     def parse(data: Mapping[bytes, bytes], shards_done: int) -> dict[str, Any] | None:
         """A record as ``raw`` returns it, from the job hash and the finished-shard count (also what the
-        API's async poll path reads, see ``shared.job_reader``)."""
+        API's async poll path reads, see ``shared.job_reader``). None when absent, and also when the hash
+        lacks a record's fields: a write racing a delete must read as the deleted job (404), never a 500."""
         if not data:
             return None
         rec: dict[str, Any] = {}
@@ -230,6 +277,8 @@ class JobStore:
                 extra[name.removeprefix(_EXTRA)] = json.loads(value)
             else:
                 rec[name] = as_text(value)
+        if any(name not in rec for name in _REQUIRED):
+            return None
         rec["progress_extra"] = extra
         for name in _JSON_FIELDS:
             rec[name] = json.loads(rec[name]) if rec.get(name) else None
@@ -357,8 +406,10 @@ class JobStore:
         return ok
 
     def cancel(self, job_id: str) -> bool:
-        """Request cancellation (idempotent): raise the flag, mark cancelled unless already terminal."""
-        self.r.set(keys.job_cancel(job_id), "cancelled")
+        """Request cancellation (idempotent): raise the flag, mark cancelled unless already terminal.
+
+        KEEPTTL: cancelling a deleted job must not turn its expiring tombstone flag into a permanent key."""
+        self.r.set(keys.job_cancel(job_id), "cancelled", keepttl=True)
         ok = self.transition(job_id, "cancelled", ACTIVE_STATUSES, finished_at=time.time())
         if ok:
             self.r.zadd(keys.jobs_finished(), {job_id: time.time()})
@@ -366,25 +417,33 @@ class JobStore:
         return ok
 
     def should_stop(self, job_id: str) -> bool:
-        """True once the job was cancelled or failed: workers check this between batches."""
-        return bool(self.r.exists(keys.job_cancel(job_id)))
+        """True once the job was cancelled, failed or deleted (flag raised, or its record gone): workers check
+        this between batches, and a deleted job's queued shards and running training must stop too."""
+        with self.r.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.exists(keys.job_cancel(job_id))
+            pipe.exists(keys.job(job_id))
+            flagged, present = pipe.execute()
+        return bool(flagged) or not present
 
     # --- progress ---------------------------------------------------------------------------------------
 
     def add_progress(self, job_id: str, n: int, shard: int = 0) -> int:
-        """Count ``n`` more units done by ``shard``; returns the job's new total done."""
-        return int(self._add_progress(keys=[keys.job(job_id), keys.job_shard_progress(job_id)], args=[shard, n]))
+        """Count ``n`` more units done by ``shard``; returns the job's new total done (0: the job is gone,
+        nothing written)."""
+        done = self._add_progress(keys=[keys.job(job_id), keys.job_shard_progress(job_id)], args=[shard, n])
+        return 0 if done is None else int(done)
 
     def reset_shard(self, job_id: str, shard: int) -> int:
-        """Forget what an earlier attempt of ``shard`` counted (called when a shard (re)starts)."""
-        return int(self._reset_shard(keys=[keys.job(job_id), keys.job_shard_progress(job_id)], args=[shard]))
+        """Forget what an earlier attempt of ``shard`` counted (called when a shard (re)starts); 0 when the job
+        is gone."""
+        prev = self._reset_shard(keys=[keys.job(job_id), keys.job_shard_progress(job_id)], args=[shard])
+        return 0 if prev is None else int(prev)
 
     def shard_done(self, job_id: str, shard: int) -> int:
-        """Record ``shard`` as finished; returns how many distinct shards are finished."""
-        with self.r.pipeline() as pipe:
-            pipe.sadd(keys.job_shards_done(job_id), shard)
-            pipe.scard(keys.job_shards_done(job_id))
-            return int(pipe.execute()[1])
+        """Record ``shard`` as finished; returns how many distinct shards are finished (0 when the job is gone:
+        nothing recorded, so no merge is queued for it)."""
+        count = self._shard_done(keys=[keys.job(job_id), keys.job_shards_done(job_id)], args=[shard])
+        return 0 if count is None else int(count)
 
     def shards_finished(self, job_id: str) -> set[int]:
         return {int(s) for s in self.r.smembers(keys.job_shards_done(job_id))}
@@ -394,13 +453,16 @@ class JobStore:
 
         Each field is a hash field of its own, written by one HSET: atomic, so writers in other processes
         never drop each other's fields, and values keep their exact JSON (no decode and re-encode in Lua).
+        Nothing is written once the job is deleted (a lone ``extra:`` field would read as a broken record).
         """
         if fields:
-            self.r.hset(keys.job(job_id), mapping={_EXTRA + name: json.dumps(value) for name, value in fields.items()})
+            flat = [v for name, value in fields.items() for v in (_EXTRA + name, json.dumps(value))]
+            self._hset(keys=[keys.job(job_id), keys.job(job_id)], args=flat)
 
     def record_shard_stats(self, job_id: str, shard: int, stats: Mapping[str, int]) -> None:
-        """Keep a finished shard's output counters (a retried shard replaces its earlier ones)."""
-        self.r.hset(keys.job_shard_stats(job_id), str(shard), json.dumps(dict(stats)))
+        """Keep a finished shard's output counters (a retried shard replaces its earlier ones); none for a
+        deleted job, whose keys would otherwise outlive it."""
+        self._hset(keys=[keys.job(job_id), keys.job_shard_stats(job_id)], args=[str(shard), json.dumps(dict(stats))])
 
     def shard_stats_total(self, job_id: str) -> dict[str, int]:
         """The counters of every recorded shard, summed."""
@@ -414,13 +476,11 @@ class JobStore:
 
     def append_metric(self, job_ids: Iterable[str], point: Mapping[str, Any], max_points: int) -> None:
         """Append one training point to the series of each job (a child and its pipeline), keeping the
-        newest ``max_points``; one MULTI/EXEC, so every series gets the point or none does."""
-        doc = json.dumps(dict(point))
-        with self.r.pipeline(transaction=True) as pipe:
-            for job_id in job_ids:
-                pipe.rpush(keys.job_metrics(job_id), doc)
-                pipe.ltrim(keys.job_metrics(job_id), -max_points, -1)
-            pipe.execute()
+        newest ``max_points``; one script, so every series gets the point or none does (a deleted job's
+        series is skipped, not recreated)."""
+        pairs = [k for job_id in job_ids for k in (keys.job(job_id), keys.job_metrics(job_id))]
+        if pairs:
+            self._append_metric(keys=pairs, args=[json.dumps(dict(point)), max_points])
 
     def metrics(self, job_id: str) -> builtins.list[dict[str, Any]]:
         """The job's training time series, oldest first."""
@@ -437,19 +497,22 @@ class JobStore:
 
     # --- events -----------------------------------------------------------------------------------------
 
+    def _event_keys(self, job_id: str) -> builtins.list[str]:
+        return [keys.job(job_id), keys.job_events(job_id), keys.job_event_seq(job_id)]
+
     def add_event(self, job_id: str, kind: str, message: str, **data: Any) -> int:
-        """Append a time-stamped event; returns its sequence number."""
+        """Append a time-stamped event; returns its sequence number (0: the job is gone, nothing appended, so a
+        late worker cannot leave events of a deleted job behind)."""
         doc = json.dumps({"ts": iso(time.time()), "kind": kind, "message": message, "data": data})
-        return int(
-            self._append_event(keys=[keys.job_events(job_id), keys.job_event_seq(job_id)], args=[doc, self.events_max])
-        )
+        seq = self._append_event(keys=self._event_keys(job_id), args=[doc, self.events_max])
+        return 0 if seq is None else int(seq)
 
     def add_event_unless_stopped(self, job_id: str, kind: str, message: str, **data: Any) -> int | None:
-        """Append an event only if the job was not cancelled or failed (one atomic step); None if it was."""
+        """Append an event only if the job was not cancelled, failed or deleted (one atomic step); None if it
+        was."""
         doc = json.dumps({"ts": iso(time.time()), "kind": kind, "message": message, "data": data})
         seq = self._append_event_unless_stopped(
-            keys=[keys.job_events(job_id), keys.job_event_seq(job_id), keys.job_cancel(job_id)],
-            args=[doc, self.events_max],
+            keys=[*self._event_keys(job_id), keys.job_cancel(job_id)], args=[doc, self.events_max]
         )
         return None if seq is None else int(seq)
 
@@ -534,7 +597,10 @@ class JobStore:
         return ok
 
     def delete(self, job_id: str, team: str) -> None:
-        """Forget a finished job: its record, events, counters and metrics; its stored bytes are given back."""
+        """Forget a finished job: its record, events, counters and metrics; its stored bytes are given back.
+
+        Its stop flag is not removed but left as an expiring tombstone: a cancelled job's workers may not have
+        noticed the cancel yet, and its queued shards have not run; both must still see "stop"."""
         self.release_bytes(job_id, team)
         with self.r.pipeline() as pipe:
             for key in (
@@ -543,13 +609,13 @@ class JobStore:
                 keys.job_event_seq(job_id),
                 keys.job_shard_progress(job_id),
                 keys.job_shards_done(job_id),
-                keys.job_cancel(job_id),
                 keys.job_shard_stats(job_id),
                 keys.job_metrics(job_id),
                 keys.job_feed(job_id),
                 keys.job_merge_claim(job_id),
             ):
                 pipe.delete(key)
+            pipe.set(keys.job_cancel(job_id), "deleted", ex=DELETED_STOP_FLAG_S)
             pipe.zrem(keys.team_jobs(team), job_id)
             pipe.zrem(keys.jobs_finished(), job_id)
             pipe.srem(keys.team_active(team), job_id)

@@ -145,3 +145,23 @@ def test_a_result_removed_while_it_is_sent_is_not_a_500(client) -> None:
     assert client.get(f"/v1/jobs/{job_id}/result", headers=AUTH_A).status_code == 409
     assert client.delete(f"/v1/jobs/{job_id}", headers=AUTH_A).status_code == 204
     assert client.get(f"/v1/jobs/{job_id}/result", headers=AUTH_A).status_code == 404
+
+
+def test_a_cancelled_job_deleted_before_its_workers_noticed_stays_stopped_and_404(client) -> None:
+    """POST cancel then DELETE right away: a worker that has not checked the flag yet still must stop, and its
+    late progress writes must not bring back a partial record (GET answered 500 on a KeyError 'team')."""
+    ds = upload(client, "a.tsv", SST2_SAMPLE.encode(), task="sst-2").json()["id"]
+    body = {"dataset_id": ds, "mlm_model": "tiny-mlm", "n": 1, "k": 2}
+    job_id = client.post("/v1/augmentations", headers=AUTH_A, json=body).json()["id"]
+    jobs = client.app.state.job_store
+    jobs.mark_running(job_id)
+    assert client.post(f"/v1/jobs/{job_id}/cancel", headers=AUTH_A).status_code == 202
+    assert client.delete(f"/v1/jobs/{job_id}", headers=AUTH_A).status_code == 204
+    assert jobs.should_stop(job_id)  # what a queued shard and a running loop ask
+    jobs.add_progress(job_id, 4, shard=0)
+    jobs.set_progress_extra(job_id, stage="augment")
+    jobs.add_event(job_id, "shard_stopped", "shard 0 stopped")
+    assert jobs.add_event_unless_stopped(job_id, "shard_started", "shard 1 started") is None
+    assert client.get(f"/v1/jobs/{job_id}", headers=AUTH_A).status_code == 404
+    assert client.get(f"/v1/jobs/{job_id}/events", headers=AUTH_A).status_code == 404
+    assert job_id not in [j["id"] for j in client.get("/v1/jobs", headers=AUTH_A).json()["items"]]

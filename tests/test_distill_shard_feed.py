@@ -76,3 +76,47 @@ def test_cancel_stops_the_wait(setup) -> None:
     with pytest.raises(TrainingCancelled):
         feed()
     assert waits and waits[0]["shards_done"] == 0 and waits[0]["shards_total"] == 3
+
+
+def _succeed_all(store: JobStore, storage: Storage, aug: str) -> None:
+    for k in range(3):
+        _finish_shard(store, storage, aug, k)
+    store.mark_running(aug)
+    store.succeed(aug, {"bytes": 0})
+
+
+def test_an_expired_augmentation_is_a_clear_failure_not_a_missing_file(setup) -> None:
+    """Retention removed its shard files but ``shards_done`` stays: AugmentationFailed, not FileNotFoundError
+    (which RQ retried twice for nothing)."""
+    store, storage, aug, out = setup
+    feed = ShardFeed(store, storage, aug, out, poll_s=0.05)
+    _succeed_all(store, storage, aug)
+    storage.delete_job(aug)
+    assert store.expire(aug, "artifacts removed")
+    with pytest.raises(AugmentationFailed, match="expired: retention removed its shards") as info:
+        feed()
+    assert info.value.code == "augmentation_failed"
+    with pytest.raises(AugmentationFailed, match="expired"):
+        ShardFeed(store, storage, aug, out / "again", poll_s=0.05)  # a feed made after the expiry
+
+
+def test_a_deleted_augmentation_is_a_clear_failure(setup) -> None:
+    store, storage, aug, out = setup
+    feed = ShardFeed(store, storage, aug, out, poll_s=0.05)
+    _succeed_all(store, storage, aug)
+    storage.delete_job(aug)
+    store.delete(aug, "t")
+    with pytest.raises(AugmentationFailed, match="gone.*retention removed its shards"):
+        feed()
+    with pytest.raises(AugmentationFailed, match="gone"):
+        ShardFeed(store, storage, aug, out / "again", poll_s=0.05)
+
+
+def test_a_shard_file_removed_after_it_was_counted_is_a_clear_failure(setup) -> None:
+    """The files went first and the status change has not landed yet: still AugmentationFailed."""
+    store, storage, aug, out = setup
+    feed = ShardFeed(store, storage, aug, out, poll_s=0.05)
+    _succeed_all(store, storage, aug)
+    storage.shard_file(aug, 1, "tsv").unlink()
+    with pytest.raises(AugmentationFailed, match="shard 1 of augmentation job .* is missing"):
+        feed()

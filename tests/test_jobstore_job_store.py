@@ -291,3 +291,85 @@ def test_active_limit_is_atomic_across_processes(redis_url: str) -> None:
     assert store.release_bytes(created[1], "q") == 120 and store.release_bytes(created[1], "q") == 0
     assert store.usage("q")["stored_bytes"] == 0
     assert store.status_counts("q") == {"queued": 4, "cancelled": 1, "succeeded": 1}
+
+
+# --- deletion: a deleted job stays stopped and is never recreated by a late worker ---------------------------
+
+
+def _job_keys(store: JobStore, job_id: str) -> set[str]:
+    return {k.decode() for k in store.r.keys(keys.job(job_id) + "*")}
+
+
+def _late_worker_writes(store: JobStore, job_id: str) -> None:
+    """Every write a shard or a training makes, as a worker that has not noticed the delete yet makes them."""
+    assert store.reset_shard(job_id, 0) == 0
+    assert store.add_progress(job_id, 5, shard=0) == 0
+    store.set_progress_extra(job_id, stage="distill-intermediate", epoch=1)
+    store.record_shard_stats(job_id, 0, {"rows_out": 5})
+    assert store.shard_done(job_id, 0) == 0  # 0: no merge is ever queued for it
+    store.append_metric([job_id], {"step": 1, "losses": {}}, max_points=10)
+    assert store.add_event(job_id, "shard_done", "shard 0 done") == 0
+    assert store.add_event_unless_stopped(job_id, "shard_started", "started", shard=1) is None
+    assert not store.mark_running(job_id) and not store.fail(job_id, "late", "a late failure")
+
+
+@pytest.mark.parametrize("finish", ["cancel", "fail"])
+def test_a_deleted_job_stays_stopped_and_is_not_recreated(redis_url: str, finish: str) -> None:
+    """Cancel (or fail) then delete: the workers that have not seen the stop yet must still see it, and their
+    progress writes must not leave a partial record behind (it would read as a 500 instead of a 404)."""
+    from shared.job_store import DELETED_STOP_FLAG_S
+
+    store = _store(redis_url)
+    job_id = store.create(job_type="augmentation", team="a", params={}, total=10, shards_total=2)
+    store.mark_running(job_id)
+    store.add_progress(job_id, 3, shard=0)
+    assert store.cancel(job_id) if finish == "cancel" else store.fail(job_id, "shard_failed", "boom")
+    store.delete(job_id, "a")
+    assert store.should_stop(job_id)
+    assert 0 < store.r.ttl(keys.job_cancel(job_id)) <= DELETED_STOP_FLAG_S  # a tombstone, not a permanent key
+    _late_worker_writes(store, job_id)
+    assert _job_keys(store, job_id) == {keys.job_cancel(job_id)}
+    assert store.get(job_id) is None and store.raw(job_id) is None and store.list("a") == ([], 0)
+    store.cancel(job_id)  # a late cancel (a pipeline cancelling its children) keeps the tombstone's expiry
+    assert store.r.ttl(keys.job_cancel(job_id)) > 0 and store.get(job_id) is None
+    store.r.delete(keys.job_cancel(job_id))  # the tombstone expired: a missing record still means stop
+    assert store.should_stop(job_id)
+
+
+def test_a_failure_callback_leaves_a_deleted_job_alone(redis_url: str) -> None:
+    """RQ's failure callback of a shard that was running when its job was deleted records nothing."""
+    from workers.job_failure import record_failure
+
+    store = _store(redis_url)
+    job_id = store.create(job_type="augmentation", team="a", params={})
+    store.cancel(job_id)
+    store.delete(job_id, "a")
+    exc = RuntimeError("boom")
+    assert not record_failure(store, job_id, 0, (RuntimeError, exc, None), "retried", ("shard_failed", "boom"))
+    assert _job_keys(store, job_id) == {keys.job_cancel(job_id)}
+
+
+def test_a_partial_record_reads_as_absent(redis_url: str) -> None:
+    """A hash without ``team`` (left by a writer that raced a delete before this fix) is no job: None, not a
+    KeyError, for the sync store and the API's async reader alike."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from shared.job_reader import AsyncJobReader
+
+    store = _store(redis_url)
+    job_id = "job_partial"
+    store.r.hset(keys.job(job_id), mapping={"done": 7, "extra:stage": '"distill"'})
+    store.r.zadd(keys.team_jobs("a"), {job_id: time.time()})
+    assert store.raw(job_id) is None and store.get(job_id) is None and store.get(job_id, "a") is None
+    assert store.list("a")[0] == []
+
+    async def read() -> object:
+        conn = aioredis.Redis.from_url(redis_url)
+        try:
+            return await AsyncJobReader(conn).get(job_id, "a")
+        finally:
+            await conn.aclose()
+
+    assert asyncio.run(read()) is None

@@ -8,7 +8,10 @@ calls ``prepare_epoch`` on, when present). ``ShardFeed`` is that source for an a
 - ``prepare_epoch`` waits for *every* shard before the last stage-1 epoch and before every stage-2 epoch,
   so the student's final passes (and its teacher-logit cache) cover the whole augmented set;
 - a failed or cancelled augmentation raises ``AugmentationFailed`` carrying its error (the worker turns it
-  into the distillation's error object), and the distillation's own cancel flag is checked while waiting.
+  into the distillation's error object), and the distillation's own cancel flag is checked while waiting;
+- so does an expired or deleted one, even with every shard counted done: retention removed its shard files
+  (its ``shards_done`` set outlives them), and reading them would fail with a FileNotFoundError that RQ retries
+  for nothing. A shard file missing when it is copied raises the same.
 
 Shard files hold rows without a header (they are concatenated by the merge), so each finished shard is
 copied once, with the dataset's header, into the distillation's folder before the engine reads it.
@@ -31,9 +34,20 @@ from workers.distill.progress import STAGE_INTERMEDIATE
 
 
 class AugmentationFailed(DistillError):
-    """The augmentation feeding a distillation failed or was cancelled; the message carries its cause."""
+    """The augmentation feeding a distillation failed, was cancelled, expired or was deleted; the message carries
+    its cause."""
 
     code = "augmentation_failed"
+
+
+#: Statuses after which an augmentation's shard files are removed (``shared.retention``); a missing record too.
+_GONE_STATUSES = ("expired",)
+
+
+def _gone_message(aug_id: str, status: str | None) -> str:
+    """Why a gone augmentation's shards cannot be read (status None: its record is deleted)."""
+    what = "is gone (deleted)" if status is None else status
+    return f"augmentation job {aug_id} {what}: retention removed its shards"
 
 
 class ShardFeed:
@@ -61,8 +75,12 @@ class ShardFeed:
         self.on_read = on_read  # (shards read now, shards in all): reported when the count changes
         self._last_read = 0
         rec = store.raw(augmentation_job_id)
-        if rec is None or rec["type"] != JobType.AUGMENTATION:
+        if rec is None:
+            raise AugmentationFailed(_gone_message(augmentation_job_id, None))
+        if rec["type"] != JobType.AUGMENTATION:
             raise DistillError(f"augmentation job {augmentation_job_id!r} not found")
+        if rec["status"] in _GONE_STATUSES:
+            raise AugmentationFailed(_gone_message(augmentation_job_id, rec["status"]))
         self.shards_total = rec["shards_total"]
         dataset = DatasetStore(store.r).get(rec["params"]["dataset_id"])
         if dataset is None:
@@ -102,10 +120,16 @@ class ShardFeed:
     def _finished(self) -> list[int]:
         return sorted(k for k in self.store.shards_finished(self.aug_id) if k < self.shards_total)
 
-    def _check_alive(self) -> None:
+    def _check_present(self) -> dict[str, Any]:
+        """The augmentation's record; AugmentationFailed when it expired or was deleted. Checked even when its
+        shards are counted done, since ``shards_done`` outlives the files that retention removed."""
         rec = self.store.raw(self.aug_id)
-        if rec is None:
-            raise AugmentationFailed(f"augmentation job {self.aug_id!r} disappeared")
+        if rec is None or rec["status"] in _GONE_STATUSES:
+            raise AugmentationFailed(_gone_message(self.aug_id, None if rec is None else rec["status"]))
+        return rec
+
+    def _check_alive(self, rec: dict[str, Any]) -> None:
+        """AugmentationFailed when the augmentation failed or was cancelled (checked while waiting for shards)."""
         if rec["status"] in ("failed", "cancelled"):
             cause = (rec.get("error") or {}).get("message") or "no error recorded"
             code = (rec.get("error") or {}).get("code")
@@ -120,14 +144,14 @@ class ShardFeed:
         while True:
             if self.should_stop():
                 raise TrainingCancelled(Stage.AUGMENT, 0)
+            rec = self._check_present()
             done = self._finished()
             if ready(done):
                 if len(done) >= self.shards_total:
                     self.complete = True
                 return
-            self._check_alive()
+            self._check_alive(rec)
             if self.on_wait is not None:
-                rec = self.store.raw(self.aug_id) or {}
                 self.on_wait(
                     {
                         "waiting_for": what,
@@ -146,7 +170,13 @@ class ShardFeed:
         for k in shards:
             target = self.out_dir / f"shard-{k:05d}.{self.format}"
             if not target.exists():
-                rows = self.storage.shard_file(self.aug_id, k, self.format).read_text(encoding="utf-8")
+                try:
+                    rows = self.storage.shard_file(self.aug_id, k, self.format).read_text(encoding="utf-8")
+                except FileNotFoundError:  # removed after _wait saw it counted: the same failure, said clearly
+                    self._check_present()
+                    raise AugmentationFailed(
+                        f"shard {k} of augmentation job {self.aug_id} is missing: retention removed its shards"
+                    ) from None
                 atomic_write_text(target, [self.header, rows])
             paths.append(target)
         return paths
