@@ -9,7 +9,9 @@ import tarfile
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from shared.storage import Storage
 from tests.conftest import wait_until
 from tests.distill_job_helpers import TINY_STUDENT, events, get_job, rte_session, rte_teacher, tiny_encoder, upload_rte
 from tests.service_helpers import AUTH_A, AUTH_B, make_client
@@ -77,6 +79,7 @@ def test_one_post_from_upload_to_a_downloaded_student(
         assert kinds.count("stage") >= 3 and "evaluation" in kinds and kinds[-1] == "succeeded"
         metrics = client.get(f"/v1/jobs/{pipe['id']}/metrics", headers=AUTH_A).json()["points"]
         assert {p["job_id"] for p in metrics} == {children["finetune"], children["distillation"]}
+        _assert_stored_bytes_count_each_file_once(client, storage=Storage(tmp_path / "data"), pipeline=done)
 
         download = client.get(f"/v1/jobs/{pipe['id']}/result", headers=AUTH_A)
         assert download.status_code == 200 and download.headers["content-type"] == "application/gzip"
@@ -89,6 +92,19 @@ def test_one_post_from_upload_to_a_downloaded_student(
         tokenizer = AutoTokenizer.from_pretrained(folder)
         logits = model(**tokenizer("A man is here.", "Someone is here.", return_tensors="pt")).logits
         assert logits.shape == (1, 2) and model.config.num_hidden_layers == 1
+
+
+def _assert_stored_bytes_count_each_file_once(client: TestClient, storage: Storage, pipeline: dict[str, Any]) -> None:
+    """The team's stored bytes are the sizes of the files on disk: the uploads and each child's result, the
+    distillation's archive once although the pipeline's download serves it too (the pipeline owns no file)."""
+    children = pipeline["params"]["children"]
+    student = get_job(client, children["distillation"])["result"]
+    assert "bytes" not in pipeline["result"] and pipeline["result"]["file"] == student["file"]
+    results = [get_job(client, child)["result"]["file"] for child in children.values()]
+    datasets = client.get("/v1/datasets", headers=AUTH_A).json()["items"]
+    files = [storage.root / f for f in results] + [storage.dataset_file(d["id"], d["format"]) for d in datasets]
+    usage = client.get("/v1/usage", headers=AUTH_A).json()["usage"]
+    assert len(files) == 5 and usage["stored_bytes"] == sum(f.stat().st_size for f in files)
 
 
 def test_a_fine_tuned_teacher_that_fails_the_guard_stops_the_pipeline_before_distilling(

@@ -105,6 +105,22 @@ def test_a_killed_run_resumes_to_the_same_weights(
     assert all(torch.equal(expected[name], got[name]) for name in expected)
 
 
+def test_a_run_resumed_from_its_final_checkpoint_trains_no_step_again(full_run, data, tmp_path: Path) -> None:
+    """A service job keeps its checkpoint until it has succeeded; a retry after its packing failed trains nothing."""
+    distill_report, reference = full_run
+    general_distill(_config(data, tmp_path, keep_checkpoint=True))
+    assert (tmp_path / "checkpoint.pt").exists()
+    events: list[ProgressEvent] = []
+    report = general_distill(_config(data, tmp_path, resume=True), progress=events.append)
+    assert not [e for e in events if e.losses]  # not one training step
+    (resumed,) = [e for e in events if e.message]
+    assert "training had finished" in str(resumed.message) and resumed.step == 8
+    assert [s["loss_history"] for s in report["stages"]] == [s["loss_history"] for s in distill_report["stages"]]
+    expected, got = AutoModel.from_pretrained(reference).state_dict(), AutoModel.from_pretrained(tmp_path).state_dict()
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
 def test_the_output_starts_a_task_distillation(full_run, data, glue_dir: Path, tmp_path: Path) -> None:
     _, general = full_run
     teacher = make_tiny_teacher(tmp_path / "task-teacher", layers=2, hidden=64, heads=4)

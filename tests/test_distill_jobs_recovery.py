@@ -1,6 +1,7 @@
 """A worker killed with SIGKILL mid-job: its job is retried within seconds by another worker, and a
 distillation resumes from its last checkpoint (not from zero); an augmentation shard is redone. Each recovered
-result is compared with an uninterrupted run: the student's weights exactly, the augmented file byte for byte."""
+result is compared with an uninterrupted run: the student's weights exactly, the augmented file byte for byte.
+A distillation whose packing failed after training keeps its checkpoint, and its retry trains no step again."""
 
 from __future__ import annotations
 
@@ -9,11 +10,20 @@ import signal
 
 import pytest
 import torch
+from fastapi.testclient import TestClient
 from safetensors.torch import load_file
 
 from services.cli.main import main as cli_main
 from tests.conftest import wait_until
-from tests.distill_job_helpers import TINY_STUDENT, events, get_job, rte_session, rte_teacher, wait_done
+from tests.distill_job_helpers import (
+    TINY_STUDENT,
+    events,
+    get_job,
+    rte_session,
+    rte_teacher,
+    run_one_job,
+    wait_done,
+)
 from tests.service_helpers import AUTH_A
 
 pytestmark = pytest.mark.slow
@@ -84,6 +94,50 @@ def test_sigkilled_distill_worker_is_replaced_and_the_job_resumes_from_its_check
         reference = client.post("/v1/distillations", headers=AUTH_A, json=body).json()
         assert wait_done(client, reference["id"], timeout=120)["status"] == "succeeded"
         _assert_same_weights(_student_weights(data_dir, job["id"]), _student_weights(data_dir, reference["id"]))
+
+
+def _training_points(client: TestClient, job_id: str) -> list[dict]:
+    points = client.get(f"/v1/jobs/{job_id}/metrics", headers=AUTH_A).json()["points"]
+    return [p for p in points if p["stage"].startswith("distill-")]
+
+
+def test_a_distillation_whose_packing_failed_is_retried_without_training_again(
+    redis_url, tmp_path, synth_glue_dir
+) -> None:
+    """Training (and the ONNX export) finished, then packing failed: a folder stands where ``model.tar.gz`` goes.
+    The checkpoint stays until the job has succeeded, so the retry resumes after the last stage: no new step."""
+    teacher = rte_teacher(tmp_path / "teacher")
+    with rte_session(redis_url, tmp_path, synth_glue_dir, 16) as (client, train, env):
+        body = {
+            "teacher": str(teacher),
+            "train": {"dataset_id": train["id"]},
+            "student": TINY_STUDENT,
+            "stage1_epochs": 2,
+            "stage2_epochs": 1,
+            "batch_size": 4,
+            "max_seq_len": 48,
+            "allow_weak_teacher": True,
+        }
+        job = client.post("/v1/distillations", headers=AUTH_A, json=body).json()
+        job_dir = tmp_path / "data" / "jobs" / job["id"]
+        obstacle = job_dir / "model.tar.gz"
+        obstacle.mkdir(parents=True)
+        run_one_job("distill", env)  # a real worker: trains, exports, fails to pack, exits; RQ queues the retry
+        assert get_job(client, job["id"])["status"] == "running"
+        assert "retried" in [e["kind"] for e in events(client, job["id"])] and (job_dir / "checkpoint.pt").exists()
+        trained = _training_points(client, job["id"])
+        assert trained[-1]["step"] == trained[-1]["total_steps"] == 4  # stage 2 ran to its end: 16 rows / 4
+
+        obstacle.rmdir()
+        run_one_job("distill", env)
+        done = get_job(client, job["id"])
+        assert done["status"] == "succeeded", (done["error"], events(client, job["id"])[-8:])
+        assert _training_points(client, job["id"]) == trained  # the retry trained no step
+        resumed = [e for e in events(client, job["id"]) if e["kind"] == "resumed"]
+        assert len(resumed) == 1 and "training had finished" in resumed[0]["message"]
+        assert "error" not in done["result"]["exports"]  # exported again from the saved student
+        assert not (job_dir / "checkpoint.pt").exists()  # deleted once the job succeeded
+        assert client.get(f"/v1/jobs/{job['id']}/result", headers=AUTH_A).content[:2] == b"\x1f\x8b"  # gzip
 
 
 def test_sigkilled_augment_worker_shard_is_redone(

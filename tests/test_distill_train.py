@@ -132,6 +132,26 @@ def test_a_checkpoint_in_the_earlier_layout_still_resumes(full_run, sst2, tmp_pa
     assert all(torch.equal(expected[name], got[name]) for name in expected)
 
 
+def test_a_run_resumed_from_its_final_checkpoint_trains_no_step_again(full_run, sst2, tmp_path: Path) -> None:
+    """A service job keeps its checkpoint until it has succeeded: its retry after a failed export or packing
+    resumes from the checkpoint written after stage 2, trains no step and saves the same student."""
+    _, reference, _ = full_run
+    distill(_config(sst2, tmp_path, keep_checkpoint=True))
+    assert (tmp_path / "checkpoint.pt").exists()
+    events: list[ProgressEvent] = []
+    distill(_config(sst2, tmp_path, resume=True), progress=events.append)
+    assert not [e for e in events if e.losses or e.stage == STAGE_INTERMEDIATE]  # not one training step
+    (resumed,) = [e for e in events if e.message and e.message.startswith("resumed")]
+    assert "training had finished" in resumed.message and resumed.step == resumed.total_steps == 12
+    expected, got = _weights(reference), _weights(tmp_path)
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
+    a = json.loads((reference / "report.json").read_text())
+    b = json.loads((tmp_path / "report.json").read_text())
+    assert [s["loss_history"] for s in a["stages"]] == [s["loss_history"] for s in b["stages"]]
+    assert a["student"]["dev"] == b["student"]["dev"]
+    assert not (tmp_path / "checkpoint.pt").exists()  # a run not asked to keep it deletes it (the CLI default)
+
+
 class _LandingShards:
     """A live train source like the worker's shard feed: ``first`` alone until stage 1's second epoch, then
     ``later`` too (a shard that landed); ``landed``: it is there from the start."""

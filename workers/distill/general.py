@@ -42,11 +42,11 @@ from workers.distill.models import (
     resolve_device,
 )
 from workers.distill.optim import seed_everything
-from workers.distill.progress import ProgressCallback, ProgressEvent, ShouldStop, emit
+from workers.distill.progress import ProgressCallback, ShouldStop, emit
 from workers.distill.run_base import DistillRunBase, checkpoint_file
 from workers.distill.run_config import DistillingConfig, LoopConfig
 from workers.distill.stages import Batch, Stage
-from workers.distill.train import train_stage
+from workers.distill.train import resumed_event, train_stage
 from workers.distill.width_prune import INITS, resolve_init, start_pruned
 
 STAGE_GENERAL = "general-distill"  # shared.job_types.Stage.GENERAL_DISTILL
@@ -199,10 +199,7 @@ def general_distill(
         restored = run.restore_checkpoint()
         state, saved_optimizer = restored or (TrainState(), None)
         if restored is not None:
-            message = f"resumed from checkpoint at step {state.step}"
-            emit(
-                progress, ProgressEvent(STAGE_GENERAL, state.epoch + 1, state.step, state.total_steps, message=message)
-            )
+            emit(progress, resumed_event(STAGE_GENERAL, state, finished=state.stage_index > 0))
         if state.stage_index == 0:
             train_stage(run, state, saved_optimizer)
         return _finish(run, state, started)

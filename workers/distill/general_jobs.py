@@ -55,6 +55,7 @@ def _general(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
         text_columns=next(iter(columns)) if len(columns) == 1 else None,  # else each file's own (GLUE) columns
         resume=True,
         checkpoint_path=checkpoint,
+        keep_checkpoint=True,  # deleted once the job has succeeded (jobs._execute)
         **hyper,
     )
     _device_event(store, [job_id], config.device)

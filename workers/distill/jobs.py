@@ -6,8 +6,9 @@ when present, else the CPU.
 
 Layout of a job's folder (``Storage.job_dir``): ``model/`` (save_pretrained files, tokenizer, report.json),
 ``onnx/`` (a distillation's ONNX fp32 + int8 exports, unless ``export: false``),
-``model.tar.gz`` (the result download), ``checkpoint.pt`` (the latest checkpoint; a distillation deletes it
-when it succeeds), ``train/`` (headed copies of the augmentation shards it read).
+``model.tar.gz`` (the result download), ``checkpoint.pt`` (the latest checkpoint; kept after training, deleted
+once the job is marked succeeded, so a retry after a failed export or packing skips the training),
+``train/`` (headed copies of the augmentation shards it read).
 
 Failure policy: errors the user can fix (bad teacher, bad data, failed augmentation) fail the job at once
 with an error object. Anything else, and a worker that died (see ``workers.rq_worker``), goes back to RQ
@@ -197,8 +198,15 @@ def _execute(store: JobStore, job_id: str, body: Callable[[dict[str, Any]], dict
         if not fail_job_on_device_error(store, [job_id], exc, rec["params"].get("batch_size")):
             raise
         return {"failed": True}
-    store.succeed(job_id, result)
+    if store.succeed(job_id, result):
+        _drop_checkpoint(job_id)
     return result
+
+
+def _drop_checkpoint(job_id: str) -> None:
+    """Delete a succeeded job's checkpoint: kept until now so that a retry after a failure in export or packing
+    resumes from the finished training instead of training again (the engines run with ``keep_checkpoint``)."""
+    (_storage().job_dir(job_id) / CHECKPOINT).unlink(missing_ok=True)
 
 
 def _device_event(store: JobStore, job_ids: list[str], device: str) -> None:
@@ -296,6 +304,7 @@ def _distill(store: JobStore, rec: dict[str, Any], pipeline_id: str | None) -> d
         label_column=doc.get("label_column"),
         resume=True,
         checkpoint_path=checkpoint,
+        keep_checkpoint=True,  # deleted once the job has succeeded (_execute)
     )
     _device_event(store, ids, config.device)
     report = distill(config, progress=progress, should_stop=should_stop)
@@ -373,7 +382,9 @@ def _pipeline(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
         teacher_report = settle(JobType.FINETUNE, children.finetune).get("result")
     run_distillation(children.distillation, pipeline_id=job_id)
     student = settle(JobType.DISTILLATION, children.distillation)
-    result = dict(student["result"] or {})
+    # the child's result less its ``bytes``: the pipeline owns no file (its download serves the child's), so
+    # nothing more counts towards the team's stored bytes when it succeeds
+    result = {k: v for k, v in (student["result"] or {}).items() if k != "bytes"}
     result["children"] = children.model_dump()
     result["download"] = f"/v1/jobs/{job_id}/result"
     if teacher_report:

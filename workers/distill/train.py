@@ -111,13 +111,21 @@ def _start_or_resume(run: DistillRun) -> tuple[TrainState, dict[str, Any] | None
             run.progress,
             ProgressEvent(STAGE_EVALUATE, 0, 0, 0, metrics=state.teacher_dev, message="teacher dev metrics"),
         )
-    if resume and state.stage_index < len(STAGES):
-        message = f"resumed from checkpoint at step {state.step}"
-        emit(
-            run.progress,
-            ProgressEvent(STAGES[state.stage_index], state.epoch + 1, state.step, state.total_steps, message=message),
-        )
+    if resume:
+        finished = state.stage_index >= len(STAGES)
+        emit(run.progress, resumed_event(STAGES[min(state.stage_index, len(STAGES) - 1)], state, finished))
     return state, saved_optimizer
+
+
+def resumed_event(stage: str, state: TrainState, finished: bool) -> ProgressEvent:
+    """What a resumed run reports: the step it continues from, or, from a checkpoint written after the last
+    stage (a job whose export or packing failed keeps it), that no step is trained again: the student is saved."""
+    if not finished:
+        message = f"resumed from checkpoint at step {state.step}"
+        return ProgressEvent(stage, state.epoch + 1, state.step, state.total_steps, message=message)
+    last = state.stages[-1] if state.stages else {"epochs": 0, "steps": 0}
+    message = f"resumed from checkpoint at step {last['steps']}: training had finished, so the student is only saved"
+    return ProgressEvent(stage, last["epochs"], last["steps"], last["steps"], message=message)
 
 
 def _train_stage(run: DistillRun, state: TrainState, saved_optimizer: dict[str, Any] | None) -> None:
