@@ -7,22 +7,96 @@ from pathlib import Path
 
 import pytest
 import redis
+from rq import Queue
+from rq.job import Job as RQJob
 
+from shared.job_store import JobStore
+from shared.job_types import QueueName
 from shared.settings import Settings
 from tests.conftest import service_env
 from tests.service_helpers import AUTH_A, AUTH_B, SST2_SAMPLE, make_client, upload, wait_for_status
 from workers.augment import feed
+from workers.augment.jobs import feed_next, rq_merge_id, rq_shard_id
 
 pytestmark = pytest.mark.slow
 
 
 def test_feed_hands_out_each_shard_once(redis_url: str) -> None:
     conn = redis.Redis.from_url(redis_url)
-    assert feed.next_shard(conn, "job_x") is None and not feed.is_fed(conn, "job_x")
+    assert feed.next_shard(conn, "job_x", 0) is None and not feed.is_fed(conn, "job_x")
     assert feed.open_feed(conn, "job_x", total=5, window=2) == 2
-    assert [feed.next_shard(conn, "job_x") for _ in range(4)] == [2, 3, 4, None]
+    assert [feed.next_shard(conn, "job_x", k) for k in range(4)] == [2, 3, 4, None]
     assert feed.claim_merge(conn, "job_x") and not feed.claim_merge(conn, "job_x")
     assert feed.window_size(conn, Settings(fair_shard_window=3)) == 3  # no worker registered
+
+
+def test_a_retried_hand_off_gets_the_same_index(redis_url: str) -> None:
+    """A shard killed after taking the next index is retried by RQ: the retry must queue that index, not the
+    one after it (which would leave a shard never queued and the job running forever)."""
+    conn = redis.Redis.from_url(redis_url)
+    feed.open_feed(conn, "job_x", total=5, window=2)
+    assert feed.next_shard(conn, "job_x", 0) == 2
+    assert feed.next_shard(conn, "job_x", 0) == 2  # the retry of shard 0
+    assert feed.next_shard(conn, "job_x", 1) == 3
+    assert [feed.next_shard(conn, "job_x", k) for k in (2, 3, 2, 4, 4)] == [4, None, 4, None, None]
+
+
+def _submit_fed_job(client, conn: redis.Redis, model: Path) -> tuple[str, dict, dict]:
+    """A fed job of 3 one-row shards, window 1, no worker: only shard 0 is queued. Returns its id, source
+    and params documents (what the shard's RQ job carries)."""
+    ds = upload(client, "b.tsv", SST2_SAMPLE.encode(), task="sst-2").json()["id"]
+    body = {"dataset_id": ds, "mlm_model": str(model), "shard_rows": 1}
+    r = client.post("/v1/augmentations", headers=AUTH_A, json=body)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    assert Queue(QueueName.AUGMENT, connection=conn).job_ids == [rq_shard_id(job_id, 0)]
+    args = RQJob.fetch(rq_shard_id(job_id, 0), connection=conn).args
+    return job_id, args[4], args[5]
+
+
+def test_feed_next_survives_a_retry_midway(redis_url: str, tmp_path: Path, tiny_mlm_dir: Path) -> None:
+    """feed_next run again for the same finished shard (RQ's retry after the worker died between taking an
+    index and queueing it, or between claiming the merge and queueing it) queues what is missing, once."""
+    conn = redis.Redis.from_url(redis_url)
+    store = JobStore(conn)
+    queue = Queue(QueueName.AUGMENT, connection=conn)
+    with make_client(redis_url, tmp_path / "data", fair_shard_window=1) as client:
+        job_id, source, params = _submit_fed_job(client, conn, tiny_mlm_dir)
+    store.shard_done(job_id, 0)
+    assert feed.next_shard(conn, job_id, 0) == 1  # the first attempt took index 1 and died before queueing
+    for _ in range(2):  # the retry queues index 1; a second retry (its worker died later) changes nothing
+        feed_next(store, job_id, 0, source, params)
+        assert queue.job_ids == [rq_shard_id(job_id, 0), rq_shard_id(job_id, 1)]
+    store.shard_done(job_id, 1)
+    feed_next(store, job_id, 1, source, params)  # no index skipped
+    assert queue.job_ids[-1] == rq_shard_id(job_id, 2)
+    store.shard_done(job_id, 2)
+    assert feed.next_shard(conn, job_id, 2) is None and feed.claim_merge(conn, job_id)  # claimed, then died
+    for _ in range(2):
+        feed_next(store, job_id, 2, source, params)
+        assert queue.job_ids.count(rq_merge_id(job_id)) == 1
+    assert len(queue.job_ids) == 4
+    store.succeed(job_id)
+    conn.delete(f"rq:job:{rq_merge_id(job_id)}")  # the merge's RQ record expired; a very late retry comes
+    feed_next(store, job_id, 2, source, params)
+    assert not RQJob.exists(rq_merge_id(job_id), connection=conn)  # a finished job is not merged again
+
+
+def test_a_job_whose_hand_off_was_cut_short_still_succeeds(
+    redis_url: str, tmp_path: Path, tiny_mlm_dir: Path, start_workers
+) -> None:
+    """End to end: shard 0's earlier attempt took index 1 and died, and the merge was claimed but not queued.
+    The job still runs every shard and merges (before the fix it stayed "running" forever)."""
+    conn = redis.Redis.from_url(redis_url)
+    data_dir = tmp_path / "data"
+    with make_client(redis_url, data_dir, fair_shard_window=1) as client:
+        ds = upload(client, "b.tsv", SST2_SAMPLE.encode(), task="sst-2").json()["id"]
+        body = {"dataset_id": ds, "mlm_model": str(tiny_mlm_dir), "n": 1, "k": 2, "shard_rows": 1}
+        job_id = client.post("/v1/augmentations", headers=AUTH_A, json=body).json()["id"]
+        assert feed.next_shard(conn, job_id, 0) == 1 and feed.claim_merge(conn, job_id)
+        start_workers(1, service_env(redis_url, data_dir))
+        job = wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=120)
+    assert job["status"] == "succeeded" and job["result"]["rows_in"] == 3
 
 
 def _done_at(client, job_id: str, auth: dict[str, str]) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from services.client.sse import parse_events
+from services.client.sse import Message, parse_events
 from shared.schemas import TERMINAL_STATUSES, Dataset, Job, Page, StreamToken
 
 __all__ = ["TERMINAL_STATUSES", "ApiError", "Client"]
@@ -152,6 +152,11 @@ class Client:
 
     def events(self, job_id: str, *, after_event: int = 0, after_metric: int = 0) -> Iterator[tuple[str, Any]]:
         """The job's stream as (event name, decoded data) until the server closes it."""
+        for message in self._stream(job_id, after_event, after_metric):
+            yield message.event, message.json()
+
+    def _stream(self, job_id: str, after_event: int, after_metric: int) -> Iterator[Message]:
+        """The job's stream as SSE messages (with their ids: the cursors to reconnect with)."""
         params = {"after_event": after_event, "after_metric": after_metric}
         with self.http.stream(
             "GET", f"/v1/jobs/{job_id}/stream", params=params, timeout=httpx.Timeout(60, read=90)
@@ -159,8 +164,7 @@ class Client:
             if r.status_code >= 400:
                 r.read()
                 _raise_for(r)
-            for message in parse_events(r.iter_lines()):
-                yield message.event, message.json()
+            yield from parse_events(r.iter_lines())
 
     def wait(
         self, job_id: str, on_update: Callable[[Job], None] | None = None, *, max_reconnect_s: float = 300.0
@@ -172,7 +176,8 @@ class Client:
         down_since: float | None = None
         while True:
             try:
-                for name, data in self.events(job_id, after_event=after_event, after_metric=after_metric):
+                for message in self._stream(job_id, after_event, after_metric):
+                    name, data = message.event, message.json()
                     down_since = None
                     if name == "job":
                         job = Job.model_validate(data)
@@ -180,8 +185,8 @@ class Client:
                             on_update(job)
                     elif name == "events":
                         after_event = data["last_seq"]
-                    elif name == "metrics":
-                        after_metric = data["start"] + len(data["points"])
+                    elif name == "metrics":  # the id's cursor: a count, or once the series is full a time
+                        after_metric = _metric_cursor(message.id, data["start"] + len(data["points"]))
                     elif name == "end":
                         return self.job(job_id) if job is None or job.status not in TERMINAL_STATUSES else job
             except (httpx.TransportError, httpx.StreamError) as exc:
@@ -189,3 +194,10 @@ class Client:
                 if time.monotonic() - down_since > max_reconnect_s:
                     raise ApiError(0, f"lost {self.url} for {max_reconnect_s:.0f}s: {exc}") from None
                 time.sleep(1.0)
+
+
+def _metric_cursor(event_id: str | None, default: int) -> int:
+    """The metric cursor of an SSE id ``<after_event>.<after_metric>``. Not ``start + len(points)``: once the
+    series is full that count stops growing, and a reconnect with it would never see a new point."""
+    _, _, metric = (event_id or "").partition(".")
+    return int(metric) if metric.isdigit() else default

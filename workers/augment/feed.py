@@ -8,6 +8,10 @@ new job's first shards wait behind at most one window per running job. The shard
 the merge (FIFO mode queues it up front with ``depends_on``). ``DISTILLERY_FAIR_SCHEDULING=false`` restores
 the FIFO behaviour, which ``bench/reliability/fair_scheduling.py`` compares against.
 
+The hand-off survives a retry of the finishing shard (its worker was killed, or queueing raised, midway): the
+index a shard took is kept per finishing shard and handed to its retry again, and shards and the merge are
+queued under their deterministic RQ ids only if absent, so nothing is skipped and nothing runs twice.
+
 This module keeps the feed's state in Redis; ``workers.augment.jobs`` queues the shards. Nothing here
 imports torch.
 """
@@ -21,12 +25,19 @@ from shared import redis_keys as keys
 from shared.job_types import QueueName
 from shared.settings import Settings
 
-# Take the next shard index of a fed job. KEYS[1] feed hash. Returns the index, or -1 (not fed, or none left).
-_NEXT = """
+# Hand finishing shard ARGV[1] the next shard index of a fed job, once. KEYS[1] feed hash. The answer is kept in
+# the hash as ``handoff:<shard>``, so a retry of that shard (its worker died, or queueing the index raised, after
+# the index was taken) gets the same index back instead of skipping it. Returns the index, or -1 (not fed, or
+# none left).
+_HANDOFF = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local field = 'handoff:' .. ARGV[1]
+local taken = redis.call('HGET', KEYS[1], field)
+if taken then return tonumber(taken) end
 local index = redis.call('HINCRBY', KEYS[1], 'next', 1) - 1
-if index < tonumber(redis.call('HGET', KEYS[1], 'total')) then return index end
-return -1
+if index >= tonumber(redis.call('HGET', KEYS[1], 'total')) then index = -1 end
+redis.call('HSET', KEYS[1], field, index)
+return index
 """
 
 
@@ -43,10 +54,11 @@ def open_feed(connection: redis.Redis, job_id: str, total: int, window: int) -> 
     return first
 
 
-def next_shard(connection: redis.Redis, job_id: str) -> int | None:
-    """The next shard to queue of a fed job (atomic: two finishing shards never take the same); None when
-    the job is not fed or all its shards are queued."""
-    index = int(connection.eval(_NEXT, 1, keys.job_feed(job_id)))
+def next_shard(connection: redis.Redis, job_id: str, finished: int) -> int | None:
+    """The shard to queue after shard ``finished`` of a fed job; None when the job is not fed or all its
+    shards are queued. Atomic (two finishing shards never take the same index) and idempotent per finishing
+    shard (its retry gets the same index, so a hand-off cut short never skips a shard)."""
+    index = int(connection.eval(_HANDOFF, 1, keys.job_feed(job_id), finished))
     return None if index < 0 else index
 
 
@@ -55,5 +67,7 @@ def is_fed(connection: redis.Redis, job_id: str) -> bool:
 
 
 def claim_merge(connection: redis.Redis, job_id: str) -> bool:
-    """True for the one caller that should queue the merge of a fed job."""
+    """Mark the merge of a fed job as due; True for the first caller. Not a licence to skip queueing it: the
+    claimer may have died before queueing, so every caller that saw all shards done queues it once
+    (``workers.augment.jobs.feed_next``)."""
     return bool(connection.set(keys.job_merge_claim(job_id), 1, nx=True))

@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 from rq import Callback, Queue, Retry, get_current_job
+from rq.exceptions import DuplicateJobError
 from rq.job import Job as RQJob
 
 from shared.dataset_io import DatasetSpec, Table, atomic_write_text, format_header, format_rows, read_table
@@ -26,6 +27,7 @@ from shared.job_params import AugmentJobParams
 from shared.job_store import JobStore
 from shared.job_types import QueueName
 from shared.redis_conn import connect
+from shared.schemas import ACTIVE_STATUSES
 from shared.settings import Settings, get_settings
 from shared.storage import DISK_FULL, Storage, atomic_concat, is_disk_full
 from workers.augment import feed
@@ -66,6 +68,17 @@ def _queue_shard(queue: Queue, options: dict[str, Any], job_id: str, shard: int,
     return queue.enqueue(run_shard, job_id, shard, *span, *args, job_id=rq_shard_id(job_id, shard), **options)
 
 
+def _queue_once(queue: Queue, func: Any, *args: Any, job_id: str, **options: Any) -> bool:
+    """Queue ``func`` under RQ id ``job_id`` unless a job of that id exists (queued, running or kept finished);
+    True when queued now. Atomic (RQ's unique enqueue): a plain enqueue would overwrite a running job's hash
+    and run it twice, which a retried hand-off must never do."""
+    try:
+        queue.enqueue(func, *args, job_id=job_id, unique=True, **options)
+    except DuplicateJobError:
+        return False
+    return True
+
+
 def enqueue_augmentation(
     connection: redis.Redis, settings: Settings, job_id: str, dataset: dict[str, Any], params: AugmentJobParams
 ) -> list[str]:
@@ -90,22 +103,31 @@ def enqueue_augmentation(
     return [j.id for j in shard_jobs] + [merge.id]
 
 
-def feed_next(store: JobStore, job_id: str, finished: int, source: dict[str, Any], params: dict[str, Any]) -> None:
-    """After a shard of a fed job finished: queue the job's next shard, or the merge once all are done."""
+def feed_next(store: JobStore, job_id: str, shard: int, source: dict[str, Any], params: dict[str, Any]) -> None:
+    """After a shard of a fed job finished: queue the job's next shard, or the merge once all are done.
+
+    Idempotent, so RQ may retry a shard killed (or raising) midway through it: the retry is handed the same
+    next index (``feed.next_shard``), and shards and the merge are queued only if not queued already.
+    ``shard`` is the shard that finished (``store.shard_done`` recorded it).
+    """
     conn = store.r
     if not feed.is_fed(conn, job_id) or store.should_stop(job_id):
         return  # FIFO: everything is queued already; a cancelled or failed job queues nothing more
     rec = store.raw(job_id)
-    if rec is None:
-        return
+    if rec is None or rec["status"] not in ACTIVE_STATUSES:
+        return  # a late retry after the merge succeeded: nothing left to queue
     queue = Queue(QueueName.AUGMENT, connection=conn)
     options = _enqueue_options(get_settings())
-    index = feed.next_shard(conn, job_id)
-    if index is not None:
+    index = feed.next_shard(conn, job_id, shard)
+    done = store.shards_finished(job_id)
+    if index is not None and index not in done:  # done already: its RQ job may have expired, don't rerun it
         span = plan_shards(rec["total"], int(params["shard_rows"]))[index]
-        _queue_shard(queue, options, job_id, index, span, source, params)
-    if finished >= rec["shards_total"] and feed.claim_merge(conn, job_id):
-        queue.enqueue(run_merge, job_id, rec["shards_total"], source, job_id=rq_merge_id(job_id), **options)
+        _queue_once(
+            queue, run_shard, job_id, index, *span, source, params, job_id=rq_shard_id(job_id, index), **options
+        )
+    if len(done) >= rec["shards_total"]:
+        feed.claim_merge(conn, job_id)  # whoever claimed it may have died before queueing: queue it if absent
+        _queue_once(queue, run_merge, job_id, rec["shards_total"], source, job_id=rq_merge_id(job_id), **options)
 
 
 # --- helpers inside a worker ------------------------------------------------------------------------
@@ -205,7 +227,7 @@ def run_shard(
         rows_out=len(rows),
         shards_done=finished,
     )
-    feed_next(store, job_id, finished, source, params)
+    feed_next(store, job_id, shard, source, params)
     return stats
 
 

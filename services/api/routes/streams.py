@@ -108,7 +108,10 @@ async def stream_job(
         0, ge=0, le=MAX_INDEX, description="Send only events with seq > after_event (on reconnect)"
     ),
     after_metric: int = Query(
-        0, ge=0, le=MAX_INDEX, description="Skip the first after_metric metric points (on reconnect)"
+        0,
+        ge=0,
+        le=MAX_INDEX,
+        description="On reconnect, the metric cursor from the last event id: below 10**12 the number of points already received; from 10**12 on (once the stored series reached its cap and is trimmed) the time in ms of the last point received",
     ),
 ) -> AsyncIterator[ServerSentEvent]:
     """The job's changes, live: status and progress, events, metric points; ends when the job is over."""

@@ -104,16 +104,20 @@ export async function downloadResult(jobId) {
   return name;
 }
 
+/** Metric cursors from here on are times (ms) of the last point received (services/api/job_feed.py). */
+const TIME_CURSOR = 1e12;
+
 /**
  * A job's live feed over Server-Sent Events. Reconnects with a fresh token and its cursors (last event
- * seq, metric points received) after a network drop, with a growing delay; `close()` stops everything.
+ * seq, metric cursor) after a network drop, with a growing delay; `close()` stops everything.
  */
 export class JobStream {
   constructor(jobId, handlers) {
     this.jobId = jobId;
     this.on = handlers; // {job, events, metrics, end, state}
     this.afterEvent = 0;
-    this.afterMetric = 0;
+    this.afterMetric = 0; // points received, or (the series full) the time of the last: see the metrics event
+    this.received = 0;
     this.closed = false;
     this.source = null;
     this.timer = null;
@@ -141,8 +145,14 @@ export class JobStream {
     });
     source.addEventListener("metrics", (e) => {
       const data = JSON.parse(e.data);
-      this.afterMetric = data.start + data.points.length;
-      this.on.metrics(data.points, data.start);
+      // The event id is the cursors to reconnect with. Once the series is full (trimmed from the front) its
+      // metric part is the time of the last point, not a count, and `start` counts in the trimmed series:
+      // the points then follow the ones received, wherever `start` says.
+      const cursor = Number(String(e.lastEventId || "").split(".")[1]);
+      const start = cursor >= TIME_CURSOR ? this.received : data.start;
+      this.afterMetric = Number.isSafeInteger(cursor) ? cursor : data.start + data.points.length;
+      this.received = start + data.points.length;
+      this.on.metrics(data.points, start);
     });
     source.addEventListener("end", (e) => {
       this.close();
