@@ -1,8 +1,8 @@
 """`distillery client`: the service from another team's machine: upload, augment, pipeline, jobs, status,
 wait, cancel, download. Reads DISTILLERY_URL and DISTILLERY_API_KEY (or --url/--key).
 
-Exit codes: 0 the job succeeded (or the call worked), 1 the job failed or the service could not be
-reached, 2 the server refused the request (its 4xx detail is printed as it came), 3 the job was cancelled.
+Exit codes: 0 the job succeeded (or the call worked), 1 the job failed, the service could not be
+reached or answered oddly, or a local file could not be read or written, 2 the server refused the request (its 4xx detail is printed as it came), 3 the job was cancelled.
 """
 
 from __future__ import annotations
@@ -115,8 +115,9 @@ def _runner(func: Callable[..., int]) -> Callable[[argparse.Namespace], int]:
                 return func(api, args)
         except ApiError as exc:
             return fail(exc.message, 2 if 400 <= exc.status < 500 else 1)
-        except OSError as exc:
-            return fail(str(exc), 2)
+        except OSError as exc:  # a local file (input or output): not the server's refusal
+            where = f"{exc.filename}: " if exc.filename else ""
+            return fail(f"{where}{exc.strerror or exc}", 1)
 
     return run
 

@@ -4,7 +4,9 @@ that the job stream feeds."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 import tarfile
 import tempfile
@@ -66,10 +68,23 @@ class StreamProgress:
             self.bar = None
 
 
+def _reconnecting(why: str) -> None:
+    print(f"distillery client: {why}", file=sys.stderr, flush=True)
+
+
+def prepare_output(path: Path, *, folder: bool = False) -> None:
+    """Create the output's folder (or ``path`` itself for a folder) before any upload, and check it is
+    writable: a job must not run only for its result to have nowhere to go. Raises OSError naming the path."""
+    where = path if folder else path.parent
+    where.mkdir(parents=True, exist_ok=True)
+    if (not folder and path.is_dir()) or not os.access(where, os.W_OK):
+        raise OSError(errno.EACCES, "cannot write there", str(path))
+
+
 def follow(api: Client, job_id: str) -> Job:
     progress = StreamProgress()
     try:
-        return api.wait(job_id, progress)
+        return api.wait(job_id, progress, on_reconnect=_reconnecting)
     finally:
         progress.close()
 
@@ -94,6 +109,8 @@ def upload(api: Client, args: argparse.Namespace) -> int:
 
 def augment(api: Client, args: argparse.Namespace) -> int:
     """Upload, submit, follow, download: the result is what `distillery augment` writes for the same input."""
+    if not args.no_wait:
+        prepare_output(Path(args.output))
     dataset = api.upload(args.input, task=args.task, text_columns=args.text_columns, label_column=args.label_column)
     params = {k: getattr(args, k) for k in ("n", "k", "p", "seed", "mlm_model", "glove", "shard_rows", "precision")}
     job, code = run_to_end(
@@ -113,6 +130,10 @@ def augment(api: Client, args: argparse.Namespace) -> int:
 
 def pipeline(api: Client, args: argparse.Namespace) -> int:
     """Upload train (and dev), submit one pipeline, follow it, download and (for a folder) unpack the student."""
+    out = Path(args.output)
+    archive_out = out.name.endswith((".tar.gz", ".tgz"))
+    if not args.no_wait:
+        prepare_output(out, folder=not archive_out)
     columns = {"task": args.task, "text_columns": args.text_columns, "label_column": args.label_column}
     train = api.upload(args.train, **columns)
     dev = api.upload(args.dev, **columns) if args.dev else None
@@ -127,8 +148,7 @@ def pipeline(api: Client, args: argparse.Namespace) -> int:
     job, code = run_to_end(api, api.pipeline(body), args, f"pipeline on {train.rows} rows of {args.train}")
     if code is not None:
         return code
-    out = Path(args.output)
-    if out.name.endswith((".tar.gz", ".tgz")):
+    if archive_out:
         api.download(job.id, out)
     else:
         with tempfile.TemporaryDirectory() as tmp:
