@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 
+from services.cli.checks import UsageError, check_not_input, check_output_file
 from services.cli.command import add_command
 from services.cli.params import add_precision_argument, params_from_args
 from services.cli.progress_bar import RowProgress
@@ -66,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
     from shared.tasks import UnknownTaskError
 
     started = time.perf_counter()
+    try:
+        check_output_file(args.output)
+        check_not_input(args.output, ("--input", args.input), folder=False)
+    except UsageError as exc:
+        return _fail(str(exc))
     try:
         table = read_table(args.input, args.format, task=args.task)
         spec = resolve_spec(

@@ -7,11 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from services.cli.checks import (
+    UsageError,
+    check_bounds,
+    check_no_stale_checkpoint,
+    check_not_input,
+    check_output_folder,
+    refuse,
+)
 from services.cli.command import add_command
 from services.cli.params import params_from_args
-from services.cli.training import add_training_arguments, engine_arguments, train_and_print
+from services.cli.training import add_training_arguments, engine_arguments, train_and_print, training_inputs
 from shared.job_params import DistillRunParams, ParamsError, StudentParams, StudentShapeParams, resolve_student
-from shared.schemas import StudentCheckpoint, StudentFromTeacher, StudentRequest, StudentShape
+from shared.schemas import DistillOptions, StudentCheckpoint, StudentFromTeacher, StudentRequest, StudentShape
 from shared.settings import get_settings
 
 if TYPE_CHECKING:
@@ -61,16 +69,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Both TinyBERT stages in one command; writes the student (save_pretrained + tokenizer) and report.json to
     --output. Kill it and run again with --resume to continue from the checkpoint."""
-    from workers.distill.errors import DistillError
+    try:
+        weights = _weights(args.weights)
+        check_bounds(DistillOptions, args, *_BOUNDED)
+        check_output_folder(args.output)
+        inputs = [("--teacher", args.teacher), ("--student-checkpoint", args.student_checkpoint)]
+        check_not_input(args.output, *inputs, *training_inputs(args))
+        check_no_stale_checkpoint(args.output, args.resume)
+    except UsageError as exc:
+        return refuse("distill", exc)
     from workers.distill.job_configs import distill_config
     from workers.distill.losses import LossWeights
     from workers.distill.train import distill
 
     def train(progress: ProgressCallback | None) -> dict:
-        try:
-            weights = LossWeights(*(float(w) for w in args.weights.split(",")))
-        except (TypeError, ValueError):
-            raise DistillError(f"--weights {args.weights!r}: give four numbers, e.g. 1,1,1,1") from None
         settings = get_settings()
         params = params_from_args(DistillRunParams, args, settings, student=student_from_args(args))
         config = distill_config(
@@ -80,12 +92,31 @@ def run(args: argparse.Namespace) -> int:
             output_dir=args.output,
             resume=args.resume,
             share_projection=args.share_projection,
-            loss_weights=weights,
+            loss_weights=LossWeights(*weights),
             **engine_arguments(args),
         )
         return distill(config, progress=progress)
 
     return train_and_print(train, args.output, _summary)
+
+
+#: Flags checked against the bounds of the API's ``DistillOptions`` fields of the same name.
+_BOUNDED = (
+    *("stage1_epochs", "stage2_epochs", "lr1", "lr2", "batch_size", "max_seq_len", "temperature", "seed"),
+    "checkpoint_every",
+)
+
+
+def _weights(text: str) -> tuple[float, float, float, float]:
+    """--weights as four numbers (embedding, attention, hidden, prediction)."""
+    try:
+        values = tuple(float(w) for w in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise UsageError(f"--weights {text!r}: give four numbers, e.g. 1,1,1,1")
+    embedding, attention, hidden, prediction = values
+    return embedding, attention, hidden, prediction
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:

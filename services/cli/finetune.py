@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from services.cli.checks import UsageError, check_bounds, check_not_input, check_output_folder, refuse
 from services.cli.command import add_command
 from services.cli.params import params_from_args
-from services.cli.training import add_training_arguments, engine_arguments, train_and_print
+from services.cli.training import add_training_arguments, engine_arguments, train_and_print, training_inputs
 from shared.job_params import FinetuneRunParams
+from shared.schemas import FinetuneOptions
 from shared.settings import get_settings
 
 if TYPE_CHECKING:
@@ -28,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fine-tune an encoder (local folder or hub id) on a GLUE-style task; saves the model, its tokenizer and
     report.json in --output."""
+    try:
+        check_bounds(FinetuneOptions, args, "epochs", "lr", "batch_size", "max_seq_len", "seed")
+        check_output_folder(args.output)
+        check_not_input(args.output, ("--model", args.model), *training_inputs(args))
+    except UsageError as exc:
+        return refuse("finetune", exc)
     from workers.distill.finetune import finetune
     from workers.distill.job_configs import finetune_config
 

@@ -58,9 +58,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 #: Flags passed to GeneralDistillConfig as they are.
 _RECIPE = ("epochs", "lr", "batch_size", "max_seq_len", "layer_map", "seed", "device", "checkpoint_every", "resume")
 
+#: Flags checked against the bounds of the API's ``GeneralDistillationRequest`` fields of the same name.
+_BOUNDED = ("epochs", "lr", "batch_size", "max_seq_len", "seed", "checkpoint_every")
+
 
 def run(args: argparse.Namespace) -> int:
+    from services.cli.checks import (
+        UsageError,
+        check_bounds,
+        check_no_stale_checkpoint,
+        check_not_input,
+        check_output_folder,
+        refuse,
+    )
     from services.cli.training import run_training
+    from shared.schemas import GeneralDistillationRequest
+
+    try:
+        check_bounds(GeneralDistillationRequest, args, *_BOUNDED)
+        check_output_folder(args.output)
+        check_not_input(args.output, ("--teacher", args.teacher), *(("--corpus", path) for path in args.corpus))
+        check_no_stale_checkpoint(args.output, args.resume)
+    except UsageError as exc:
+        return refuse("distill-general", exc)
     from workers.distill.general import GeneralDistillConfig, general_distill
     from workers.distill.models import StudentSpec
 

@@ -10,8 +10,16 @@ from __future__ import annotations
 import argparse
 import time
 
+from services.cli.checks import UsageError, check_not_input, check_output_file
 from services.cli.command import add_command
-from services.cli.deploy_args import add_column_arguments, add_runtime_arguments, precision_of, run_checked, threads_of
+from services.cli.deploy_args import (
+    add_column_arguments,
+    add_runtime_arguments,
+    fail,
+    precision_of,
+    run_checked,
+    threads_of,
+)
 from shared.settings import get_settings
 
 
@@ -28,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict every row of a dataset file; the output has the input's columns plus `prediction` and one
     `prob_<class>` column per class (regression: `prediction` is the score)."""
+    try:
+        check_output_file(args.output)
+        check_not_input(args.output, ("--input", args.input), ("--model", args.model), folder=False)
+    except UsageError as exc:
+        return fail("predict", str(exc))
     return run_checked(
         "predict", lambda: _predict(args), args, writes=args.output, inputs=(args.model, args.input), model=args.model
     )

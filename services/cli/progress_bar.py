@@ -23,11 +23,12 @@ class TqdmProgress:
 
         if event.metrics is not None or event.message:
             text = event.message or ""
-            if event.metrics is not None:
+            if event.metrics:  # no dev set: an evaluation without metrics prints nothing
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
                 text = f"{text} " if text else f"{event.stage} after epoch {event.epoch}: "
                 text += shown
-            tqdm.write(text, file=sys.stderr)
+            if text:
+                tqdm.write(text, file=sys.stderr)
             if event.metrics is not None or text.startswith("warning"):
                 return
         if self._disable:  # not a terminal (a log file): a plain line now and then instead of a bar

@@ -45,6 +45,11 @@ def engine_arguments(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def training_inputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """(flag, path) of the data files `add_training_arguments` collected, for ``checks.check_not_input``."""
+    return [*(("--train", path) for path in args.train), ("--dev", args.dev)]
+
+
 def run_training(train: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | None:
     """Call ``train(progress)`` under a tqdm progress bar; None (after one printed line) on a user error."""
     from services.cli.progress_bar import TqdmProgress, quiet_transformers

@@ -18,6 +18,7 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -173,6 +174,21 @@ def plan_for(settings: Settings, workers: int | None) -> list[WorkerSlot]:
     )
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why the API could not listen on ``host:port`` (in use, a bad address or port), else None."""
+    if not 0 < port < 65536:
+        return f"--port must be 1..65535, got {port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def stop_all(children: list[Child], grace: float = STOP_GRACE_S) -> None:
     """SIGTERM every child's process group, wait, then SIGKILL whatever is left."""
     for child in children:
@@ -198,7 +214,14 @@ def run(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     host = args.host or settings.api_host
-    port = args.port or settings.api_port
+    port = args.port if args.port is not None else settings.api_port
+    if args.workers is not None and args.workers < 1:
+        print(f"distillery up: error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return 2
+    problem = port_problem(host, port)
+    if problem:
+        print(f"distillery up: error: {problem}", file=sys.stderr)
+        return 2
     try:
         slots = plan_for(settings, args.workers)
     except ValueError as exc:
