@@ -203,12 +203,130 @@ def test_cancel_a_job_from_its_page(browser, server, http, tiny_mlm_dir) -> None
     signed_in(browser, server)
     browser.get(f"{server.url}/#/jobs/{job['id']}")
     wait_for(lambda: badge(browser) == "queued", 20, "the queued job")
-    # the page re-renders the job as the stream updates it: a button found just before may be replaced (stale)
-    wait_for(lambda: by_css(browser, "#cancel-job").click() or True, 5, "a click on Cancel")
+    by_css(browser, "#cancel-job").click()  # the page updates in place: the button is never replaced
     wait_for(lambda: badge(browser) == "cancelled", 5, "the cancelled status")
-    assert not browser.find_elements("css selector", "#cancel-job")
+    assert not by_css(browser, "#cancel-job").is_displayed()
     assert http.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
     wait_for(lambda: by_css(browser, "#stream-state").text == "final", 10, "the stream to end")
+
+
+def test_a_running_job_page_keeps_its_nodes_and_a_slow_click_on_cancel_works(
+    browser, server, redis_url, tmp_path
+) -> None:
+    """A running job's page gets a job event every stream tick (rate and ETA change with time): it updates in
+    place, so the Cancel button keeps its node, its focus, and a click whose press and release span updates."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    jobs = JobStore(connect(redis_url))
+    job_id = jobs.create(job_type="augmentation", team="team-a", params={}, total=100, unit="rows")
+    jobs.mark_running(job_id)
+    jobs.add_progress(job_id, 10)
+    signed_in(browser, server)
+    browser.get(f"{server.url}/#/jobs/{job_id}")
+    wait_for(lambda: badge(browser) == "running" and by_css(browser, "#stream-state").text == "live", 20, "live")
+    kept = ["#cancel-job", "#progress-facts dd", "#timeline", ".title-line .badge", ".progress-line .bar-fill"]
+    browser.execute_script(
+        "for (const s of arguments[0]) document.querySelector(s).__kept = true;"
+        "document.getElementById('cancel-job').focus();",
+        kept,
+    )
+    for done in (20, 30, 40):
+        jobs.add_progress(job_id, 10)
+        wait_for(lambda done=done: by_css(browser, "#progress-facts dd").text.startswith(f"{done} /"), 5, f"{done}")
+    time.sleep(1)  # about four more job events (the rate and ETA move)
+    still = browser.execute_script("return arguments[0].filter((s) => document.querySelector(s).__kept)", kept)
+    assert still == kept, f"replaced by an update: {sorted(set(kept) - set(still))}"
+    assert browser.execute_script("return document.activeElement.id") == "cancel-job"
+    assert by_css(browser, ".progress-line .bar-fill").get_attribute("style") == "width: 40%;"
+    browser.save_screenshot(str(tmp_path / "running.png"))
+    # press, hold across a few updates, release: one ordinary click
+    ActionChains(browser).click_and_hold(by_css(browser, "#cancel-job")).pause(0.8).release().perform()
+    wait_for(lambda: badge(browser) == "cancelled", 5, "the cancelled status")
+    assert jobs.status(job_id) == "cancelled"
+    assert not by_css(browser, "#cancel-job").is_displayed()
+    browser.save_screenshot(str(tmp_path / "cancelled.png"))
+
+
+def test_the_job_page_retries_a_failed_first_load_and_a_malformed_address_is_not_found(browser, server, redis_url):
+    jobs = JobStore(connect(redis_url))
+    job_id = jobs.create(job_type="distillation", team="team-a", params={}, total=10, unit="steps")
+    signed_in(browser, server)
+    browser.get(f"{server.url}/#/jobs/%E0")  # decodeURIComponent throws on it
+    message = wait_for(lambda: by_css(browser, "#main .notice-error").text, 10, "the not-found notice")
+    assert message == "Nothing here: #/jobs/%E0 is not an address of this page."
+    server.stop()
+    browser.execute_script("location.hash = arguments[0]", f"#/jobs/{job_id}")
+    wait_for(lambda: by_css(browser, "#stream-state").text == "retrying…", 10, "the page to retry")
+    assert "Retrying…" in by_css(browser, "#main .notice-error").text
+    server.start()
+    wait_for(lambda: badge(browser) == "queued", 30, "the job after the API came back")
+    wait_for(lambda: by_css(browser, "#stream-state").text == "live", 10, "the stream")
+    assert not browser.find_elements("css selector", "#main .notice-error")
+    missing = "job_" + "0" * 20
+    browser.execute_script("location.hash = arguments[0]", f"#/jobs/{missing}")
+    wait_for(lambda: by_css(browser, "#stream-state").text == "final", 10, "a 404 to be final")
+    assert by_css(browser, "#main .notice-error").text == f"Job {missing} not found."
+
+
+def page_range(driver) -> str:
+    return by_css(driver, ".table-foot .page-range").text
+
+
+def test_the_jobs_list_pages_filters_and_updates_rows_in_place(browser, server, redis_url, tmp_path) -> None:
+    jobs = JobStore(connect(redis_url))
+    ids = [jobs.create(job_type="augmentation", team="team-a", params={}, total=10, unit="rows") for _ in range(51)]
+    jobs.cancel(ids[1])
+    jobs.expire(ids[1], "test")
+    running = ids[-1]
+    jobs.mark_running(running)
+    signed_in(browser, server)
+    wait_for(lambda: page_range(browser) == "1–50 of 51", 10, "the first page")
+    row = f"tr[data-job={running}]"
+    browser.execute_script("document.querySelector(arguments[0]).__kept = true", row)
+    jobs.add_progress(running, 3)
+    wait_for(lambda: "3 / 10 rows" in by_css(browser, row).text, 5, "the row's progress")
+    time.sleep(1.2)  # another poll or two
+    assert browser.execute_script("return document.querySelector(arguments[0]).__kept === true", row)
+    expired = by_css(browser, f"tr[data-job={ids[1]}] .badge")
+    assert expired.get_attribute("data-status") == "expired"
+    assert expired.value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", expired)
+    browser.save_screenshot(str(tmp_path / "jobs.png"))
+    by_css(browser, ".table-foot [data-page=next]").click()
+    wait_for(lambda: page_range(browser) == "51–51 of 51", 10, "the second page")
+    last = by_css(browser, "#jobs-table tbody tr[data-job]").get_attribute("data-job")
+    jobs.cancel(last)
+    jobs.delete(last, "team-a")  # the page is now past the end: back to the last one
+    wait_for(lambda: page_range(browser) == "1–50 of 50", 10, "the last page that exists")
+    from selenium.webdriver.support.ui import Select
+
+    Select(by_css(browser, "select[name=status]")).select_by_value("failed")
+    empty = wait_for(lambda: by_css(browser, "#jobs-table td.empty").text, 10, "the empty filtered list")
+    assert empty == "No jobs match these filters."
+    assert page_range(browser) == "0–0 of 0"
+
+
+def test_the_datasets_list_pages_and_a_long_name_wraps(browser, server, http, tmp_path) -> None:
+    long_name = "x" * 300
+    for i in range(51):
+        data = {"task": "sst-2", "name": long_name if i == 50 else f"d{i}"}
+        http.post("/v1/datasets", files={"file": ("d.tsv", SST2_SAMPLE.encode())}, data=data).raise_for_status()
+    signed_in(browser, server)
+    browser.get(f"{server.url}/#/datasets")
+    wait_for(lambda: page_range(browser) == "1–50 of 51", 10, "the first page of datasets")
+    by_css(browser, ".table-foot [data-page=next]").click()
+    wait_for(lambda: page_range(browser) == "51–51 of 51", 10, "the second page of datasets")
+    by_css(browser, ".table-foot [data-page=prev]").click()
+    wait_for(lambda: page_range(browser) == "1–50 of 51", 10, "the first page again")
+    wait_for(lambda: by_css(browser, "#datasets-table tbody tr[data-dataset]"), 10, "the newest dataset").click()
+    title = wait_for(lambda: by_css(browser, ".dataset-title"), 10, "the dataset page")
+    assert title.text.replace("\n", "") == long_name
+    for width in (1360, 390):
+        browser.set_window_size(width, 900)
+        time.sleep(0.3)
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page is {overflow}px wider than a {width}px window"
+        browser.save_screenshot(str(tmp_path / f"dataset-{width}.png"))
 
 
 def _latency(browser, change) -> float:

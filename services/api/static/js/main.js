@@ -31,7 +31,18 @@ function route() {
   for (const link of document.querySelectorAll("[data-nav]")) link.classList.toggle("active", link.dataset.nav === nav);
   const params = new URLSearchParams(hash.split("?")[1] || "");
   main.replaceChildren();
-  current = view(main, decodeURIComponent(arg), params);
+  let decoded;
+  try {
+    decoded = decodeURIComponent(arg);
+  } catch {
+    return notFound(hash); // a malformed escape (/#/jobs/%E0)
+  }
+  current = view(main, decoded, params);
+}
+
+function notFound(hash) {
+  main.append(h("div.page-head", h("a.back", { href: "#/jobs" }, "← Jobs")),
+    notice("error", `Nothing here: ${hash} is not an address of this page.`));
 }
 
 function showSignIn(message) {

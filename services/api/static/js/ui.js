@@ -29,7 +29,8 @@ function append(el, children) {
 }
 
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled", "expired"]);
-export const JOB_TYPES = ["augmentation", "finetune", "distillation", "pipeline", "prediction"];
+/** As shared/job_types.py's JobType. */
+export const JOB_TYPES = ["augmentation", "finetune", "distillation", "pipeline", "prediction", "general-distillation"];
 export const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "expired"];
 export const TASKS = ["sst-2", "mrpc", "rte", "sts-b", "cola", "qqp", "qnli", "mnli"];
 
@@ -86,13 +87,60 @@ export function elapsed(startIso, endIso) {
 }
 
 export function progressBar(done, total, status) {
-  const pct = total > 0 ? Math.min(100, (100 * done) / total) : status === "succeeded" ? 100 : 0;
-  const bar = h("div.bar", { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" });
-  bar.setAttribute("aria-valuenow", pct.toFixed(0));
-  const fill = h(`div.bar-fill.bar-${status || "running"}`);
-  fill.style.width = `${pct}%`;
-  bar.append(fill);
+  const bar = h("div.bar", { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" }, h("div.bar-fill"));
+  updateBar(bar, done, total, status);
   return bar;
+}
+
+/** Sets a progressBar's fill in place (no node replaced). */
+export function updateBar(bar, done, total, status) {
+  const pct = total > 0 ? Math.min(100, (100 * done) / total) : status === "succeeded" ? 100 : 0;
+  const now = pct.toFixed(0);
+  if (bar.getAttribute("aria-valuenow") !== now) bar.setAttribute("aria-valuenow", now);
+  const fill = bar.firstChild;
+  const className = `bar-fill bar-${status || "running"}`;
+  if (fill.className !== className) fill.className = className;
+  if (fill.style.width !== `${pct}%`) fill.style.width = `${pct}%`;
+}
+
+/** Sets an element's text only when it differs (a live page rewrites nothing that did not change). */
+export function setText(el, text) {
+  const value = String(text);
+  if (el.textContent !== value) el.textContent = value;
+}
+
+/** Fills a <dl> with [term, value] pairs; rebuilt only when the terms change, else updated in place. */
+export function setFacts(dl, facts) {
+  const terms = facts.map(([k]) => k).join("\n");
+  if (dl.factTerms !== terms) {
+    dl.factTerms = terms;
+    dl.replaceChildren(...facts.map(([k]) => h("div", h("dt", k), h("dd"))));
+  }
+  facts.forEach(([, value], i) => {
+    const dd = dl.children[i].lastChild;
+    if (!(value instanceof Node)) setText(dd, value);
+    else if (!(dd.childNodes.length === 1 && dd.firstChild.isEqualNode(value))) dd.replaceChildren(value);
+  });
+}
+
+/** A list's footer, built once: "x–y of total" and Newer/Older buttons that call move(-1) or move(1). */
+export function pagerFooter(move, labels = ["Newer", "Older"]) {
+  const text = h("span.muted.small.page-range");
+  const prev = h("button.btn.btn-ghost.btn-sm", { type: "button", dataset: { page: "prev" }, onclick: () => move(-1) }, labels[0]);
+  const next = h("button.btn.btn-ghost.btn-sm", { type: "button", dataset: { page: "next" }, onclick: () => move(1) }, labels[1]);
+  return {
+    el: h("div.table-foot", text, h("span.pager", prev, next)),
+    update(offset, shown, total, size) {
+      setText(text, `${shown ? offset + 1 : 0}–${offset + shown} of ${total}`);
+      prev.disabled = offset === 0;
+      next.disabled = offset + size >= total;
+    },
+  };
+}
+
+/** The offset of the last page of `total` items (0 when there are none). */
+export function lastPageOffset(total, size) {
+  return total > 0 ? Math.floor((total - 1) / size) * size : 0;
 }
 
 /** A button that needs a second click within 4 s (instead of a modal confirm()). */

@@ -1,7 +1,9 @@
 // Datasets: upload (drag and drop or a file chooser), the list, and one dataset's preview, augmentation
 // form and delete button.
 import { api, uploadDataset } from "../api.js";
-import { TASKS, card, confirmButton, fmtBytes, fmtDate, fmtNum, h, notice } from "../ui.js";
+import {
+  TASKS, card, confirmButton, fmtBytes, fmtDate, fmtNum, h, lastPageOffset, notice, pagerFooter,
+} from "../ui.js";
 
 function uploadCard(onUploaded) {
   const file = h("input.visually-hidden", { type: "file", id: "upload-file", accept: ".tsv,.csv,.jsonl,.txt" });
@@ -47,13 +49,26 @@ function uploadCard(onUploaded) {
     status);
 }
 
+const PAGE = 50;
+
 export function datasetsView(main) {
   const tbody = h("tbody");
   const status = h("div");
   const controller = new AbortController();
+  let offset = 0;
+  let asked = 0; // requests sent; an answer to any but the latest is dropped
+  const pager = pagerFooter((step) => { offset = Math.max(0, offset + step * PAGE); refresh(); });
   async function refresh() {
+    const ticket = ++asked;
     try {
-      const page = await api("/v1/datasets?limit=200", { signal: controller.signal });
+      const query = new URLSearchParams({ offset, limit: PAGE });
+      const page = await api(`/v1/datasets?${query}`, { signal: controller.signal });
+      if (ticket !== asked) return;
+      status.replaceChildren();
+      if (!page.items.length && offset > 0) { // past the end (datasets were deleted): back to the last page
+        offset = lastPageOffset(page.total, PAGE);
+        return refresh();
+      }
       tbody.replaceChildren(...page.items.map((d) =>
         h("tr", { dataset: { dataset: d.id }, onclick: () => (location.hash = `#/datasets/${d.id}`) },
           h("td", h("a", { href: `#/datasets/${d.id}` }, d.name)),
@@ -61,15 +76,16 @@ export function datasetsView(main) {
           h("td.small", d.text_columns.join(", ")), h("td.num", fmtBytes(d.size_bytes)),
           h("td.nowrap", fmtDate(d.created_at)))));
       if (!page.items.length) tbody.append(h("tr", h("td.empty", { colSpan: 7 }, "No datasets yet.")));
+      pager.update(offset, page.items.length, page.total, PAGE);
     } catch (err) {
-      if (err.name !== "AbortError") status.replaceChildren(notice("error", `Cannot load datasets: ${err.message}`));
+      if (ticket === asked && err.name !== "AbortError") status.replaceChildren(notice("error", `Cannot load datasets: ${err.message}`));
     }
   }
   main.append(h("div.page-head", h("h1", "Datasets")), uploadCard(refresh), status,
     h("section.card.card-flush", h("div.table-wrap", h("table.table.table-click", { id: "datasets-table" },
       h("thead", h("tr", ["Name", "Rows", "Format", "Task", "Text columns", "Size", "Uploaded"]
         .map((t) => h(["Rows", "Size"].includes(t) ? "th.num" : "th", t)))),
-      tbody))));
+      tbody)), pager.el));
   refresh();
   return { destroy: () => controller.abort() };
 }
@@ -133,7 +149,7 @@ export function datasetView(main, datasetId) {
       ["Text columns", d.text_columns.join(", ")], ["Label column", d.label_column || "–"],
       ["Size", fmtBytes(d.size_bytes)], ["Uploaded", fmtDate(d.created_at)], ["Id", d.id]];
     main.append(
-      h("div.page-head", h("h1", d.name), h("div.toolbar", remove)), status,
+      h("div.page-head", h("h1.dataset-title", d.name), h("div.toolbar", remove)), status,
       h("dl.facts", facts.map(([k, v]) => h("div", h("dt", k), h("dd", v)))),
       card(`Preview (first ${Math.min(20, d.rows)} of ${fmtNum(d.rows)} rows)`, previewTable(d)),
       augmentForm(d));

@@ -1,6 +1,9 @@
-// Pieces of the job page, each a pure function of the job, its events and its metric points.
+// Pieces of the job page, from the job, its events and its metric points. The live ones (progress, pipeline
+// steps) are built once and updated in place, so a click or keyboard focus survives the stream's updates.
 import { LineChart, PALETTE } from "../charts.js";
-import { TERMINAL, badge, card, elapsed, fmtDuration, fmtNum, fmtTime, fmtValue, h, progressBar } from "../ui.js";
+import {
+  TERMINAL, badge, card, elapsed, fmtDuration, fmtNum, fmtTime, fmtValue, h, progressBar, setFacts, setText, updateBar,
+} from "../ui.js";
 
 const MILESTONES = new Set(["created", "queued", "started", "stage", "merged", "succeeded", "failed", "cancelled", "expired"]);
 /** Loss names in the order the charts show them; any other loss follows, "total" is left out. */
@@ -33,8 +36,8 @@ export function timeline(job, events) {
   }));
 }
 
-/** Shard squares: started, done or stopped, as the events say. */
-function shardGrid(total, events) {
+/** Shard states (queued, running, done or stopped) as the events say; null when there are none to draw. */
+function shardStates(total, events) {
   if (!total || total > 400) return null;
   const state = new Array(total).fill("queued");
   for (const e of events) {
@@ -44,38 +47,79 @@ function shardGrid(total, events) {
     else if (e.kind === "shard_done") state[shard] = "done";
     else if (e.kind === "shard_stopped" || e.kind === "shard_skipped") state[shard] = "stopped";
   }
-  return h("div.shards", { title: "shards" }, state.map((s, i) => h(`span.shard.shard-${s}`, { title: `shard ${i}: ${s}` })));
+  return state;
 }
 
-export function progressCard(job, events) {
-  const p = job.progress || {};
-  const pct = p.total ? (100 * p.done) / p.total : job.status === "succeeded" ? 100 : 0;
-  const rate = p.rate_per_s ? `${fmtValue(p.rate_per_s)} ${p.unit || ""}/s` : "–";
-  const eta = TERMINAL.has(job.status) ? "–" : p.eta_s === null || p.eta_s === undefined ? "–" : fmtDuration(p.eta_s);
-  const facts = [["Done", `${fmtNum(p.done)} / ${fmtNum(p.total)} ${p.unit || ""}`], ["Rate", rate], ["ETA", eta],
-    ["Elapsed", fmtDuration(elapsed(job.started_at, job.finished_at))]];
-  if (p.shards_total) facts.push(["Shards", `${fmtNum(p.shards_done)} / ${fmtNum(p.shards_total)}`]);
-  if (p.stage) facts.push(["Stage", p.stage]);
-  if (p.epoch) facts.push(["Epoch", fmtNum(p.epoch)]);
-  return card("Progress",
-    h("div.progress-line", progressBar(p.done || 0, p.total || 0, job.status), h("span.pct", `${fmtNum(pct, 1)}%`)),
-    h("dl.facts.facts-compact", { id: "progress-facts" }, facts.map(([k, v]) => h("div", h("dt", k), h("dd", v)))),
-    shardGrid(p.shards_total, events));
+/** The progress card: bar, percentage, rate/ETA/... facts and shard squares, updated in place. */
+export class ProgressCard {
+  constructor() {
+    this.bar = progressBar(0, 0, "queued");
+    this.pct = h("span.pct");
+    this.facts = h("dl.facts.facts-compact", { id: "progress-facts" });
+    this.shards = h("div.shards", { title: "shards", hidden: true });
+    this.el = card("Progress", h("div.progress-line", this.bar, this.pct), this.facts, this.shards);
+  }
+
+  update(job, events) {
+    const p = job.progress || {};
+    const pct = p.total ? (100 * p.done) / p.total : job.status === "succeeded" ? 100 : 0;
+    const rate = p.rate_per_s ? `${fmtValue(p.rate_per_s)} ${p.unit || ""}/s` : "–";
+    const eta = TERMINAL.has(job.status) ? "–" : p.eta_s === null || p.eta_s === undefined ? "–" : fmtDuration(p.eta_s);
+    const facts = [["Done", `${fmtNum(p.done)} / ${fmtNum(p.total)} ${p.unit || ""}`], ["Rate", rate], ["ETA", eta],
+      ["Elapsed", fmtDuration(elapsed(job.started_at, job.finished_at))]];
+    if (p.shards_total) facts.push(["Shards", `${fmtNum(p.shards_done)} / ${fmtNum(p.shards_total)}`]);
+    if (p.stage) facts.push(["Stage", p.stage]);
+    if (p.epoch) facts.push(["Epoch", fmtNum(p.epoch)]);
+    updateBar(this.bar, p.done || 0, p.total || 0, job.status);
+    setText(this.pct, `${fmtNum(pct, 1)}%`);
+    setFacts(this.facts, facts);
+    const states = shardStates(p.shards_total, events);
+    this.shards.hidden = !states;
+    if (!states) return;
+    if (this.shards.childElementCount !== states.length) {
+      this.shards.replaceChildren(...states.map(() => h("span.shard")));
+    }
+    states.forEach((s, i) => {
+      const square = this.shards.children[i];
+      if (square.className !== `shard shard-${s}`) {
+        square.className = `shard shard-${s}`;
+        square.title = `shard ${i}: ${s}`;
+      }
+    });
+  }
 }
 
-export function childrenCard(job) {
-  const children = (job.progress || {}).children || {};
-  const roles = Object.keys(children);
-  if (!roles.length) return null;
-  return card("Pipeline steps", h("div.children", roles.map((role) => {
-    const c = children[role];
-    const p = c.progress || {};
-    return h("a.child", { href: `#/jobs/${c.id}`, dataset: { child: role } },
-      h("div.child-head", h("strong", role), badge(c.status)),
-      progressBar(p.done || 0, p.total || 0, c.status),
-      h("div.small.muted", `${fmtNum(p.done)} / ${fmtNum(p.total)} ${p.unit || ""}${p.stage ? ` · ${p.stage}` : ""}`),
-      h("div.mono.small", c.id));
-  })));
+/** A pipeline's steps, one linked card each: rebuilt when the steps or their statuses change, else updated. */
+export class ChildrenCard {
+  constructor() {
+    this.el = h("div");
+    this.key = null;
+    this.cards = [];
+  }
+
+  update(job) {
+    const children = (job.progress || {}).children || {};
+    const roles = Object.keys(children);
+    const key = roles.map((role) => `${role}:${children[role].id}:${children[role].status}`).join(",");
+    if (key !== this.key) {
+      this.key = key;
+      this.cards = roles.map((role) => {
+        const c = children[role];
+        const bar = progressBar(0, 0, c.status);
+        const text = h("div.small.muted");
+        const el = h("a.child", { href: `#/jobs/${c.id}`, dataset: { child: role } },
+          h("div.child-head", h("strong", role), badge(c.status)), bar, text, h("div.mono.small", c.id));
+        return { role, el, bar, text };
+      });
+      this.el.replaceChildren(roles.length ? card("Pipeline steps", h("div.children", this.cards.map((c) => c.el))) : "");
+    }
+    for (const { role, bar, text } of this.cards) {
+      const c = children[role];
+      const p = c.progress || {};
+      updateBar(bar, p.done || 0, p.total || 0, c.status);
+      setText(text, `${fmtNum(p.done)} / ${fmtNum(p.total)} ${p.unit || ""}${p.stage ? ` · ${p.stage}` : ""}`);
+    }
+  }
 }
 
 export function eventRow(e) {
