@@ -21,7 +21,9 @@ class PredictionRequest(BaseModel):
     dataset_id: str = Field(min_length=1, description="A dataset of this team (no label column needed).")
     form: ModelForm = Field("pytorch", description="pytorch, onnx or onnx-int8 (a distillation's exports).")
     batch_size: int | None = Field(None, ge=1, le=4096)
-    max_seq_len: int | None = Field(None, ge=8, le=512, description="Default: the model's task's length.")
+    max_seq_len: int | None = Field(
+        None, ge=8, le=512, description="Default: the length the job's model was trained with."
+    )
 
 
 class PredictionJobParams(ResolvedParams):
@@ -35,4 +37,4 @@ class PredictionJobParams(ResolvedParams):
     model_path: str
     task: str | None
     batch_size: Annotated[int, FromSetting("deploy_batch_size")]
-    max_seq_len: int | None = None
+    max_seq_len: int | None = None  # None (records before the default): the task's length

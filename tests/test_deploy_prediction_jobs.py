@@ -86,6 +86,10 @@ def test_export_false_skips_exports_and_refusals_answer_4xx(redis_url, tmp_path,
 
         r = _predict(client, job["id"], dataset_id=dev["id"], form="onnx")
         assert r.status_code == 422 and "field 'form'" in r.json()["detail"][0]["msg"]  # FastAPI's list shape
+        one_column = upload(client, "one.tsv", (tmp_path / "rte-dev-6.tsv").read_bytes(), text_columns="sentence1")
+        r = _predict(client, job["id"], dataset_id=one_column.json()["id"])  # an RTE (pair) model on one column
+        assert r.status_code == 422 and "field 'dataset_id'" in r.json()["detail"][0]["msg"], r.text
+        assert "task rte reads 2" in r.json()["detail"][0]["msg"]
         other_team = upload(client, "b.tsv", (tmp_path / "rte-dev-6.tsv").read_bytes(), headers=AUTH_B, task="rte")
         r = _predict(client, job["id"], dataset_id=other_team.json()["id"])
         assert r.status_code == 404 and "dataset_id" in r.json()["detail"]
@@ -99,6 +103,8 @@ def test_export_false_skips_exports_and_refusals_answer_4xx(redis_url, tmp_path,
         run_one_job("distill", env)
         pred = get_job(client, r.json()["id"])
         assert pred["status"] == "succeeded" and pred["result"]["runtime"] == "pytorch", pred["error"]
+        assert pred["params"]["max_seq_len"] == 48 == pred["result"]["max_seq_len"]  # the distillation's length
+        assert 0 <= pred["result"]["truncated_rows"] <= 6
 
 
 def test_a_cancelled_prediction_stops_at_its_next_check(redis_url) -> None:

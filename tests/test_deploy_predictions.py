@@ -22,9 +22,9 @@ def sst(tmp_path_factory, glue_dir: Path) -> dict:
 def test_classification_adds_class_name_and_probabilities(sst: dict) -> None:
     table = read_table(sst["dev"])
     spec = resolve_spec(table, task="sst-2", label_column="")
-    out = predict_table(load_model(sst["export"] / "model-int8.onnx"), table, spec, 5, 64)
+    out, truncated = predict_table(load_model(sst["export"] / "model-int8.onnx"), table, spec, 5, 64)
     assert out.columns == ["sentence", "label", "prediction", "prob_0", "prob_1"]
-    assert [r[:2] for r in out.rows] == table.rows and out.format == "tsv"
+    assert [r[:2] for r in out.rows] == table.rows and out.format == "tsv" and truncated == 0
     for row in out.rows:
         probs = np.array([float(x) for x in row[3:]])
         assert abs(probs.sum() - 1) < 1e-4 and row[2] == str(probs.argmax())
@@ -38,7 +38,7 @@ def test_regression_adds_the_score_and_jsonl_keeps_numbers(tmp_path: Path, glue_
     write_table(tsv.__class__(tsv.columns, tsv.rows, "jsonl"), tmp_path / "dev.jsonl")
     table = read_table(tmp_path / "dev.jsonl")
     spec = resolve_spec(table, task="sts-b")
-    out = predict_table(load_model(model_dir), table, spec, 4, 128)
+    out, _ = predict_table(load_model(model_dir), table, spec, 4, 128)
     assert out.columns[-1] == "prediction" and out.format == "jsonl"
     assert all(isinstance(row[-1], float) for row in out.rows)
 
@@ -49,3 +49,12 @@ def test_an_existing_prediction_column_is_refused(sst: dict) -> None:
     spec = resolve_spec(table, text_columns=["sentence"])
     with pytest.raises(DatasetError, match="column 'prediction': the input already has a column of this name"):
         predict_table(load_model(sst["model"]), table, spec, 4, 64, name=str(sst["dev"]))
+
+
+def test_rows_cut_to_max_seq_len_are_counted(sst: dict) -> None:
+    table = read_table(sst["dev"])
+    spec = resolve_spec(table, task="sst-2", label_column="")
+    model = load_model(sst["model"])
+    full = [len(ids) for ids in model.tokenizer([row[0] for row in table.rows])["input_ids"]]
+    _, truncated = predict_table(model, table, spec, 4, 10)
+    assert truncated == sum(n > 10 for n in full) > 0

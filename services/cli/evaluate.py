@@ -55,12 +55,16 @@ def _evaluate(args: argparse.Namespace, s) -> int:
     from shared.tasks import get_task
     from workers.deploy.evaluation import evaluate, latencies
     from workers.deploy.inputs import labelled_examples
-    from workers.deploy.loading import load_model
+    from workers.deploy.loading import check_model, label_names, load_model
+    from workers.deploy.task_fit import fit_to_task, task_order
 
     quiet_transformers()
     preset = get_task(args.task)
     threads = threads_of(args, s)
-    model = load_model(args.model, threads, precision_of(args, s))
+    files = check_model(args.model, precision_of(args, s))
+    if files.config:  # a head that cannot be scored on the task is refused before the model loads
+        task_order(label_names(files.config), preset, files.onnx_file or files.folder)
+    model = fit_to_task(load_model(args.model, threads, precision_of(args, s)), preset)
     examples = labelled_examples(
         model.tokenizer, args.data, preset, args.max_seq_len, args.text_columns, args.label_column, model.config
     )

@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--check", help="labelled dev file: metrics of PyTorch and of each ONNX file (needs --task)")
     add_column_arguments(parser, "label column of --check (default: the task's)")
     parser.add_argument("--check-rows", type=int, help=f"rows whose logits are compared ({s.export_check_rows})")
+    parser.add_argument(
+        "--max-seq-len", type=int, help="tokens per check row, as the model was trained (default: the task's)"
+    )
     parser.add_argument("--opset", type=int, help=f"ONNX opset, 17 or later ({s.onnx_opset})")
     parser.add_argument("--threads", type=int, help="CPU threads of the checks (default: the library's)")
 
@@ -32,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     metrics of every file)."""
     from workers.deploy.loading import check_torch_folder
 
-    bad = check_positive(check_rows=args.check_rows, threads=args.threads, opset=args.opset)
+    bad = check_positive(
+        check_rows=args.check_rows, max_seq_len=args.max_seq_len, threads=args.threads, opset=args.opset
+    )
     if bad:
         return fail("export", bad)
     if args.check and not args.task:
@@ -52,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         text_columns=args.text_columns,
         label_column=args.label_column,
         check_rows=args.check_rows,
+        max_seq_len=args.max_seq_len,
         opset=args.opset,
         threads=args.threads or 0,
     )

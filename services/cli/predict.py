@@ -8,6 +8,7 @@ probabilities (or the score, for regression) in the input's format, atomically.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from services.cli.checks import UsageError, check_not_input, check_output_file
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from services.cli.progress_bar import RowProgress, quiet_transformers
-    from shared.dataset_io import read_table, resolve_spec, write_table
+    from shared.dataset_io import DatasetError, read_table, resolve_spec, write_table
     from shared.tasks import get_task
     from workers.deploy.inputs import max_seq_len_for
     from workers.deploy.loading import load_model
@@ -63,13 +64,25 @@ def _predict(args: argparse.Namespace) -> int:
     if label is None and preset is not None and preset.label_column not in table.columns:
         label = ""  # a task preset names a label column; predicting needs none
     spec = resolve_spec(table, task=args.task, text_columns=args.text_columns, label_column=label, name=args.input)
+    if preset is not None and len(spec.text_columns) != len(preset.text_columns):
+        raise DatasetError(
+            f"task {preset.name} reads {len(preset.text_columns)} text column(s) {list(preset.text_columns)}, "
+            f"got {list(spec.text_columns)}",
+            path=args.input,
+        )
     model = load_model(args.model, threads_of(args, s), precision_of(args, s))
     length = max_seq_len_for(preset, len(spec.text_columns) == 2, args.max_seq_len, model.config)
     with RowProgress(len(table.rows), "predict") as bar:
-        out = predict_table(
+        out, truncated = predict_table(
             model, table, spec, args.batch_size or s.deploy_batch_size, length, bar.update, name=args.input
         )
     write_table(out, args.output)
+    if truncated:
+        print(
+            f"distillery predict: {truncated} of {len(out.rows)} rows were longer than {length} tokens and were cut "
+            "(--max-seq-len)",
+            file=sys.stderr,
+        )
     print(
         f"predicted {args.input} -> {args.output}: {len(out.rows)} rows, {model.kind} model {args.model} "
         f"({model.precision}), "

@@ -35,6 +35,7 @@ from workers.deploy.loading import (
 from workers.deploy.onnx_export import export_onnx
 from workers.deploy.predictors import OnnxPredictor, TorchPredictor
 from workers.deploy.quantize import quantize_int8
+from workers.deploy.task_fit import fit_to_task, task_order
 from workers.distill.data import Example
 
 INT8_NAME = "model-int8.onnx"
@@ -62,6 +63,7 @@ class ExportOptions:
     text_columns: Sequence[str] | None = None
     label_column: str | None = None
     check_rows: int | None = None
+    max_seq_len: int | None = None  # tokens per check row; None: the task's default (a job passes its own)
     batch_size: int | None = None
     opset: int | None = None
     threads: int = 0
@@ -75,15 +77,26 @@ def _copy_side_files(folder: Path, out: Path) -> None:
             shutil.copy2(folder / name, out / name)
 
 
-def _check_examples(tokenizer: Any, opts: ExportOptions) -> tuple[list[Example], TaskPreset | None]:
-    """The labelled check file's rows, or the built-in sentences when there is none."""
+def _check_examples(
+    tokenizer: Any, opts: ExportOptions, config: dict[str, Any]
+) -> tuple[list[Example], TaskPreset | None, int]:
+    """The labelled check file's rows, or the built-in sentences when there is none; and their token budget."""
     if opts.check is None:
-        return text_examples(tokenizer, CHECK_SENTENCES, max_seq_len_for(None, False, None)), None
+        length = max_seq_len_for(None, False, opts.max_seq_len, config)
+        return text_examples(tokenizer, CHECK_SENTENCES, length), None, length
     if not opts.task:
         raise DeployError("--check needs --task (which metrics to compute and how to read the labels)")
     preset = get_task(opts.task)
-    examples = labelled_examples(tokenizer, opts.check, preset, None, opts.text_columns, opts.label_column)
-    return examples, preset
+    length = max_seq_len_for(preset, preset.is_pair, opts.max_seq_len, config)
+    examples = labelled_examples(tokenizer, opts.check, preset, length, opts.text_columns, opts.label_column, config)
+    return examples, preset, length
+
+
+def _remove_earlier_export(out: Path) -> None:
+    """An earlier run's ONNX files and report go before anything is written: a run with ``quantize='none'``
+    must not leave an old int8 file beside its report, nor a failed run a mix of old and new files."""
+    for name in (REPORT_NAME, INT8_NAME, ONNX_NAME):
+        (out / name).unlink(missing_ok=True)
 
 
 def _file_report(
@@ -108,12 +121,15 @@ def export_model(
     folder, out = Path(model_dir), Path(out_dir)
     config = read_config(folder, required=True)
     tokenizer = load_tokenizer(folder)
-    torch_model = load_torch_classifier(folder)
-    out.mkdir(parents=True, exist_ok=True)
     batch = opts.batch_size or s.deploy_batch_size
-    examples, preset = _check_examples(tokenizer, opts)
+    examples, preset, length = _check_examples(tokenizer, opts, config)
     labels = label_names(config)
-    pytorch = LoadedModel(TorchPredictor(torch_model, opts.threads), tokenizer, labels, folder, config)
+    if preset is not None:
+        task_order(labels, preset, folder)  # a head that cannot be scored on the task is refused before any work
+    torch_model = load_torch_classifier(folder)
+    pytorch = _fit(LoadedModel(TorchPredictor(torch_model, opts.threads), tokenizer, labels, folder, config), preset)
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_earlier_export(out)
     log(f"exporting {folder} to {out / ONNX_NAME}")
     inputs = export_onnx(torch_model, tokenizer, out / ONNX_NAME, opts.opset or s.onnx_opset)
     reference_all = predict_logits(pytorch, examples, batch)
@@ -125,17 +141,25 @@ def export_model(
         files.append(INT8_NAME)
     _copy_side_files(folder, out)
     report = _report_head(folder, out, inputs, opts, len(reference), s.onnx_opset)
+    report["check"]["max_seq_len"] = length
     report["pytorch"] = {"bytes": _weights_bytes(folder)}
     if preset is not None:
         report["pytorch"]["dev"] = task_metrics(reference_all, examples, preset)
     for name in files:
         log(f"checking {name}")
-        onnx_model = LoadedModel(OnnxPredictor(out / name, opts.threads), tokenizer, labels, out / name, config)
+        onnx_model = _fit(
+            LoadedModel(OnnxPredictor(out / name, opts.threads), tokenizer, labels, out / name, config), preset
+        )
         report["files"][name] = {"bytes": (out / name).stat().st_size}
         report["files"][name].update(_file_report(onnx_model, reference, examples, preset, batch))
     with atomic_write(out / REPORT_NAME, "w", encoding="utf-8") as fh:
         json.dump(report, fh, indent=2)
     return report
+
+
+def _fit(model: LoadedModel, preset: TaskPreset | None) -> LoadedModel:
+    """With a check task: the logits in the task's label order (fit_to_task), so its metrics score them right."""
+    return model if preset is None else fit_to_task(model, preset)
 
 
 def _weights_bytes(folder: Path) -> int:

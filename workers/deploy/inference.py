@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from shared.tasks import TaskPreset
+from workers.deploy.errors import DeployError
 from workers.deploy.inputs import batches, pad_id
 from workers.deploy.loading import LoadedModel
 from workers.distill.data import Example
@@ -46,6 +47,10 @@ def predictions(logits: np.ndarray, regression: bool) -> np.ndarray:
 
 
 def task_metrics(logits: np.ndarray, examples: Sequence[Example], preset: TaskPreset) -> dict[str, float]:
-    """The task's GLUE metrics, computed by the distillation's own metric code."""
+    """The task's GLUE metrics, computed by the distillation's own metric code (logits in the task's order)."""
+    if logits.shape[-1] != preset.num_labels:
+        raise DeployError(
+            f"the model gives {logits.shape[-1]} output(s) per row but task {preset.name} has {preset.num_labels}"
+        )
     labels = np.array([e.label for e in examples])
     return compute_metrics(preset.metrics, predictions(logits, preset.is_regression), labels)

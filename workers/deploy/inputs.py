@@ -50,12 +50,26 @@ def labelled_examples(
     return encoder.encode_file(path, require_labels=True)
 
 
-def table_examples(tokenizer: Any, table: Table, spec: DatasetSpec, max_seq_len: int) -> list[Example]:
-    """The rows of a table (no labels needed) tokenised with the spec's one or two text columns."""
+def table_examples(tokenizer: Any, table: Table, spec: DatasetSpec, max_seq_len: int) -> tuple[list[Example], int]:
+    """The rows of a table (no labels needed) tokenised with the spec's one or two text columns, and how many
+    of them were cut to ``max_seq_len``."""
     cols = [table.column_index(c) for c in spec.text_columns]
     first = [row[cols[0]] for row in table.rows]
     second = [row[cols[1]] for row in table.rows] if len(cols) == 2 else None
-    return text_examples(tokenizer, first, max_seq_len, second)
+    examples = text_examples(tokenizer, first, max_seq_len, second)
+    return examples, truncated_rows(tokenizer, examples, max_seq_len, first, second)
+
+
+def truncated_rows(
+    tokenizer: Any, examples: Sequence[Example], max_seq_len: int, first: Sequence[str], second: Sequence[str] | None
+) -> int:
+    """How many rows were longer than ``max_seq_len`` tokens (only rows that fill the budget are re-tokenised)."""
+    full = [i for i, e in enumerate(examples) if len(e) >= max_seq_len]
+    if not full:
+        return 0
+    pairs = [second[i] for i in full] if second is not None else None
+    enc = tokenizer([first[i] for i in full], pairs, truncation=False, verbose=False)
+    return sum(len(ids) > max_seq_len for ids in enc["input_ids"])
 
 
 def text_examples(

@@ -26,9 +26,17 @@ def export_job_model(
     text_columns: Sequence[str] | None = None,
     label_column: str | None = None,
     log: Callable[[str], None] = lambda _: None,
+    max_seq_len: int | None = None,
 ) -> dict[str, Any]:
-    """Export ``model_dir`` to ``out``; returns the ``exports`` section (also written into report.json)."""
-    opts = ExportOptions(check=dev, task=task if dev else None, text_columns=text_columns, label_column=label_column)
+    """Export ``model_dir`` to ``out``; returns the ``exports`` section (also written into report.json). The checks
+    run at ``max_seq_len``, by default the length the model was trained with (its report.json)."""
+    opts = ExportOptions(
+        check=dev,
+        task=task if dev else None,
+        text_columns=text_columns,
+        label_column=label_column,
+        max_seq_len=max_seq_len or trained_max_seq_len(model_dir),
+    )
     try:
         report = export_model(model_dir, out, opts, log=log)
     except (DeployError, DatasetError) as exc:
@@ -45,6 +53,15 @@ def export_job_model(
         }
     _add_to_report(model_dir / "report.json", section)
     return section
+
+
+def trained_max_seq_len(model_dir: Path) -> int | None:
+    """``config.max_seq_len`` of the run that saved ``model_dir`` (report.json), None when it is not recorded."""
+    try:
+        value = json.loads((model_dir / "report.json").read_text(encoding="utf-8"))["config"]["max_seq_len"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def _add_to_report(path: Path, section: dict[str, Any]) -> None:

@@ -70,6 +70,11 @@ def read_config(folder: Path, required: bool) -> dict[str, Any]:
             f"{path}: architectures {architectures or 'none'} is not a sequence classifier "
             "(a *ForSequenceClassification model, e.g. a fine-tuned teacher or a distilled student)"
         )
+    if config.get("problem_type") == "multi_label_classification":
+        raise DeployError(
+            f"{path}: problem_type multi_label_classification (independent sigmoid outputs) is not supported; "
+            "evaluate, predict and export handle single-label classifiers and regression"
+        )
     return config
 
 
@@ -104,10 +109,11 @@ def check_torch_folder(folder: Path) -> dict[str, Any]:
 def load_torch_classifier(folder: Path) -> Any:
     """The PyTorch sequence classifier of a save_pretrained folder (CPU, fp32, eval mode)."""
     check_torch_folder(folder)
+    import torch
     from transformers import AutoModelForSequenceClassification
 
-    try:
-        return AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
+    try:  # fp32 whatever config.dtype says (transformers 5 follows it): fp16-saved weights run and export as fp32
+        return AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32).eval()
     except (OSError, ValueError, RuntimeError) as exc:
         raise DeployError(f"{folder}: cannot load the model ({str(exc).splitlines()[0][:300]})") from None
 

@@ -50,6 +50,32 @@ def _model_path(storage: Storage, job: dict[str, Any], form: str) -> str:
     return relative.as_posix()
 
 
+def source_max_seq_len(job: dict[str, Any]) -> int | None:
+    """The token budget the job's model was trained with (a pipeline's: its distillation's); None if unrecorded."""
+    params = job.get("params") or {}
+    if job.get("type") == JobType.PIPELINE:
+        params = params.get("distill") or {}
+    value = params.get("max_seq_len")
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def check_text_columns(task: str | None, text_columns: list[str], what: str) -> None:
+    """A known task's model reads as many text columns as the task has (a pair model on one column is refused)."""
+    from shared.tasks import UnknownTaskError, get_task
+
+    if not task:
+        return
+    try:
+        preset = get_task(task)
+    except UnknownTaskError:
+        return
+    if len(text_columns) != len(preset.text_columns):
+        raise InvalidRequest(
+            f"{what} has {len(text_columns)} text column(s) {list(text_columns)} but the model's task "
+            f"{preset.name} reads {len(preset.text_columns)} {list(preset.text_columns)}"
+        )
+
+
 def submit_prediction(sub: Submission, source_id: str, body: PredictionRequest) -> str:
     """Create and queue the prediction job; NotFound (404), NotFinished (409), InvalidRequest (422)."""
     source = sub.jobs.get(source_id, sub.team)
@@ -62,6 +88,8 @@ def submit_prediction(sub: Submission, source_id: str, body: PredictionRequest) 
     if source["status"] != "succeeded":
         raise NotFinished(f"job {source_id!r} is {source['status']}; predictions need a job that has succeeded")
     dataset = find_dataset(sub.datasets, sub.team, body.dataset_id, "dataset_id")
+    task = (source.get("params") or {}).get("task")
+    check_text_columns(task, dataset.get("text_columns") or [], f"field 'dataset_id': dataset {dataset['id']!r}")
     storage = Storage(sub.settings.data_dir)
     params = PredictionJobParams.resolve(
         sub.settings,
@@ -69,9 +97,9 @@ def submit_prediction(sub: Submission, source_id: str, body: PredictionRequest) 
         dataset_id=dataset["id"],
         form=body.form,
         model_path=_model_path(storage, source, body.form),
-        task=(source.get("params") or {}).get("task"),
+        task=task,
         batch_size=body.batch_size,
-        max_seq_len=body.max_seq_len,
+        max_seq_len=body.max_seq_len or source_max_seq_len(source),
     )
 
     check_stored(sub.jobs, limits_of(sub.settings, sub.team), sub.team)  # counted like every other job
@@ -138,23 +166,30 @@ def _predict_file(store: JobStore, rec: dict[str, Any]) -> dict[str, Any]:
     from workers.deploy.inputs import max_seq_len_for
     from workers.deploy.loading import load_model
     from workers.deploy.predictions import predict_table
+    from workers.distill.errors import DistillError
 
     job_id, p = rec["id"], PredictionJobParams.model_validate(rec["params"])
     storage = Storage(get_settings().data_dir)
     path, doc = _dataset_file(store, p.dataset_id)
     table = read_table(path, doc["format"], task=doc.get("task"))
     spec = resolve_spec(table, text_columns=doc["text_columns"], label_column="", name=doc.get("name"))
+    try:
+        check_text_columns(p.task, list(spec.text_columns), f"dataset {p.dataset_id!r}")
+    except InvalidRequest as exc:
+        raise DistillError(str(exc)) from None
     model = load_model(storage.root / p.model_path)
     preset = get_task(p.task) if p.task else None
     length = max_seq_len_for(preset, len(spec.text_columns) == 2, p.max_seq_len, model.config)
     store.reset_shard(job_id, 0)
-    out = predict_table(model, table, spec, p.batch_size, length, _progress(store, job_id))
+    out, truncated = predict_table(model, table, spec, p.batch_size, length, _progress(store, job_id))
     target = storage.job_dir(job_id) / f"predictions.{doc['format']}"
     write_table(out, target)
     return {
         "file": str(target.relative_to(storage.root)),
         "format": doc["format"],
         "rows": len(out.rows),
+        "max_seq_len": length,
+        "truncated_rows": truncated,
         "columns": out.columns,
         "bytes": target.stat().st_size,
         "download": f"/v1/jobs/{job_id}/result",

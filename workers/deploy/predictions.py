@@ -52,13 +52,14 @@ def predict_table(
     max_seq_len: int,
     on_progress: Callable[[int], object] | None = None,
     name: str | None = None,
-) -> Table:
-    """The input's rows and columns plus the prediction columns, same format, header and BOM as the input."""
+) -> tuple[Table, int]:
+    """The input's rows and columns plus the prediction columns, same format, header and BOM as the input; and
+    how many rows were longer than ``max_seq_len`` (cut)."""
     added = prediction_columns(model)
     for column in added:
         if column in table.columns:
             raise DatasetError("the input already has a column of this name; rename it", path=name, column=column)
-    examples = table_examples(model.tokenizer, table, spec, max_seq_len)
+    examples, truncated = table_examples(model.tokenizer, table, spec, max_seq_len)
     logits = predict_logits(model, examples, batch_size, on_progress)
     rows = prediction_rows(model, logits, table)
-    return Table(table.columns + added, rows, table.format, table.has_header, table.bom)
+    return Table(table.columns + added, rows, table.format, table.has_header, table.bom), truncated

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +28,7 @@ from workers.device_setup import resolve_device as device_for
 from workers.distill.checkpoint_adapt import keep_layers, match_vocabularies, transplant_word_embeddings
 from workers.distill.errors import DistillError
 from workers.distill.families import family_of
+from workers.distill.label_order import LabelMismatch, task_label_order
 from workers.distill.layer_map import build_layer_map
 
 #: Weights are loaded and built in fp32 whatever ``config.dtype`` says (transformers 5 follows it): a bf16- or
@@ -37,9 +37,6 @@ from workers.distill.layer_map import build_layer_map
 FP32: dict[str, Any] = {"dtype": torch.float32}
 
 log = logging.getLogger(__name__)
-
-#: Names that say nothing about a class ("LABEL_0", "0"): the teacher's order is taken as the task's.
-GENERIC_LABEL = re.compile(r"(label_?)?-?\d+", re.IGNORECASE)
 
 #: Files whose presence means a folder carries its own tokenizer.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "vocab.json", "spiece.model")
@@ -134,11 +131,6 @@ def load_teacher(path: str, preset: TaskPreset, device: torch.device) -> PreTrai
     return model
 
 
-def _label_key(name: Any) -> str:
-    """A label name compared case- and punctuation-blind ("NOT_ENTAILMENT" = "not-entailment")."""
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
 def align_label_order(model: PreTrainedModel, preset: TaskPreset, path: str) -> None:
     """Make the teacher's logits follow the task's label order: a hub MNLI teacher names the same three classes
     as the task in another order, and its logits would be scored against the wrong labels. Generic or numeric
@@ -148,15 +140,15 @@ def align_label_order(model: PreTrainedModel, preset: TaskPreset, path: str) -> 
         return
     config: Any = model.config
     names = [str(config.id2label.get(i, i)) for i in range(preset.num_labels)]
-    theirs, ours = [_label_key(n) for n in names], [_label_key(n) for n in preset.labels]
-    if theirs == ours or _generic(names) or _generic(preset.labels):
-        return  # generic names, or a task whose labels are numbers: nothing to match words against
-    if sorted(theirs) != sorted(ours) or len(set(ours)) != len(ours):
+    try:
+        order = task_label_order(names, preset.labels)
+    except LabelMismatch:
         raise DistillError(
             f"teacher {path!r} predicts labels {names} but task {preset.name} has {list(preset.labels)}; "
             "give a teacher fine-tuned on this task's labels"
-        )
-    order = [theirs.index(key) for key in ours]  # task label i is the teacher's output order[i]
+        ) from None
+    if order is None:
+        return  # the task's order already, or generic names: nothing to match words against
     _permute_outputs(_label_layer(model, preset.num_labels, path), order)
     config.id2label = dict(enumerate(preset.labels))
     config.label2id = {label: i for i, label in enumerate(preset.labels)}
@@ -164,10 +156,6 @@ def align_label_order(model: PreTrainedModel, preset: TaskPreset, path: str) -> 
         "teacher %r lists its labels as %s; its outputs were reordered to task %s's order %s",
         path, names, preset.name, list(preset.labels),
     )  # fmt: skip
-
-
-def _generic(names: Sequence[str]) -> bool:
-    return all(GENERIC_LABEL.fullmatch(n.strip()) for n in names)
 
 
 def _label_layer(model: nn.Module, num_labels: int, path: str) -> nn.Linear:
