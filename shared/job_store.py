@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -150,12 +151,43 @@ return b
 """
 
 
-class DatasetGone(Exception):
-    """A dataset the new job reads was deleted while the job was being created; the job was failed."""
+# Claim a finished job for removal unless an active job of its team reads it (its params name the job's id),
+# in one script, so a job created as its reader before the claim stops it and one created after finds the
+# ``removing`` mark (``JobStore.create``'s check). KEYS[1] team jobs zset, KEYS[2] the job's hash; ARGV[1] job
+# id, ARGV[2] job key prefix, ARGV[3...] the active statuses. Returns the readers' ids; none: claimed.
+_CLAIM_FOR_REMOVAL = """
+local readers = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if id ~= ARGV[1] then
+    local row = redis.call('HMGET', ARGV[2] .. id, 'status', 'params')
+    if row[1] and row[2] and string.find(row[2], ARGV[1], 1, true) then
+      for i = 3, #ARGV do
+        if row[1] == ARGV[i] then table.insert(readers, id) break end
+      end
+    end
+  end
+end
+if #readers == 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'removing', '1') end
+return readers
+"""
 
-    def __init__(self, dataset_id: str) -> None:
-        super().__init__(f"dataset {dataset_id!r} was deleted while the job was submitted")
-        self.dataset_id = dataset_id
+#: A job id inside another job's params: the jobs it reads (a teacher fine-tune, an augmentation, a source).
+JOB_ID_IN_PARAMS = re.compile(r"job_[0-9a-f]{20}")
+
+
+def jobs_read(params: Mapping[str, Any], job_id: str) -> builtins.list[str]:
+    """The other jobs a job's params name (what ``claim_for_removal`` counts as reading them), except
+    ``pipeline_id``: a pipeline's children are created before the pipeline they name."""
+    named = {k: v for k, v in params.items() if k != "pipeline_id"}
+    return sorted(set(JOB_ID_IN_PARAMS.findall(json.dumps(named))) - {job_id})
+
+
+class InputGone(Exception):
+    """A dataset or job the new job reads was removed while the job was being created; the job was failed."""
+
+    def __init__(self, what: str, input_id: str) -> None:
+        super().__init__(f"{what} {input_id!r} was removed while the job was submitted")
+        self.input_id = input_id
 
 
 class ActiveLimitReached(Exception):
@@ -195,6 +227,7 @@ class JobStore:
         self._admit = connection.register_script(_ADMIT)
         self._count_active = connection.register_script(_COUNT_ACTIVE)
         self._release_bytes = connection.register_script(_RELEASE_BYTES)
+        self._claim_for_removal = connection.register_script(_CLAIM_FOR_REMOVAL)
 
     # --- creating and reading ---------------------------------------------------------------------------
 
@@ -241,18 +274,23 @@ class JobStore:
                 pipe.sadd(keys.dataset_jobs(ds), job_id)
             pipe.execute()
         self.add_event(job_id, "created", f"{job_type} job created")
-        self._check_datasets_remain(job_id, dataset_ids)
+        self._check_inputs_remain(job_id, dataset_ids, jobs_read(params, job_id))
         return job_id
 
-    def _check_datasets_remain(self, job_id: str, dataset_ids: Iterable[str]) -> None:
-        """DatasetGone when a dataset was deleted between the submission's lookup and the job's registration
-        as its reader. The delete (``DatasetStore.delete``) checks the readers and deletes in one script, so
-        a delete that ran after the registration refused, and one that ran before is seen here."""
-        for ds in dataset_ids:
-            if not self.r.exists(keys.dataset(ds)):
-                exc = DatasetGone(ds)
-                self.fail(job_id, "dataset_deleted", str(exc))
-                raise exc
+    def _check_inputs_remain(self, job_id: str, dataset_ids: Iterable[str], job_ids: Iterable[str]) -> None:
+        """InputGone when a dataset or job the new job reads was removed between the submission's lookup and
+        the job's registration as its reader. Removal checks the readers and marks (a dataset: deletes) in one
+        script (``DatasetStore.delete``, ``claim_for_removal``), so a removal after the registration was
+        refused, and one before it is seen here."""
+        gone = [("dataset", ds) for ds in dataset_ids if not self.r.exists(keys.dataset(ds))]
+        for other in job_ids:
+            status, removing = self.r.hmget(keys.job(other), "status", "removing")
+            if status is None or removing is not None or as_text(status) == "expired":
+                gone.append(("job", other))
+        if gone:
+            exc = InputGone(*gone[0])
+            self.fail(job_id, "input_removed", str(exc))
+            raise exc
 
     def raw(self, job_id: str) -> dict[str, Any] | None:
         """The stored record with JSON fields decoded and numbers parsed; None when absent."""
@@ -585,6 +623,18 @@ class JobStore:
     def finished_before(self, cutoff: float, limit: int = 500) -> builtins.list[str]:
         """Ids of jobs that finished before ``cutoff`` (epoch seconds), oldest first."""
         return [as_text(i) for i in self.r.zrangebyscore(keys.jobs_finished(), 0, cutoff, start=0, num=limit)]
+
+    def claim_for_removal(self, job_id: str, team: str) -> builtins.list[str]:
+        """Mark a finished job ``removing`` (a new job naming it is then refused) unless an active job of
+        ``team`` reads it; returns those readers' ids (empty: claimed). ``release_claim`` undoes it."""
+        readers = self._claim_for_removal(
+            keys=[keys.team_jobs(team), keys.job(job_id)], args=[job_id, keys.job(""), *sorted(ACTIVE_STATUSES)]
+        )
+        return [as_text(r) for r in readers]
+
+    def release_claim(self, job_id: str) -> None:
+        """The job stays (a removal that took several jobs was refused for another of them)."""
+        self.r.hdel(keys.job(job_id), "removing")
 
     def expire(self, job_id: str, reason: str) -> bool:
         """A finished job's artifacts are gone: status ``expired`` (first caller only), bytes given back."""

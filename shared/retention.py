@@ -18,30 +18,11 @@ import time
 from shared import redis_keys as keys
 from shared.job_store import JobStore
 from shared.redis_conn import as_text
-from shared.schemas import ACTIVE_STATUSES
 from shared.storage import Storage
 
 log = logging.getLogger("distillery.retention")
 
 _DAY = 86_400.0
-
-
-def active_readers(jobs: JobStore, team: str, job_id: str) -> list[str]:
-    """Ids of the team's queued or running jobs whose params name ``job_id`` (they read its artifacts)."""
-    ids = [as_text(i) for i in jobs.r.zrange(keys.team_jobs(team), 0, -1)]
-    with jobs.r.pipeline(transaction=False) as pipe:
-        for other in ids:
-            pipe.hmget(keys.job(other), "status", "params")
-        rows = pipe.execute()
-    return [
-        other
-        for other, (status, params) in zip(ids, rows)
-        if other != job_id
-        and status is not None
-        and as_text(status) in ACTIVE_STATUSES
-        and params is not None
-        and job_id in as_text(params)
-    ]
 
 
 def remove_job(jobs: JobStore, storage: Storage, job_id: str, team: str) -> None:
@@ -59,7 +40,7 @@ def sweep_expired(jobs: JobStore, storage: Storage, ttl_s: float, now: float | N
         if team is None:  # deleted meanwhile
             jobs.r.zrem(keys.jobs_finished(), job_id)
             continue
-        if active_readers(jobs, as_text(team), job_id):
+        if jobs.claim_for_removal(job_id, as_text(team)):  # still read; claimed (marked removing) otherwise
             continue
         storage.delete_job(job_id)
         days = ttl_s / _DAY

@@ -10,7 +10,7 @@ import redis
 
 from shared import redis_keys as keys
 from shared.dataset_store import DatasetInUse, DatasetStore
-from shared.job_store import DatasetGone, JobStore
+from shared.job_store import InputGone, JobStore, jobs_read
 
 
 def _store(url: str, events_max: int = 10_000) -> JobStore:
@@ -201,10 +201,43 @@ def test_a_job_registered_after_its_dataset_was_deleted_fails_and_says_so(redis_
     queued on a dataset that is gone."""
     store, datasets = _store(redis_url), _dataset(redis_url, "ds_1")
     datasets.delete("ds_1", "a")  # after the submission found it, before the job registers as its reader
-    with pytest.raises(DatasetGone, match="ds_1"):
+    with pytest.raises(InputGone, match="ds_1"):
         store.create(job_type="finetune", team="a", params={}, dataset_ids=["ds_1"])
     (job,), _ = store.list("a")
-    assert job["status"] == "failed" and job["error"]["code"] == "dataset_deleted"
+    assert job["status"] == "failed" and job["error"]["code"] == "input_removed"
+
+
+def test_a_job_read_by_an_active_job_is_not_claimed_for_removal(redis_url: str) -> None:
+    store = _store(redis_url)
+    teacher = store.create(job_type="finetune", team="a", params={})
+    store.succeed(teacher)
+    student = store.create(job_type="distillation", team="a", params={"teacher": {"job_id": teacher}})
+    assert store.claim_for_removal(teacher, "a") == [student]
+    assert store.r.hget(keys.job(teacher), "removing") is None
+    store.cancel(student)
+    assert store.claim_for_removal(teacher, "a") == []
+    assert store.r.hget(keys.job(teacher), "removing") == b"1"
+
+
+def test_a_job_naming_a_job_claimed_for_removal_fails_and_says_so(redis_url: str) -> None:
+    """The race of a submission (lookup, then create) with a DELETE or the sweep between the two."""
+    store = _store(redis_url)
+    teacher = store.create(job_type="finetune", team="a", params={})
+    store.succeed(teacher)
+    assert store.claim_for_removal(teacher, "a") == []  # after the submission found it, before it registered
+    with pytest.raises(InputGone, match=teacher):
+        store.create(job_type="distillation", team="a", params={"teacher": {"job_id": teacher}})
+    failed = [j for j in store.list("a")[0] if j["id"] != teacher]
+    assert failed[0]["status"] == "failed" and failed[0]["error"]["code"] == "input_removed"
+    store.release_claim(teacher)  # a removal refused for another job of the same request
+    ok = store.create(job_type="distillation", team="a", params={"teacher": {"job_id": teacher}})
+    assert store.status(ok) == "queued"
+
+
+def test_jobs_read_are_the_ids_a_job_names_except_its_pipeline() -> None:
+    ft, aug, pipe = "job_" + "1" * 20, "job_" + "2" * 20, "job_" + "3" * 20
+    params = {"teacher": {"job_id": ft}, "train": {"augmentation_job_id": aug}, "pipeline_id": pipe, "n": 4}
+    assert jobs_read(params, "job_" + "4" * 20) == [ft, aug]
 
 
 def test_progress_extra_merges(redis_url: str) -> None:

@@ -93,8 +93,8 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
     distill_child = d_params.model_copy(update={"pipeline_id": pipeline_id})
     try:
         distill_id = create_training_job(sub, JobType.DISTILLATION, distill_child, ds_ids, counted=False)
-    except OrchestrationError:  # the dataset was deleted meanwhile (NotFound): stop what was created
-        fail_children(sub.jobs, [i for i in (ft_id, aug_id) if i], "the pipeline was refused: its dataset is gone")
+    except OrchestrationError:  # an input was removed meanwhile (NotFound): stop what was created
+        fail_children(sub.jobs, [i for i in (ft_id, aug_id) if i], "the pipeline was refused: an input is gone")
         raise
     children = PipelineChildren(finetune=ft_id, augmentation=aug_id, distillation=distill_id)
     params = PipelineJobParams(

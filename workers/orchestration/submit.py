@@ -20,7 +20,7 @@ from shared.job_params import (
     StudentCheckpointParams,
     resolve_student,
 )
-from shared.job_store import DatasetGone, JobStore
+from shared.job_store import InputGone, JobStore
 from shared.job_types import JobType
 from shared.model_access import ModelAccess
 from shared.precision import submission_problem
@@ -183,7 +183,7 @@ def create_job(sub: Submission, job_type: JobType, params: BaseModel, *, counted
                 active_limit=active_limit,
                 **fields,
             )
-        except DatasetGone as exc:  # a DELETE won the race since the lookup: the dataset is gone now
+        except InputGone as exc:  # a removal won the race since the lookup: the dataset or job is gone now
             raise NotFound(str(exc)) from None
 
     return create_counted(sub.settings, sub.team, create) if counted else create(None)
