@@ -106,6 +106,9 @@ def test_a_checkpoint_in_output_needs_resume(files, capsys) -> None:
         ("distill-general", ["--epochs", "0"], "--epochs 0"),
         ("distill-general", ["--max-seq-len", "4"], "--max-seq-len 4"),
         ("distill-general", ["--checkpoint-every", "0"], "--checkpoint-every 0"),
+        ("distill-general", ["--student-layers", "0"], "--student-layers 0: input should be greater than or equal"),
+        ("distill-general", ["--student-hidden", "4"], "--student-hidden 4"),
+        ("distill-general", ["--student-hidden", "100", "--student-heads", "12"], "not a multiple of --student-heads"),
     ],
 )
 def test_flags_out_of_the_api_bounds_are_refused(files, capsys, command: str, flags: list[str], message: str) -> None:

@@ -20,10 +20,11 @@ def refuse(command: str, exc: Exception) -> int:
     return 2
 
 
-def check_bounds(options: type[BaseModel], args: argparse.Namespace, *names: str) -> None:
-    """Each given flag in ``names`` within the bounds of the API's field of that name in ``options``."""
+def check_bounds(options: type[BaseModel], args: argparse.Namespace, *names: str, prefix: str = "") -> None:
+    """Each given flag in ``names`` within the bounds of the API's field of that name in ``options`` (the flag
+    is ``--<prefix><name>``: ``prefix="student_"`` checks ``--student-layers`` against ``layers``)."""
     for name in names:
-        value = getattr(args, name, None)
+        value = getattr(args, prefix + name, None)
         if value is None:
             continue
         info = options.model_fields[name]
@@ -33,7 +34,8 @@ def check_bounds(options: type[BaseModel], args: argparse.Namespace, *names: str
             adapter.validate_python(value)
         except ValidationError as exc:
             msg = exc.errors()[0]["msg"]
-            raise UsageError(f"--{name.replace('_', '-')} {value}: {msg[0].lower()}{msg[1:]}") from None
+            flag = (prefix + name).replace("_", "-")
+            raise UsageError(f"--{flag} {value}: {msg[0].lower()}{msg[1:]}") from None
 
 
 def _local(path: str | None) -> Path | None:

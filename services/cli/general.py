@@ -72,10 +72,13 @@ def run(args: argparse.Namespace) -> int:
         refuse,
     )
     from services.cli.training import run_training
-    from shared.schemas import GeneralDistillationRequest
+    from shared.schemas import GeneralDistillationRequest, GeneralStudent
 
     try:
         check_bounds(GeneralDistillationRequest, args, *_BOUNDED)
+        check_bounds(GeneralStudent, args, "layers", "hidden", "heads", "intermediate", prefix="student_")
+        if args.student_hidden % args.student_heads:
+            raise UsageError(f"--student-hidden {args.student_hidden} is not a multiple of --student-heads")
         check_output_folder(args.output)
         check_not_input(args.output, ("--teacher", args.teacher), *(("--corpus", path) for path in args.corpus))
         check_no_stale_checkpoint(args.output, args.resume)
