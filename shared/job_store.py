@@ -13,7 +13,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,24 +151,30 @@ return b
 """
 
 
-# Claim a finished job for removal unless an active job of its team reads it (its params name the job's id),
-# in one script, so a job created as its reader before the claim stops it and one created after finds the
-# ``removing`` mark (``JobStore.create``'s check). KEYS[1] team jobs zset, KEYS[2] the job's hash; ARGV[1] job
-# id, ARGV[2] job key prefix, ARGV[3...] the active statuses. Returns the readers' ids; none: claimed.
+# Claim finished jobs for removal, all or none, unless an active job outside them reads one (is in its
+# readers set, filled by ``JobStore.create``): one script, so a reader registered before the claim stops it and
+# one registered after finds the ``removing`` mark (``JobStore.create``'s check). KEYS: each job's hash then its
+# readers set; ARGV[1] n, ARGV[2..n+1] the job ids, ARGV[n+2] the job key prefix, then the active statuses.
+# Returns {job, reader} when refused, {} once every job is marked.
 _CLAIM_FOR_REMOVAL = """
-local readers = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if id ~= ARGV[1] then
-    local row = redis.call('HMGET', ARGV[2] .. id, 'status', 'params')
-    if row[1] and row[2] and string.find(row[2], ARGV[1], 1, true) then
-      for i = 3, #ARGV do
-        if row[1] == ARGV[i] then table.insert(readers, id) break end
+local n = tonumber(ARGV[1])
+local prefix = ARGV[n + 2]
+local removed = {}
+for i = 1, n do removed[ARGV[i + 1]] = true end
+for i = 1, n do
+  for _, reader in ipairs(redis.call('SMEMBERS', KEYS[2 * i])) do
+    if not removed[reader] then
+      local status = redis.call('HGET', prefix .. reader, 'status')
+      for j = n + 3, #ARGV do
+        if status == ARGV[j] then return {ARGV[i + 1], reader} end
       end
     end
   end
 end
-if #readers == 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'removing', '1') end
-return readers
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then redis.call('HSET', KEYS[2 * i - 1], 'removing', '1') end
+end
+return {}
 """
 
 #: A job id inside another job's params: the jobs it reads (a teacher fine-tune, an augmentation, a source).
@@ -264,6 +270,7 @@ class JobStore:
             "unit": unit,
             "shards_total": int(shards_total),
         }
+        reads = jobs_read(params, job_id)
         if active_limit is not None:
             self._admit_counted(team, job_id, now, record, active_limit)
         with self.r.pipeline() as pipe:
@@ -272,9 +279,11 @@ class JobStore:
                 pipe.zadd(keys.team_jobs(team), {job_id: now})
             for ds in dataset_ids:
                 pipe.sadd(keys.dataset_jobs(ds), job_id)
+            for other in reads:
+                pipe.sadd(keys.job_readers(other), job_id)
             pipe.execute()
         self.add_event(job_id, "created", f"{job_type} job created")
-        self._check_inputs_remain(job_id, dataset_ids, jobs_read(params, job_id))
+        self._check_inputs_remain(job_id, dataset_ids, reads)
         return job_id
 
     def _check_inputs_remain(self, job_id: str, dataset_ids: Iterable[str], job_ids: Iterable[str]) -> None:
@@ -624,17 +633,15 @@ class JobStore:
         """Ids of jobs that finished before ``cutoff`` (epoch seconds), oldest first."""
         return [as_text(i) for i in self.r.zrangebyscore(keys.jobs_finished(), 0, cutoff, start=0, num=limit)]
 
-    def claim_for_removal(self, job_id: str, team: str) -> builtins.list[str]:
-        """Mark a finished job ``removing`` (a new job naming it is then refused) unless an active job of
-        ``team`` reads it; returns those readers' ids (empty: claimed). ``release_claim`` undoes it."""
-        readers = self._claim_for_removal(
-            keys=[keys.team_jobs(team), keys.job(job_id)], args=[job_id, keys.job(""), *sorted(ACTIVE_STATUSES)]
+    def claim_for_removal(self, job_ids: Sequence[str]) -> tuple[str, str] | None:
+        """Mark finished jobs ``removing`` (a new job naming one is then refused), all or none: none while an
+        active job outside ``job_ids`` reads one of them. Returns (job, its reader) when refused, else None."""
+        ids = list(job_ids)
+        refused = self._claim_for_removal(
+            keys=[k for one in ids for k in (keys.job(one), keys.job_readers(one))],
+            args=[len(ids), *ids, keys.job(""), *sorted(ACTIVE_STATUSES)],
         )
-        return [as_text(r) for r in readers]
-
-    def release_claim(self, job_id: str) -> None:
-        """The job stays (a removal that took several jobs was refused for another of them)."""
-        self.r.hdel(keys.job(job_id), "removing")
+        return (as_text(refused[0]), as_text(refused[1])) if refused else None
 
     def expire(self, job_id: str, reason: str) -> bool:
         """A finished job's artifacts are gone: status ``expired`` (first caller only), bytes given back."""
@@ -663,6 +670,7 @@ class JobStore:
                 keys.job_metrics(job_id),
                 keys.job_feed(job_id),
                 keys.job_merge_claim(job_id),
+                keys.job_readers(job_id),
             ):
                 pipe.delete(key)
             pipe.set(keys.job_cancel(job_id), "deleted", ex=DELETED_STOP_FLAG_S)

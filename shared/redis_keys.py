@@ -49,6 +49,11 @@ def dataset(dataset_id: str) -> str:
     return f"{PREFIX}:dataset:{dataset_id}"
 
 
+def job_readers(job_id: str) -> str:
+    """Set of job ids whose params name this job (it is not removed while one of them is active)."""
+    return f"{PREFIX}:job:{job_id}:readers"
+
+
 def dataset_jobs(dataset_id: str) -> str:
     """Set of job ids that read this dataset (DELETE answers 409 while one of them is active)."""
     return f"{PREFIX}:dataset:{dataset_id}:jobs"

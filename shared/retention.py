@@ -40,7 +40,7 @@ def sweep_expired(jobs: JobStore, storage: Storage, ttl_s: float, now: float | N
         if team is None:  # deleted meanwhile
             jobs.r.zrem(keys.jobs_finished(), job_id)
             continue
-        if jobs.claim_for_removal(job_id, as_text(team)):  # still read; claimed (marked removing) otherwise
+        if jobs.claim_for_removal([job_id]):  # still read; claimed (marked removing) otherwise
             continue
         storage.delete_job(job_id)
         days = ttl_s / _DAY

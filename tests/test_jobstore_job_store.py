@@ -209,14 +209,21 @@ def test_a_job_registered_after_its_dataset_was_deleted_fails_and_says_so(redis_
 
 def test_a_job_read_by_an_active_job_is_not_claimed_for_removal(redis_url: str) -> None:
     store = _store(redis_url)
-    teacher = store.create(job_type="finetune", team="a", params={})
+    teacher, other = (store.create(job_type="finetune", team="a", params={}) for _ in range(2))
     store.succeed(teacher)
+    store.succeed(other)
     student = store.create(job_type="distillation", team="a", params={"teacher": {"job_id": teacher}})
-    assert store.claim_for_removal(teacher, "a") == [student]
-    assert store.r.hget(keys.job(teacher), "removing") is None
+    assert store.r.smembers(keys.job_readers(teacher)) == {student.encode()}
+    # all or none: the refused claim marks neither job (it would refuse new jobs naming 'other' for nothing)
+    assert store.claim_for_removal([other, teacher]) == (teacher, student)
+    assert store.r.hget(keys.job(other), "removing") is None and store.r.hget(keys.job(teacher), "removing") is None
+    assert store.claim_for_removal([teacher, student]) is None  # a reader removed with it does not count
+    store.r.hdel(keys.job(teacher), "removing")
     store.cancel(student)
-    assert store.claim_for_removal(teacher, "a") == []
+    assert store.claim_for_removal([teacher]) is None
     assert store.r.hget(keys.job(teacher), "removing") == b"1"
+    store.delete(teacher, "a")
+    assert not store.r.exists(keys.job_readers(teacher))
 
 
 def test_a_job_naming_a_job_claimed_for_removal_fails_and_says_so(redis_url: str) -> None:
@@ -224,14 +231,11 @@ def test_a_job_naming_a_job_claimed_for_removal_fails_and_says_so(redis_url: str
     store = _store(redis_url)
     teacher = store.create(job_type="finetune", team="a", params={})
     store.succeed(teacher)
-    assert store.claim_for_removal(teacher, "a") == []  # after the submission found it, before it registered
+    assert store.claim_for_removal([teacher]) is None  # after the submission found it, before it registered
     with pytest.raises(InputGone, match=teacher):
         store.create(job_type="distillation", team="a", params={"teacher": {"job_id": teacher}})
     failed = [j for j in store.list("a")[0] if j["id"] != teacher]
     assert failed[0]["status"] == "failed" and failed[0]["error"]["code"] == "input_removed"
-    store.release_claim(teacher)  # a removal refused for another job of the same request
-    ok = store.create(job_type="distillation", team="a", params={"teacher": {"job_id": teacher}})
-    assert store.status(ok) == "queued"
 
 
 def test_jobs_read_are_the_ids_a_job_names_except_its_pipeline() -> None:

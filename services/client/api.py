@@ -300,6 +300,7 @@ class Client:
             except ApiError as exc:
                 if exc.status not in RETRY_STATUSES:
                     raise
+                connected = True  # the service answered: a connection error after this is an outage, not a typo
                 why, retry_after = f"{self.url} answered {exc.message}", exc.retry_after
             if retry is None:
                 retry = _Retry(max_reconnect_s)

@@ -25,6 +25,10 @@ FOLDER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
     "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
 )
 
 Stamp = tuple[tuple[str, int, int], ...]

@@ -31,7 +31,10 @@ from workers.device_setup import configure_cuda_attention, resolve_device
 from workers.padding import pad_rows
 
 #: Model types whose position ids start after the padding id (so ``pad_token_id + 1`` positions are never used).
-OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "mpnet"})
+OFFSET_POSITIONS = frozenset(
+    {"roberta", "roberta-prelayernorm", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "mpnet",
+     "longformer", "ibert", "xmod", "luke"}
+)  # fmt: skip
 
 #: Attribute names under which Hugging Face masked-LM classes keep a position-wise MLM head.
 _HEAD_NAMES = ("cls", "lm_head", "predictions")

@@ -68,7 +68,8 @@ def truncated_rows(
     if not full:
         return 0
     pairs = [second[i] for i in full] if second is not None else None
-    enc = tokenizer([first[i] for i in full], pairs, truncation=False, verbose=False)
+    # one token over the budget tells a cut row apart, without holding whole long documents' ids
+    enc = tokenizer([first[i] for i in full], pairs, truncation=True, max_length=max_seq_len + 1, verbose=False)
     return sum(len(ids) > max_seq_len for ids in enc["input_ids"])
 
 

@@ -151,7 +151,8 @@ class DistillRun(DistillRunBase):
             prepare_epoch(stage.name, epoch, stage.epochs)
         # asked even on a resume (the shard feed writes the copies it reads); shards that landed since join now
         present = [str(f) for f in resolve_train_files(self.config.train)]
-        files = files or present
+        if not files or not all(Path(f).is_file() for f in files):  # files moved since (a CLI resume): today's
+            files = present
         examples = _read_train(self.encoder, files)
         c = self.config
         lengths = [len(e) for e in examples]

@@ -181,6 +181,8 @@ def _execute(store: JobStore, job_id: str, body: Callable[[dict[str, Any]], dict
     if rec is None:
         return {"missing": True}
     if rec["status"] not in ACTIVE_STATUSES or store.should_stop(job_id):
+        if rec["status"] == "succeeded":  # a retry after a worker died between succeed and the clean-up
+            _drop_checkpoint(job_id)
         return {"skipped": rec["status"]}
     if not store.mark_running(job_id):
         store.add_event(job_id, "restarted", "running again after an interrupted attempt")

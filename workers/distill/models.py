@@ -221,7 +221,10 @@ def build_student(
         num_labels=tconf.num_labels,
         id2label=dict(tconf.id2label),
         label2id=dict(tconf.label2id),
-        problem_type=tconf.problem_type,
+        # a GLUE task is single-label or regression; a teacher flagged multi-label would make the student unusable
+        problem_type="single_label_classification"
+        if tconf.problem_type == "multi_label_classification"
+        else tconf.problem_type,
     )
     start: dict[str, Any] = {}
     if spec.checkpoint:

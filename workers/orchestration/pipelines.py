@@ -86,15 +86,15 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
         d_params = d_params.model_copy(update={"teacher": JobRef(job_id=ft_id)})
     try:
         aug_id, aug_params = create_augmentation(sub, aug_request, "augment.", counted=False)
-    except OrchestrationError:
-        fail_children(sub.jobs, [ft_id] if ft_id else [], "the pipeline's augmentation could not be queued")
+    except OrchestrationError as exc:
+        fail_children(sub.jobs, [ft_id] if ft_id else [], f"the pipeline's augmentation was refused: {exc}")
         raise
     d_params = d_params.model_copy(update={"train": TrainFromAugmentation(augmentation_job_id=aug_id)})
     distill_child = d_params.model_copy(update={"pipeline_id": pipeline_id})
     try:
         distill_id = create_training_job(sub, JobType.DISTILLATION, distill_child, ds_ids, counted=False)
-    except OrchestrationError:  # an input was removed meanwhile (NotFound): stop what was created
-        fail_children(sub.jobs, [i for i in (ft_id, aug_id) if i], "the pipeline was refused: an input is gone")
+    except OrchestrationError as exc:  # an input was removed meanwhile (NotFound): stop what was created
+        fail_children(sub.jobs, [i for i in (ft_id, aug_id) if i], f"the pipeline was refused: {exc}")
         raise
     children = PipelineChildren(finetune=ft_id, augmentation=aug_id, distillation=distill_id)
     params = PipelineJobParams(
@@ -111,8 +111,8 @@ def submit_pipeline(sub: Submission, body: PipelineRequest) -> str:
     try:
         # another submission may have taken the last slot
         create_job(sub, JobType.PIPELINE, params, unit="steps", dataset_ids=ds_ids, job_id=pipeline_id)
-    except OrchestrationError:
-        fail_children(sub.jobs, children.ids(), "the pipeline was refused: too many active jobs")
+    except OrchestrationError as exc:  # too many active jobs, or an input removed meanwhile
+        fail_children(sub.jobs, children.ids(), f"the pipeline was refused: {exc}")
         raise
     try:
         queue_training(sub, pipeline_id, JobType.PIPELINE)

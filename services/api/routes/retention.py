@@ -25,27 +25,20 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _claim_all(jobs: JobStore, team: str, job_id: str, ids: list[str]) -> None:
-    """409 unless every job to remove is over and no other active job reads it; on success each is marked
-    ``removing`` (checked with its readers in one script), so a job submitted meanwhile that names one fails
-    at creation instead of finding its inputs gone."""
+def _claim_all(jobs: JobStore, job_id: str, ids: list[str]) -> None:
+    """409 unless every job to remove is over and no other active job reads one; then all are marked
+    ``removing`` in one script, so a job submitted meanwhile that names one fails at creation instead of
+    finding its inputs gone, and a refused DELETE marks nothing."""
     for one in ids:
         status = jobs.status(one)
         if status in ACTIVE_STATUSES:
             what = "job" if one == job_id else f"its child job {one}"
-            _release(jobs, ids)
             raise HTTPException(
                 409, f"job {job_id!r}: {what} is {status}; cancel it first (POST /v1/jobs/{{id}}/cancel)"
             )
-        readers = [r for r in jobs.claim_for_removal(one, team) if r not in ids]
-        if readers:
-            _release(jobs, ids)
-            raise HTTPException(409, f"job {job_id!r}: job {readers[0]} is still reading its artifacts")
-
-
-def _release(jobs: JobStore, ids: list[str]) -> None:
-    for one in ids:
-        jobs.release_claim(one)
+    refused = jobs.claim_for_removal(ids)
+    if refused is not None:
+        raise HTTPException(409, f"job {job_id!r}: job {refused[1]} is still reading the artifacts of {refused[0]}")
 
 
 @router.delete("/{job_id}", status_code=204, responses=_RESPONSES)
@@ -56,7 +49,7 @@ def delete_job(job_id: str, team: TeamDep, jobs: JobStoreDep, storage: StorageDe
     if job is None:
         raise HTTPException(404, f"job {job_id!r} not found")
     ids = [job_id, *children_of(job)]
-    _claim_all(jobs, team, job_id, ids)
+    _claim_all(jobs, job_id, ids)
     for one in ids:
         remove_job(jobs, storage, one, team)
     return Response(status_code=204)
