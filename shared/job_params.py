@@ -188,6 +188,11 @@ class StudentFromJobParams(ResolvedParams):
 StudentParams = StudentShapeParams | StudentFromTeacherParams | StudentCheckpointParams | StudentFromJobParams
 
 
+def heads_problem(hidden: int, heads: int) -> str | None:
+    """Why a student of this hidden size cannot have this many attention heads (each head gets hidden/heads)."""
+    return f"{hidden} is not a multiple of heads={heads}" if hidden % heads else None
+
+
 def resolve_student(request: StudentRequest, settings: Settings) -> StudentParams:
     """The student a request asks for, defaults filled in; ParamsError when hidden is not a multiple of heads."""
     if isinstance(request, StudentCheckpoint):
@@ -197,8 +202,8 @@ def resolve_student(request: StudentRequest, settings: Settings) -> StudentParam
     if isinstance(request, StudentFromTeacher):
         return StudentFromTeacherParams.resolve(settings, init="teacher", layers=request.layers)
     shape = StudentShapeParams.resolve(settings, **request.model_dump())
-    if shape.hidden % shape.heads:
-        raise ParamsError(f"{shape.hidden} is not a multiple of heads={shape.heads}")
+    if problem := heads_problem(shape.hidden, shape.heads):
+        raise ParamsError(problem)
     return shape
 
 

@@ -8,11 +8,11 @@ format through a temp file and a rename, so a failure never leaves half a file.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 from services.cli.checks import UsageError, check_not_input, check_output_file
 from services.cli.command import add_command
+from services.cli.deploy_args import fail
 from services.cli.params import add_precision_argument, params_from_args
 from services.cli.progress_bar import RowProgress
 from shared.job_params import AugmentRunParams
@@ -54,11 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
 
 
-def _fail(message: str) -> int:
-    print(f"distillery augment: error: {message}", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
     """Augment a dataset: each eligible word is replaced with probability P by one of its K masked-LM
     (single-piece words) or GloVe (multi-piece words) candidates, N times per text column."""
@@ -71,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.output)
         check_not_input(args.output, ("--input", args.input), folder=False)
     except UsageError as exc:
-        return _fail(str(exc))
+        return fail("augment", str(exc))
     try:
         table = read_table(args.input, args.format, task=args.task)
         spec = resolve_spec(
@@ -82,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             name=args.input,
         )
     except (DatasetError, UnknownTaskError) as exc:
-        return _fail(str(exc))
+        return fail("augment", str(exc))
 
     from workers.augment.engine import AugmentParams, get_augmenter
     from workers.augment.mlm import ModelLoadError
@@ -91,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         run_params = params_from_args(AugmentRunParams, args, get_settings())
         augmenter = get_augmenter(AugmentParams.from_run(run_params, args.device))
     except (ModelLoadError, FileNotFoundError, ValueError, OSError) as exc:
-        return _fail(str(exc))
+        return fail("augment", str(exc))
 
     with RowProgress(len(table.rows), "augment") as bar:
         rows = augmenter.augment_rows(table, spec, on_progress=bar.update)
@@ -99,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         atomic_write_text(args.output, [format_header(out), format_rows(out, rows)])
     except (DatasetError, OSError) as exc:
-        return _fail(f"cannot write {args.output}: {exc}")
+        return fail("augment", f"cannot write {args.output}: {exc}")
 
     st = augmenter.stats
     print(

@@ -1,10 +1,9 @@
 """Checks the CLI makes before any model loads: flags within the API's bounds, output paths that can be
-written and do not overwrite an input. Each raises ``UsageError``; ``refuse`` prints it as one line."""
+written and do not overwrite an input. Each raises ``UsageError``; ``deploy_args.fail`` prints it as one line."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,11 +12,6 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 class UsageError(ValueError):
     """Bad command-line input: one line on stderr and exit status 2."""
-
-
-def refuse(command: str, exc: Exception) -> int:
-    print(f"distillery {command}: error: {exc}", file=sys.stderr)
-    return 2
 
 
 def check_bounds(options: type[BaseModel], args: argparse.Namespace, *names: str, prefix: str = "") -> None:

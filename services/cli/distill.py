@@ -13,9 +13,9 @@ from services.cli.checks import (
     check_no_stale_checkpoint,
     check_not_input,
     check_output_folder,
-    refuse,
 )
 from services.cli.command import add_command
+from services.cli.deploy_args import fail
 from services.cli.params import params_from_args
 from services.cli.training import add_training_arguments, engine_arguments, train_and_print, training_inputs
 from shared.job_params import DistillRunParams, ParamsError, StudentParams, StudentShapeParams, resolve_student
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         check_not_input(args.output, *inputs, *training_inputs(args))
         check_no_stale_checkpoint(args.output, args.resume)
     except UsageError as exc:
-        return refuse("distill", exc)
+        return fail("distill", str(exc))
     from workers.distill.job_configs import distill_config
     from workers.distill.losses import LossWeights
     from workers.distill.train import distill

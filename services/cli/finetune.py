@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from services.cli.checks import UsageError, check_bounds, check_not_input, check_output_folder, refuse
+from services.cli.checks import UsageError, check_bounds, check_not_input, check_output_folder
 from services.cli.command import add_command
+from services.cli.deploy_args import fail
 from services.cli.params import params_from_args
 from services.cli.training import add_training_arguments, engine_arguments, train_and_print, training_inputs
 from shared.job_params import FinetuneRunParams
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_folder(args.output)
         check_not_input(args.output, ("--model", args.model), *training_inputs(args))
     except UsageError as exc:
-        return refuse("finetune", exc)
+        return fail("finetune", str(exc))
     from workers.distill.finetune import finetune
     from workers.distill.job_configs import finetune_config
 

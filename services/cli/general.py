@@ -69,21 +69,22 @@ def run(args: argparse.Namespace) -> int:
         check_no_stale_checkpoint,
         check_not_input,
         check_output_folder,
-        refuse,
     )
+    from services.cli.deploy_args import fail
     from services.cli.training import run_training
+    from shared.job_params import heads_problem
     from shared.schemas import GeneralDistillationRequest, GeneralStudent
 
     try:
         check_bounds(GeneralDistillationRequest, args, *_BOUNDED)
         check_bounds(GeneralStudent, args, "layers", "hidden", "heads", "intermediate", prefix="student_")
-        if args.student_hidden % args.student_heads:
+        if heads_problem(args.student_hidden, args.student_heads):
             raise UsageError(f"--student-hidden {args.student_hidden} is not a multiple of --student-heads")
         check_output_folder(args.output)
         check_not_input(args.output, ("--teacher", args.teacher), *(("--corpus", path) for path in args.corpus))
         check_no_stale_checkpoint(args.output, args.resume)
     except UsageError as exc:
-        return refuse("distill-general", exc)
+        return fail("distill-general", str(exc))
     from workers.distill.general import GeneralDistillConfig, general_distill
     from workers.distill.models import StudentSpec
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from services.cli.deploy_args import fail
 from services.cli.worker_plan import Machine, WorkerSlot, describe, plan_workers
 
 if TYPE_CHECKING:
@@ -216,12 +217,10 @@ def run(args: argparse.Namespace) -> int:
     host = args.host or settings.api_host
     port = args.port if args.port is not None else settings.api_port
     if args.workers is not None and args.workers < 1:
-        print(f"distillery up: error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
-        return 2
+        return fail("up", f"--workers must be at least 1, got {args.workers}")
     problem = port_problem(host, port)
     if problem:
-        print(f"distillery up: error: {problem}", file=sys.stderr)
-        return 2
+        return fail("up", problem)
     try:
         slots = plan_for(settings, args.workers)
     except ValueError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.general_params import GeneralDistillJobParams, GeneralStudentParams
+from shared.job_params import heads_problem
 from shared.job_types import JobType
 from shared.schemas import GeneralDistillationRequest
 from workers.orchestration.errors import InvalidRequest
@@ -19,8 +20,8 @@ def submit_general_distillation(sub: Submission, body: GeneralDistillationReques
     teacher = resolve_teacher(body.teacher, sub.team, sub.jobs, access=access(sub))  # confined to the model roots
     check_layer_map(sub.jobs, sub.team, sub.settings.student_layers, body.layer_map, body.student, "layer_map")
     student = GeneralStudentParams.resolve(sub.settings, **body.student.model_dump())
-    if student.hidden % student.heads:
-        raise InvalidRequest(f"field 'student.hidden': {student.hidden} is not a multiple of heads={student.heads}")
+    if problem := heads_problem(student.hidden, student.heads):
+        raise InvalidRequest(f"field 'student.hidden': {problem}")
     hyper = body.model_dump(exclude={"teacher", "corpus_dataset_ids", "student"})
     params = GeneralDistillJobParams.resolve(
         sub.settings, teacher=teacher, corpus_dataset_ids=[d["id"] for d in datasets], student=student, **hyper
