@@ -7,6 +7,7 @@ and are strict: ``"seed": false`` or ``"n": "3"`` is a 422 too, as the OpenAPI d
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,7 +25,7 @@ MAX_SEED = 2**32 - 1
 #: A request's ``seed``: in the schema, so -1 or 2**32 is a 422 naming it, not a job that fails on the worker.
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
-#: A layer map's names (``workers.distill.layer_map.STRATEGIES``; not imported: shared/ stays torch-free).
+#: A layer map's strategy names (``workers.distill.layer_map`` builds them).
 LAYER_MAP_STRATEGIES = ("uniform", "top", "bottom")
 _ANY_CASE = "|".join("".join(f"[{c.upper()}{c}]" for c in name) for name in LAYER_MAP_STRATEGIES)
 _LAYER = "[1-9][0-9]{0,5}"  # bounded: int() refuses strings of over 4300 digits
@@ -42,17 +43,25 @@ LayerMap = (
 )
 
 
+def layer_map_layers(spec: str | Sequence[int]) -> list[int] | None:
+    """The teacher layers an explicit layer map names ('2, 4, 6' or [2, 4, 6]); None for a strategy's name.
+    ValueError for text that is neither."""
+    if not isinstance(spec, str):
+        return [int(x) for x in spec]
+    name = spec.strip().lower()
+    if name in LAYER_MAP_STRATEGIES:
+        return None
+    return [int(part) for part in name.replace(" ", "").split(",") if part != ""]
+
+
 def layer_map_problem(spec: str | list[int], student_layers: int | None) -> str | None:
     """Why ``spec`` cannot work for a student of ``student_layers`` layers (None: unknown here), else None.
 
     What ``workers.distill.layer_map.build_layer_map`` would refuse without knowing the teacher, checked at
     submission so a pipeline does not fail after its whole fine-tune. Expects a ``LayerMap``-valid ``spec``."""
-    if isinstance(spec, str):
-        if spec.strip().lower() in LAYER_MAP_STRATEGIES:
-            return None  # whether the teacher has enough layers is only known on the worker
-        layers = [int(part) for part in spec.replace(" ", "").split(",") if part]
-    else:
-        layers = list(spec)
+    layers = layer_map_layers(spec)
+    if layers is None:
+        return None  # a strategy: whether the teacher has enough layers is only known on the worker
     if any(b <= a for a, b in itertools.pairwise(layers)):
         return f"layer map {layers} must be strictly increasing (teacher layers, one per student layer)"
     if student_layers is not None and len(layers) != student_layers:

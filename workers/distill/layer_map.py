@@ -8,9 +8,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from shared.schemas import LAYER_MAP_STRATEGIES as STRATEGIES
+from shared.schemas import layer_map_layers
 from workers.distill.errors import DistillError
-
-STRATEGIES = ("uniform", "top", "bottom")
 
 
 def build_layer_map(spec: str | Sequence[int], student_layers: int, teacher_layers: int) -> list[int]:
@@ -23,28 +23,25 @@ def build_layer_map(spec: str | Sequence[int], student_layers: int, teacher_laye
         raise DistillError(f"the student needs at least one layer, got {student_layers}")
     if teacher_layers < 1:
         raise DistillError(f"the teacher has no layers ({teacher_layers})")
-    if isinstance(spec, str):
-        name = spec.strip().lower()
-        if name in STRATEGIES:
-            if student_layers > teacher_layers:
-                raise DistillError(
-                    f"layer map {name!r}: the student has {student_layers} layers but the teacher only "
-                    f"{teacher_layers}; give an explicit list instead"
-                )
-            if name == "uniform":
-                return [int(m * teacher_layers / student_layers + 0.5) for m in range(1, student_layers + 1)]
-            if name == "top":
-                return list(range(teacher_layers - student_layers + 1, teacher_layers + 1))
-            return list(range(1, student_layers + 1))
-        try:
-            layers = [int(part) for part in name.replace(" ", "").split(",") if part != ""]
-        except ValueError:
+    try:
+        layers = layer_map_layers(spec)
+    except ValueError:
+        raise DistillError(
+            f"layer map {spec!r} is neither one of {', '.join(STRATEGIES)} nor a comma-separated list of "
+            "teacher layer numbers such as '2,4,6'"
+        ) from None
+    if layers is None:  # a strategy's name
+        name = str(spec).strip().lower()
+        if student_layers > teacher_layers:
             raise DistillError(
-                f"layer map {spec!r} is neither one of {', '.join(STRATEGIES)} nor a comma-separated list of "
-                "teacher layer numbers such as '2,4,6'"
-            ) from None
-    else:
-        layers = [int(x) for x in spec]
+                f"layer map {name!r}: the student has {student_layers} layers but the teacher only "
+                f"{teacher_layers}; give an explicit list instead"
+            )
+        if name == "uniform":
+            return [int(m * teacher_layers / student_layers + 0.5) for m in range(1, student_layers + 1)]
+        if name == "top":
+            return list(range(teacher_layers - student_layers + 1, teacher_layers + 1))
+        return list(range(1, student_layers + 1))
     if len(layers) != student_layers:
         raise DistillError(
             f"layer map {list(layers)} has {len(layers)} entries but the student has {student_layers} layers"
