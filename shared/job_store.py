@@ -669,7 +669,6 @@ class JobStore:
                 keys.job_shard_stats(job_id),
                 keys.job_metrics(job_id),
                 keys.job_feed(job_id),
-                keys.job_merge_claim(job_id),
                 keys.job_readers(job_id),
             ):
                 pipe.delete(key)

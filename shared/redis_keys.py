@@ -104,8 +104,3 @@ def job_feed(job_id: str) -> str:
     """Hash ``next``/``total``: the next shard index to queue of an augmentation fed a few shards at a time;
     ``handoff:<k>``: the index shard k's finish took (-1: none left), so a retried shard hands off the same one."""
     return f"{PREFIX}:job:{job_id}:feed"
-
-
-def job_merge_claim(job_id: str) -> str:
-    """Flag: a finishing shard found every shard done and queues the merge (a retry queues it if still missing)."""
-    return f"{PREFIX}:job:{job_id}:merge_claim"

@@ -26,7 +26,6 @@ def test_feed_hands_out_each_shard_once(redis_url: str) -> None:
     assert feed.next_shard(conn, "job_x", 0) is None and not feed.is_fed(conn, "job_x")
     assert feed.open_feed(conn, "job_x", total=5, window=2) == 2
     assert [feed.next_shard(conn, "job_x", k) for k in range(4)] == [2, 3, 4, None]
-    assert feed.claim_merge(conn, "job_x") and not feed.claim_merge(conn, "job_x")
     assert feed.window_size(conn, Settings(fair_shard_window=3)) == 3  # no worker registered
 
 
@@ -56,7 +55,7 @@ def _submit_fed_job(client, conn: redis.Redis, model: Path) -> tuple[str, dict, 
 
 def test_feed_next_survives_a_retry_midway(redis_url: str, tmp_path: Path, tiny_mlm_dir: Path) -> None:
     """feed_next run again for the same finished shard (RQ's retry after the worker died between taking an
-    index and queueing it, or between claiming the merge and queueing it) queues what is missing, once."""
+    index and queueing it, or between seeing every shard done and queueing the merge) queues what is missing, once."""
     conn = redis.Redis.from_url(redis_url)
     store = JobStore(conn)
     queue = Queue(QueueName.AUGMENT, connection=conn)
@@ -71,7 +70,7 @@ def test_feed_next_survives_a_retry_midway(redis_url: str, tmp_path: Path, tiny_
     feed_next(store, job_id, 1, source, params)  # no index skipped
     assert queue.job_ids[-1] == rq_shard_id(job_id, 2)
     store.shard_done(job_id, 2)
-    assert feed.next_shard(conn, job_id, 2) is None and feed.claim_merge(conn, job_id)  # claimed, then died
+    assert feed.next_shard(conn, job_id, 2) is None  # every shard done, and the merge not queued: then died
     for _ in range(2):
         feed_next(store, job_id, 2, source, params)
         assert queue.job_ids.count(rq_merge_id(job_id)) == 1
@@ -85,7 +84,7 @@ def test_feed_next_survives_a_retry_midway(redis_url: str, tmp_path: Path, tiny_
 def test_a_job_whose_hand_off_was_cut_short_still_succeeds(
     redis_url: str, tmp_path: Path, tiny_mlm_dir: Path, start_workers
 ) -> None:
-    """End to end: shard 0's earlier attempt took index 1 and died, and the merge was claimed but not queued.
+    """End to end: shard 0's earlier attempt took index 1 and died before queueing it.
     The job still runs every shard and merges (before the fix it stayed "running" forever)."""
     conn = redis.Redis.from_url(redis_url)
     data_dir = tmp_path / "data"
@@ -93,7 +92,7 @@ def test_a_job_whose_hand_off_was_cut_short_still_succeeds(
         ds = upload(client, "b.tsv", SST2_SAMPLE.encode(), task="sst-2").json()["id"]
         body = {"dataset_id": ds, "mlm_model": str(tiny_mlm_dir), "n": 1, "k": 2, "shard_rows": 1}
         job_id = client.post("/v1/augmentations", headers=AUTH_A, json=body).json()["id"]
-        assert feed.next_shard(conn, job_id, 0) == 1 and feed.claim_merge(conn, job_id)
+        assert feed.next_shard(conn, job_id, 0) == 1
         start_workers(1, service_env(redis_url, data_dir))
         job = wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=120)
     assert job["status"] == "succeeded" and job["result"]["rows_in"] == 3

@@ -64,10 +64,3 @@ def next_shard(connection: redis.Redis, job_id: str, finished: int) -> int | Non
 
 def is_fed(connection: redis.Redis, job_id: str) -> bool:
     return bool(connection.exists(keys.job_feed(job_id)))
-
-
-def claim_merge(connection: redis.Redis, job_id: str) -> bool:
-    """Mark the merge of a fed job as due; True for the first caller. Not a licence to skip queueing it: the
-    claimer may have died before queueing, so every caller that saw all shards done queues it once
-    (``workers.augment.jobs.feed_next``)."""
-    return bool(connection.set(keys.job_merge_claim(job_id), 1, nx=True))

@@ -14,6 +14,7 @@ and cancels the merge, so a failed job never hangs as "running".
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -68,15 +69,14 @@ def _queue_shard(queue: Queue, options: dict[str, Any], job_id: str, shard: int,
     return queue.enqueue(run_shard, job_id, shard, *span, *args, job_id=rq_shard_id(job_id, shard), **options)
 
 
-def _queue_once(queue: Queue, func: Any, *args: Any, job_id: str, **options: Any) -> bool:
-    """Queue ``func`` under RQ id ``job_id`` unless a job of that id exists (queued, running or kept finished);
-    True when queued now. Atomic (RQ's unique enqueue): a plain enqueue would overwrite a running job's hash
-    and run it twice, which a retried hand-off must never do."""
+def _queue_once(enqueue: Callable[[], object]) -> None:
+    """Run ``enqueue`` (given ``unique=True``), which queues under a deterministic RQ id unless a job of that id
+    exists (queued, running or kept finished). Atomic (RQ's unique enqueue): a plain enqueue would overwrite a
+    running job's hash and run it twice, which a retried hand-off must never do."""
     try:
-        queue.enqueue(func, *args, job_id=job_id, unique=True, **options)
+        enqueue()
     except DuplicateJobError:
-        return False
-    return True
+        pass  # queued already
 
 
 def enqueue_augmentation(
@@ -117,17 +117,15 @@ def feed_next(store: JobStore, job_id: str, shard: int, source: dict[str, Any], 
     if rec is None or rec["status"] not in ACTIVE_STATUSES:
         return  # a late retry after the merge succeeded: nothing left to queue
     queue = Queue(QueueName.AUGMENT, connection=conn)
-    options = _enqueue_options(get_settings())
+    options = {**_enqueue_options(get_settings()), "unique": True}
     index = feed.next_shard(conn, job_id, shard)
     done = store.shards_finished(job_id)
     if index is not None and index not in done:  # done already: its RQ job may have expired, don't rerun it
         span = plan_shards(rec["total"], int(params["shard_rows"]))[index]
-        _queue_once(
-            queue, run_shard, job_id, index, *span, source, params, job_id=rq_shard_id(job_id, index), **options
-        )
-    if len(done) >= rec["shards_total"]:
-        feed.claim_merge(conn, job_id)  # whoever claimed it may have died before queueing: queue it if absent
-        _queue_once(queue, run_merge, job_id, rec["shards_total"], source, job_id=rq_merge_id(job_id), **options)
+        _queue_once(lambda: _queue_shard(queue, options, job_id, index, span, source, params))
+    if len(done) >= rec["shards_total"]:  # every finishing shard that sees all done queues the merge if absent
+        total = rec["shards_total"]
+        _queue_once(lambda: queue.enqueue(run_merge, job_id, total, source, job_id=rq_merge_id(job_id), **options))
 
 
 # --- helpers inside a worker ------------------------------------------------------------------------
