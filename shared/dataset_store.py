@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from shared import redis_keys as keys
-from shared.job_store import iso, new_id
+from shared.job_store import ACTIVE_READERS_LUA, iso, new_id
 from shared.redis_conn import as_text
 from shared.schemas import ACTIVE_STATUSES
 
@@ -35,20 +35,19 @@ return -1
 # registered after it, finds the dataset gone. KEYS as for _ADD, then KEYS[4] the dataset's jobs set; ARGV[1]
 # the dataset id, ARGV[2] the job key prefix, ARGV[3...] the active statuses. Returns the active readers' ids
 # (nothing deleted), or an empty list once deleted.
-_DELETE = """
+_DELETE = (
+    ACTIVE_READERS_LUA
+    + """
 local active = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  local status = redis.call('HGET', ARGV[2] .. id, 'status')
-  for i = 3, #ARGV do
-    if status == ARGV[i] then table.insert(active, id) end
-  end
-end
-if #active > 0 then return active end
+for i = 3, #ARGV do active[ARGV[i]] = true end
+local readers = active_readers(KEYS[4], ARGV[2], active, {})
+if #readers > 0 then return readers end
 local size = tonumber(redis.call('HGET', KEYS[1], 'size') or '0')
 if redis.call('DEL', KEYS[1]) == 1 and size ~= 0 then redis.call('HINCRBY', KEYS[3], 'stored_bytes', -size) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 return {}
 """
+)
 
 
 class DatasetInUse(Exception):

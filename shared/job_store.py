@@ -151,31 +151,43 @@ return b
 """
 
 
+# A Lua function both removal scripts (this module's claim, ``DatasetStore.delete``) start from: the ids in readers
+# set ``set_key`` whose job (hash ``prefix .. id``) has a status in the lookup table ``active``, except ``skip``.
+ACTIVE_READERS_LUA = """
+local function active_readers(set_key, prefix, active, skip)
+  local found = {}
+  for _, id in ipairs(redis.call('SMEMBERS', set_key)) do
+    if not skip[id] then
+      local status = redis.call('HGET', prefix .. id, 'status')
+      if status and active[status] then table.insert(found, id) end
+    end
+  end
+  return found
+end
+"""
+
 # Claim finished jobs for removal, all or none, unless an active job outside them reads one (is in its
 # readers set, filled by ``JobStore.create``): one script, so a reader registered before the claim stops it and
 # one registered after finds the ``removing`` mark (``JobStore.create``'s check). KEYS: each job's hash then its
 # readers set; ARGV[1] n, ARGV[2..n+1] the job ids, ARGV[n+2] the job key prefix, then the active statuses.
 # Returns {job, reader} when refused, {} once every job is marked.
-_CLAIM_FOR_REMOVAL = """
+_CLAIM_FOR_REMOVAL = (
+    ACTIVE_READERS_LUA
+    + """
 local n = tonumber(ARGV[1])
-local prefix = ARGV[n + 2]
-local removed = {}
+local removed, active = {}, {}
 for i = 1, n do removed[ARGV[i + 1]] = true end
+for j = n + 3, #ARGV do active[ARGV[j]] = true end
 for i = 1, n do
-  for _, reader in ipairs(redis.call('SMEMBERS', KEYS[2 * i])) do
-    if not removed[reader] then
-      local status = redis.call('HGET', prefix .. reader, 'status')
-      for j = n + 3, #ARGV do
-        if status == ARGV[j] then return {ARGV[i + 1], reader} end
-      end
-    end
-  end
+  local readers = active_readers(KEYS[2 * i], ARGV[n + 2], active, removed)
+  if #readers > 0 then return {ARGV[i + 1], readers[1]} end
 end
 for i = 1, n do
   if redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then redis.call('HSET', KEYS[2 * i - 1], 'removing', '1') end
 end
 return {}
 """
+)
 
 #: A job id inside another job's params: the jobs it reads (a teacher fine-tune, an augmentation, a source).
 JOB_ID_IN_PARAMS = re.compile(r"job_[0-9a-f]{20}")
